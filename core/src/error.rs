@@ -1,0 +1,147 @@
+//! Errors and warnings with stable codes.
+//!
+//! Every module keeps its own error enum; each variant has a stable code
+//! (`RC-AREA-NNN`), a one-line message and a remedy, all `&'static str`, so
+//! they work without `alloc`. The [`Error`] enum folds them together, and
+//! [`CODES`] lists every code for `raconn explain` and the README table.
+//! Variants carry the detail that locates the fault (line, byte offset,
+//! code point, needed buffer size); `Display` prints code, message and detail.
+
+use core::fmt;
+
+/// One row of the error-code table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Code {
+    /// Stable identifier, e.g. `RC-THUMB-002`.
+    pub code: &'static str,
+    /// What went wrong, in one line.
+    pub message: &'static str,
+    /// What to do about it.
+    pub remedy: &'static str,
+}
+
+/// Implemented by every error and warning enum of the crate.
+pub trait Explain {
+    /// The stable code, e.g. `RC-THUMB-002`.
+    fn code(&self) -> &'static str;
+    /// One-line message.
+    fn message(&self) -> &'static str;
+    /// What the user should do.
+    fn remedy(&self) -> &'static str;
+}
+
+/// Declares the code/message/remedy table of an error enum.
+///
+/// Each arm is `Variant => ("RC-…", "message", "remedy")`. The macro
+/// implements [`Explain`] and defines an associated `CODES` table.
+macro_rules! explain {
+    ($ty:ident { $( $var:ident => ($code:literal, $msg:literal, $rem:literal) ),* $(,)? }) => {
+        impl $crate::error::Explain for $ty {
+            fn code(&self) -> &'static str {
+                match self { $( Self::$var { .. } => $code, )* }
+            }
+            fn message(&self) -> &'static str {
+                match self { $( Self::$var { .. } => $msg, )* }
+            }
+            fn remedy(&self) -> &'static str {
+                match self { $( Self::$var { .. } => $rem, )* }
+            }
+        }
+        impl $ty {
+            /// Every code this enum can produce.
+            pub const CODES: &'static [$crate::error::Code] = &[
+                $( $crate::error::Code { code: $code, message: $msg, remedy: $rem }, )*
+            ];
+        }
+    };
+}
+pub(crate) use explain;
+
+/// A caller buffer was too small; `needed` is the size that would have fitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct BufferTooSmall {
+    /// Bytes the output needs.
+    pub needed: usize,
+}
+
+/// The crate-wide error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Error {
+    /// DER encoding or decoding.
+    Der(crate::asn1::DerError),
+    /// Distinguished-name parsing and encoding.
+    Name(crate::name::NameError),
+    /// Extensions and subject alternative names.
+    Ext(crate::ext::ExtError),
+    /// PKCS#10 assembly and signing.
+    Csr(crate::csr::CsrError),
+    /// PEM armour.
+    Pem(crate::pem::PemError),
+    /// certreq.ini parsing.
+    Inf(crate::inf::InfError),
+    /// Certificate and PKCS#7 views.
+    Cert(crate::cert::CertError),
+    /// Thumbprint parsing.
+    Thumb(crate::thumbprint::ThumbError),
+    /// PKCS profile rules.
+    Profile(crate::profile::ProfileError),
+}
+
+macro_rules! fold {
+    ($($var:ident($ty:path)),*) => {
+        $( impl From<$ty> for Error { fn from(e: $ty) -> Self { Error::$var(e) } } )*
+        impl Explain for Error {
+            fn code(&self) -> &'static str { match self { $( Error::$var(e) => e.code(), )* } }
+            fn message(&self) -> &'static str { match self { $( Error::$var(e) => e.message(), )* } }
+            fn remedy(&self) -> &'static str { match self { $( Error::$var(e) => e.remedy(), )* } }
+        }
+        impl fmt::Display for Error {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                match self { $( Error::$var(e) => fmt::Display::fmt(e, f), )* }
+            }
+        }
+    };
+}
+fold!(
+    Der(crate::asn1::DerError),
+    Name(crate::name::NameError),
+    Ext(crate::ext::ExtError),
+    Csr(crate::csr::CsrError),
+    Pem(crate::pem::PemError),
+    Inf(crate::inf::InfError),
+    Cert(crate::cert::CertError),
+    Thumb(crate::thumbprint::ThumbError),
+    Profile(crate::profile::ProfileError)
+);
+
+/// Every error and warning code of the crate, in module order.
+pub const CODES: &[&[Code]] = &[
+    crate::asn1::DerError::CODES,
+    crate::name::NameError::CODES,
+    crate::ext::ExtError::CODES,
+    crate::csr::CsrError::CODES,
+    crate::csr::SignError::CODES,
+    crate::pem::PemError::CODES,
+    crate::inf::InfError::CODES,
+    crate::inf::InfWarning::CODES,
+    crate::cert::CertError::CODES,
+    crate::thumbprint::ThumbError::CODES,
+    crate::thumbprint::ThumbNote::CODES,
+    crate::profile::ProfileError::CODES,
+    crate::profile::ProfileWarning::CODES,
+];
+
+/// Looks a code up (case-insensitive).
+pub fn lookup(code: &str) -> Option<&'static Code> {
+    CODES
+        .iter()
+        .flat_map(|t| t.iter())
+        .find(|c| c.code.eq_ignore_ascii_case(code.trim()))
+}
+
+/// Writes `CODE: message` and, when `detail` says something, ` (detail)`.
+pub(crate) fn write_head<E: Explain>(f: &mut fmt::Formatter<'_>, e: &E) -> fmt::Result {
+    write!(f, "{}: {}", e.code(), e.message())
+}

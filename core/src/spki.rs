@@ -1,0 +1,135 @@
+//! SubjectPublicKeyInfo (RFC 5280 §4.1.2.7, RFC 3279, RFC 5480): a zero-copy
+//! view that tells the key type and size, and builds the SPKI of a P-256 key.
+
+use core::fmt;
+
+use crate::asn1::{self, tag, DerError, Reader, Tlv};
+use crate::oid::{self, Oid};
+
+/// The kind and size of a public key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum KeyKind {
+    /// RSA with this modulus size in bits.
+    Rsa(u32),
+    /// NIST P-256.
+    P256,
+    /// NIST P-384.
+    P384,
+    /// EC on another curve.
+    OtherEc,
+    /// Ed25519.
+    Ed25519,
+    /// Anything else.
+    Other,
+}
+
+impl fmt::Display for KeyKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyKind::Rsa(b) => write!(f, "RSA {b} bit"),
+            KeyKind::P256 => f.write_str("EC P-256"),
+            KeyKind::P384 => f.write_str("EC P-384"),
+            KeyKind::OtherEc => f.write_str("EC (other curve)"),
+            KeyKind::Ed25519 => f.write_str("Ed25519"),
+            KeyKind::Other => f.write_str("unknown key type"),
+        }
+    }
+}
+
+/// A borrowed SubjectPublicKeyInfo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpkiRef<'a> {
+    /// The whole SPKI TLV.
+    pub der: Tlv<'a>,
+    /// algorithm OID
+    pub algorithm: Oid,
+    /// the parameters TLV, if any
+    pub params: Option<Tlv<'a>>,
+    /// the subjectPublicKey bits
+    pub key: &'a [u8],
+}
+
+impl<'a> SpkiRef<'a> {
+    /// Parses an SPKI TLV.
+    pub fn new(der: Tlv<'a>) -> Result<Self, DerError> {
+        if der.tag != tag::SEQUENCE {
+            return Err(DerError::UnexpectedTag {
+                offset: der.offset,
+                expected: tag::SEQUENCE,
+                found: der.tag,
+            });
+        }
+        let mut r = der.reader();
+        let alg = r.expect(tag::SEQUENCE)?;
+        let bits = r.expect(tag::BIT_STRING)?;
+        r.finish()?;
+        let mut ar = alg.reader();
+        let o = ar.expect(tag::OID)?;
+        let algorithm =
+            Oid::from_bytes(o.value).map_err(|_| DerError::BadValue { offset: o.offset })?;
+        let params = if ar.is_empty() { None } else { Some(ar.any()?) };
+        ar.finish()?;
+        let (unused, key) = asn1::bit_string(&bits)?;
+        if unused != 0 {
+            return Err(DerError::BadValue {
+                offset: bits.offset,
+            });
+        }
+        Ok(SpkiRef {
+            der,
+            algorithm,
+            params,
+            key,
+        })
+    }
+
+    /// Parses SPKI bytes.
+    pub fn parse(der: &'a [u8]) -> Result<Self, DerError> {
+        Self::new(asn1::parse_single(der)?)
+    }
+
+    /// Key type and size.
+    pub fn kind(&self) -> KeyKind {
+        if self.algorithm == oid::RSA_ENCRYPTION {
+            let bits = (|| {
+                let mut r = Reader::new(self.key);
+                let seq = r.expect(tag::SEQUENCE).ok()?;
+                let n = seq.reader().expect(tag::INTEGER).ok()?;
+                let mut v = n.value;
+                while let [0, rest @ ..] = v {
+                    v = rest;
+                }
+                let first = *v.first()?;
+                Some((v.len() as u32) * 8 - first.leading_zeros())
+            })();
+            KeyKind::Rsa(bits.unwrap_or(0))
+        } else if self.algorithm == oid::EC_PUBLIC_KEY {
+            let curve = self.params.and_then(|p| Oid::from_bytes(p.value).ok());
+            match curve {
+                Some(c) if c == oid::SECP256R1 => KeyKind::P256,
+                Some(c) if c == oid::SECP384R1 => KeyKind::P384,
+                _ => KeyKind::OtherEc,
+            }
+        } else if self.algorithm == oid::ED25519 {
+            KeyKind::Ed25519
+        } else {
+            KeyKind::Other
+        }
+    }
+}
+
+/// DER prefix of a P-256 SPKI; the 65-byte uncompressed point follows.
+pub const P256_SPKI_PREFIX: [u8; 26] = [
+    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a,
+    0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+];
+
+/// Builds a P-256 SPKI from an uncompressed SEC1 point (65 bytes, 0x04 first).
+pub fn p256_spki(point: &[u8; 65]) -> [u8; 91] {
+    let mut out = [0u8; 91];
+    let (a, b) = out.split_at_mut(26);
+    a.copy_from_slice(&P256_SPKI_PREFIX);
+    b.copy_from_slice(point);
+    out
+}
