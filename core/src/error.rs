@@ -116,6 +116,8 @@ fold!(
     Profile(crate::profile::ProfileError)
 );
 
+impl core::error::Error for Error {}
+
 /// Every error and warning code of the crate, in module order.
 pub const CODES: &[&[Code]] = &[
     crate::asn1::DerError::CODES,

@@ -1,0 +1,422 @@
+//! The `raconn` command line.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use raconn_core::cert::CertificateRef;
+use raconn_core::csr::{self, CsrRef};
+use raconn_core::error::Explain;
+use raconn_core::{inf, oid, pem, thumbprint};
+use serde_json::json;
+
+use crate::errors::{self, core, HostError};
+use crate::store::{FileStore, RaStore};
+use crate::{files, inspect, keys};
+
+/// raconn — a Registration Authority connector for the DigiCert PKI Platform.
+#[derive(Parser, Debug)]
+#[command(name = "raconn", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    cmd: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// RA certificate onboarding: make the key and request, accept the certificate, list.
+    #[command(subcommand)]
+    Ra(RaCmd),
+    /// Print certificate thumbprints, or check a pasted thumbprint.
+    Thumbprint(ThumbArgs),
+    /// Decode a CSR, certificate or PKCS#7 (PEM or DER).
+    Inspect {
+        /// The file.
+        file: PathBuf,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Explain an error code (message and remedy).
+    Explain {
+        /// The code, e.g. RC-THUMB-002.
+        code: Option<String>,
+        /// List every code.
+        #[arg(long)]
+        all: bool,
+        /// With --all: a Markdown table.
+        #[arg(long)]
+        markdown: bool,
+    },
+}
+
+#[derive(Args, Debug, Clone)]
+struct StoreArg {
+    /// The key store directory (default: $RACONN_STORE, else the user's data dir).
+    #[arg(long, env = "RACONN_STORE")]
+    store: Option<PathBuf>,
+}
+
+impl StoreArg {
+    fn path(&self) -> PathBuf {
+        if let Some(p) = &self.store {
+            return p.clone();
+        }
+        let base = std::env::var_os("XDG_DATA_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+            .unwrap_or_else(|| PathBuf::from("."));
+        base.join("raconn").join("store")
+    }
+}
+
+#[derive(Subcommand, Debug)]
+enum RaCmd {
+    /// Make the RA key and CSR from a certreq.ini file.
+    NewRequest {
+        /// The certreq.ini policy file.
+        #[arg(long)]
+        inf: PathBuf,
+        /// Where to write the PEM CSR.
+        #[arg(long)]
+        out: PathBuf,
+        /// Use certreq's `NEW CERTIFICATE REQUEST` PEM label.
+        #[arg(long)]
+        certreq_label: bool,
+        #[command(flatten)]
+        store: StoreArg,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Accept the issued RA certificate: pair it with its stored key.
+    Accept {
+        /// The certificate (PEM, DER or PKCS#7).
+        cert: PathBuf,
+        #[command(flatten)]
+        store: StoreArg,
+    },
+    /// List RA certificates in the store.
+    List {
+        #[command(flatten)]
+        store: StoreArg,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args, Debug)]
+struct ThumbArgs {
+    /// Certificate files (PEM bundles, DER or PKCS#7).
+    files: Vec<PathBuf>,
+    /// SHA-256 instead of SHA-1.
+    #[arg(long)]
+    sha256: bool,
+    /// Normalise and check a pasted thumbprint instead.
+    #[arg(long, value_name = "TEXT", conflicts_with = "files")]
+    check: Option<String>,
+}
+
+/// Runs the CLI; returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            let r = e.remedy();
+            if !r.is_empty() {
+                eprintln!("  what to do: {r}");
+            }
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn out(s: &str) {
+    let mut o = std::io::stdout().lock();
+    let _ = o.write_all(s.as_bytes());
+}
+
+fn run(cli: Cli) -> Result<ExitCode, HostError> {
+    match cli.cmd {
+        Command::Ra(RaCmd::NewRequest {
+            inf,
+            out: dst,
+            certreq_label,
+            store,
+            json,
+        }) => new_request(&inf, &dst, certreq_label, &store.path(), json),
+        Command::Ra(RaCmd::Accept { cert, store }) => accept(&cert, &store.path()),
+        Command::Ra(RaCmd::List { store, json }) => list(&store.path(), json),
+        Command::Thumbprint(a) => match a.check {
+            Some(text) => Ok(check_thumbprint(&text)),
+            None => thumbprints(&a.files, a.sha256),
+        },
+        Command::Inspect { file, json } => {
+            let blocks = files::read_blocks(&file)?;
+            let mut texts = Vec::new();
+            let mut js = Vec::new();
+            for b in &blocks {
+                let (t, j) = inspect::block(b).map_err(|e| match e {
+                    HostError::Unrecognised { what, .. } => HostError::Unrecognised {
+                        path: file.clone(),
+                        what,
+                    },
+                    e => e,
+                })?;
+                texts.push(t);
+                js.push(j);
+            }
+            if json {
+                let v = if js.len() == 1 {
+                    js.remove(0)
+                } else {
+                    json!(js)
+                };
+                out(&format!(
+                    "{}\n",
+                    serde_json::to_string_pretty(&v).unwrap_or_default()
+                ));
+            } else {
+                out(&texts.join("\n"));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Explain {
+            code,
+            all,
+            markdown,
+        } => {
+            if all {
+                if markdown {
+                    out("| code | message | what to do |\n|---|---|---|\n");
+                }
+                for c in errors::all_codes() {
+                    if markdown {
+                        out(&format!(
+                            "| `{}` | {} | {} |\n",
+                            c.code,
+                            c.message,
+                            c.remedy.replace('|', "\\|")
+                        ));
+                    } else {
+                        out(&format!(
+                            "{}  {}\n    what to do: {}\n",
+                            c.code, c.message, c.remedy
+                        ));
+                    }
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            let code = code.unwrap_or_default();
+            let c = errors::lookup(&code).ok_or(HostError::UnknownCode(code))?;
+            out(&format!(
+                "{}: {}\nwhat to do: {}\n",
+                c.code, c.message, c.remedy
+            ));
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn new_request(
+    inf_path: &Path,
+    dst: &Path,
+    certreq_label: bool,
+    store: &Path,
+    json: bool,
+) -> Result<ExitCode, HostError> {
+    let text_bytes = files::read(inf_path)?;
+    let text = String::from_utf8_lossy(&text_bytes);
+    let parsed = inf::parse(&text).map_err(core)?;
+    for w in &parsed.warnings {
+        let line = match w {
+            inf::InfWarning::Ignored { line }
+            | inf::InfWarning::UnknownKey { line }
+            | inf::InfWarning::UnknownSection { line }
+            | inf::InfWarning::Duplicate { line }
+            | inf::InfWarning::NotExportable { line } => *line,
+        };
+        let src = text
+            .lines()
+            .nth(line.saturating_sub(1))
+            .unwrap_or("")
+            .trim();
+        eprintln!("note: {w}: {src}");
+    }
+    let mut subject_buf = vec![0u8; text.len()];
+    let spec = parsed.csr_spec(&mut subject_buf).map_err(core)?;
+    // Check the subject before making a key: a typo should cost nothing.
+    {
+        let mut scratch = vec![0u8; 4096];
+        if !spec.subject.trim().is_empty() {
+            raconn_core::name::subject_to_der(spec.subject, &mut scratch).map_err(core)?;
+        }
+    }
+    let fs = FileStore::open(store)?;
+    let (key_id, key) = fs.generate_key(parsed.key, parsed.hash)?;
+    let need = csr::max_len(&spec, &key).map_err(core)?;
+    let mut buf = vec![0u8; need];
+    let der = csr::build(&spec, &key, &mut buf).map_err(core)?;
+    // Never hand out a request that does not verify.
+    let c = CsrRef::parse(der).map_err(core)?;
+    match keys::verify(c.spki.der.raw, &c.signature_algorithm, c.tbs, c.signature) {
+        Ok(true) => {}
+        Ok(false) => return Err(HostError::SelfCheck("signature does not verify".into())),
+        Err(e) => return Err(HostError::SelfCheck(e)),
+    }
+    let label = if certreq_label {
+        pem::CSR_LABEL_CERTREQ
+    } else {
+        pem::CSR_LABEL
+    };
+    let pem_text = files::to_pem(label, der);
+    files::write_atomic(dst, pem_text.as_bytes(), 0o644)?;
+    if json {
+        out(&format!(
+            "{}\n",
+            json!({"key_id": key_id, "key": key.describe(), "csr": dst, "store": fs.describe(), "subject": c.subject.to_string()})
+        ));
+    } else {
+        out(&format!(
+            "Key id: {key_id} ({}) stored in {}\nRequest: {} ({})\nSubject: {}\nNext: have the PKI Platform issue the RA certificate, then run `raconn ra accept CERT`.\n",
+            key.describe(),
+            fs.describe(),
+            dst.display(),
+            label,
+            c.subject
+        ));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn accept(cert: &Path, store: &Path) -> Result<ExitCode, HostError> {
+    let fs = FileStore::open(store)?;
+    let certs = files::certificates_in(cert)?;
+    if certs.is_empty() {
+        return Err(HostError::Unrecognised {
+            path: cert.to_path_buf(),
+            what: "no certificate in the file".into(),
+        });
+    }
+    // The RA certificate is the one whose key we hold (a PKCS#7 may carry the chain too).
+    let mut last_err = None;
+    for der in &certs {
+        match fs.accept_certificate(der) {
+            Ok(t) => {
+                let c = CertificateRef::parse(der).map_err(core)?;
+                if !c.allows_purpose(&oid::KP_CLIENT_AUTH) {
+                    eprintln!("warning: the certificate's Extended Key Usage has no clientAuth: the CA will refuse it for mutual TLS");
+                }
+                if let Some(ku) = c.key_usage() {
+                    if ku & raconn_core::ext::ku::DIGITAL_SIGNATURE == 0 {
+                        eprintln!("warning: the certificate's Key Usage lacks digitalSignature: TLS client authentication needs it");
+                    }
+                }
+                out(&format!(
+                    "Subject: {}\nNot After: {}\n",
+                    c.subject, c.not_after
+                ));
+                out(&format!("RA Cert Thumbprint: {t}\n"));
+                return Ok(ExitCode::SUCCESS);
+            }
+            Err(e @ HostError::NoMatchingKey { .. }) => last_err = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last_err.unwrap_or(HostError::Unrecognised {
+        path: cert.to_path_buf(),
+        what: "no certificate".into(),
+    }))
+}
+
+fn list(store: &Path, json: bool) -> Result<ExitCode, HostError> {
+    let fs = FileStore::open(store)?;
+    let certs = fs.certificates()?;
+    let mut rows = Vec::new();
+    for s in &certs {
+        let c = CertificateRef::parse(&s.der).map_err(core)?;
+        rows.push(json!({
+            "thumbprint": s.thumbprint.to_string(),
+            "subject": c.subject.to_string(),
+            "not_after": c.not_after.to_string(),
+            "has_key": s.has_key,
+        }));
+    }
+    if json {
+        out(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&rows).unwrap_or_default()
+        ));
+    } else if rows.is_empty() {
+        out(&format!("No RA certificates in {}.\n", fs.describe()));
+    } else {
+        out(&format!(
+            "{:<40}  {:<20}  {:<7}  {}\n",
+            "THUMBPRINT", "NOT AFTER", "HAS KEY", "SUBJECT"
+        ));
+        for r in rows {
+            out(&format!(
+                "{:<40}  {:<20}  {:<7}  {}\n",
+                r["thumbprint"].as_str().unwrap_or(""),
+                r["not_after"].as_str().unwrap_or(""),
+                if r["has_key"].as_bool().unwrap_or(false) {
+                    "yes"
+                } else {
+                    "NO"
+                },
+                r["subject"].as_str().unwrap_or("")
+            ));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn thumbprints(paths: &[PathBuf], sha256: bool) -> Result<ExitCode, HostError> {
+    if paths.is_empty() {
+        return Err(HostError::Unrecognised {
+            path: PathBuf::from("-"),
+            what: "no file given".into(),
+        });
+    }
+    let mut s = String::new();
+    for p in paths {
+        for der in files::certificates_in(p)? {
+            let c = CertificateRef::parse(&der).map_err(core)?;
+            let t = if sha256 {
+                thumbprint::Thumbprint256::of(&der).to_string()
+            } else {
+                thumbprint::Thumbprint::of(&der).to_string()
+            };
+            s += &format!("{t} {}\n", c.subject);
+        }
+    }
+    out(&s);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn check_thumbprint(text: &str) -> ExitCode {
+    match thumbprint::parse(text) {
+        Ok(p) => {
+            for n in &p.notes {
+                eprintln!("note: {n}");
+            }
+            if p.invisible_removed > p.notes.len() {
+                eprintln!(
+                    "note: {} invisible characters removed in all",
+                    p.invisible_removed
+                );
+            }
+            out(&format!("{}\n", p.thumbprint));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            eprintln!("  what to do: {}", e.remedy());
+            ExitCode::from(1)
+        }
+    }
+}

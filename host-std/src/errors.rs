@@ -1,0 +1,97 @@
+//! Host errors: stable codes, messages and remedies, like the core's, plus
+//! the detail only a host knows (paths, OS errors).
+
+use raconn_core::error::{Code, Explain};
+use std::path::PathBuf;
+
+/// Everything the host can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    /// A core rule or format error.
+    #[error("{0}")]
+    Core(#[from] raconn_core::Error),
+    /// Reading a file failed.
+    #[error("RC-HOST-001: cannot read {path}: {err}")]
+    Read { path: PathBuf, err: std::io::Error },
+    /// Writing a file failed.
+    #[error("RC-HOST-002: cannot write {path}: {err}")]
+    Write { path: PathBuf, err: std::io::Error },
+    /// Key generation failed.
+    #[error("RC-HOST-003: key generation failed: {0}")]
+    KeyGen(String),
+    /// Key encoding/decoding failed.
+    #[error("RC-HOST-004: private key cannot be read or written: {0}")]
+    KeyEncoding(String),
+    /// No key in the store matches the certificate.
+    #[error("RC-HOST-005: no private key in {store} matches the certificate's public key ({key})")]
+    NoMatchingKey { store: PathBuf, key: String },
+    /// The file holds nothing raconn recognises.
+    #[error("RC-HOST-006: {path}: {what}")]
+    Unrecognised { path: PathBuf, what: String },
+    /// The made CSR failed its own signature check.
+    #[error("RC-HOST-007: the request raconn made does not verify: {0}")]
+    SelfCheck(String),
+    /// A thumbprint not in the store.
+    #[error("RC-HOST-008: no certificate with thumbprint {0} in the store")]
+    ThumbprintNotFound(String),
+    /// Unknown error code given to `explain`.
+    #[error("RC-HOST-009: unknown error code {0}")]
+    UnknownCode(String),
+}
+
+/// The host's codes.
+pub const HOST_CODES: &[Code] = &[
+    Code { code: "RC-HOST-001", message: "cannot read a file", remedy: "check the path and that this account may read it" },
+    Code { code: "RC-HOST-002", message: "cannot write a file", remedy: "check the directory exists, has free space and that this account may write it" },
+    Code { code: "RC-HOST-003", message: "key generation failed", remedy: "check the key algorithm and size; retry" },
+    Code { code: "RC-HOST-004", message: "a private key cannot be read or written", remedy: "the key file is not an unencrypted PKCS#8 RSA, P-256 or P-384 key; restore it from backup or make a new request" },
+    Code { code: "RC-HOST-005", message: "no private key in the store matches the certificate", remedy: "accept the certificate into the store where `raconn ra new-request` made its key (--store / RACONN_STORE), or check it is the certificate issued for that request" },
+    Code { code: "RC-HOST-006", message: "the file holds no certificate, CSR or PKCS#7 raconn recognises", remedy: "pass PEM (CERTIFICATE, CERTIFICATE REQUEST, NEW CERTIFICATE REQUEST, PKCS7) or DER" },
+    Code { code: "RC-HOST-007", message: "the request raconn made does not verify", remedy: "report this as a bug; the key or signer is faulty" },
+    Code { code: "RC-HOST-008", message: "no certificate with that thumbprint in the store", remedy: "run `raconn ra list` to see the thumbprints present, with subject and expiry" },
+    Code { code: "RC-HOST-009", message: "unknown error code", remedy: "run `raconn explain --all` for the list" },
+];
+
+impl HostError {
+    /// The stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            HostError::Core(e) => e.code(),
+            HostError::Read { .. } => "RC-HOST-001",
+            HostError::Write { .. } => "RC-HOST-002",
+            HostError::KeyGen(_) => "RC-HOST-003",
+            HostError::KeyEncoding(_) => "RC-HOST-004",
+            HostError::NoMatchingKey { .. } => "RC-HOST-005",
+            HostError::Unrecognised { .. } => "RC-HOST-006",
+            HostError::SelfCheck(_) => "RC-HOST-007",
+            HostError::ThumbprintNotFound(_) => "RC-HOST-008",
+            HostError::UnknownCode(_) => "RC-HOST-009",
+        }
+    }
+
+    /// What to do.
+    pub fn remedy(&self) -> &'static str {
+        match self {
+            HostError::Core(e) => e.remedy(),
+            other => lookup(other.code()).map(|c| c.remedy).unwrap_or(""),
+        }
+    }
+}
+
+/// Every code, core and host.
+pub fn all_codes() -> impl Iterator<Item = &'static Code> {
+    raconn_core::error::CODES
+        .iter()
+        .flat_map(|t| t.iter())
+        .chain(HOST_CODES.iter())
+}
+
+/// Looks a code up.
+pub fn lookup(code: &str) -> Option<&'static Code> {
+    all_codes().find(|c| c.code.eq_ignore_ascii_case(code.trim()))
+}
+
+/// Converts any core module error.
+pub fn core<E: Into<raconn_core::Error>>(e: E) -> HostError {
+    HostError::Core(e.into())
+}

@@ -1,0 +1,10 @@
+//! raconn-host: the desktop/server host of raconn — key store, files, CLI.
+//! The wire formats and rules live in `raconn-core`; this crate only moves
+//! bytes, holds keys and talks to the user.
+
+pub mod cli;
+pub mod errors;
+pub mod files;
+pub mod inspect;
+pub mod keys;
+pub mod store;

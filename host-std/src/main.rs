@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    raconn_host::cli::main()
+}
