@@ -156,7 +156,7 @@ impl SanSource<'_> {
 }
 
 /// An extension given as raw DER (`extnValue` contents).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RawExtension<'a> {
     /// extnID
     pub oid: Oid,

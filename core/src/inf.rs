@@ -15,7 +15,7 @@
 
 use core::fmt;
 
-use crate::csr::{CsrSpec, KeyUsageReq, SanSource};
+use crate::csr::{CsrSpec, KeyUsageReq, RawExtension, SanSource};
 use crate::error::{explain, write_head};
 use crate::ext;
 use crate::oid::{self, Oid};
@@ -654,6 +654,44 @@ pub fn line_of(text: &str, offset: usize) -> usize {
 }
 
 impl<'a> Inf<'a> {
+    /// Decodes the other `[Extensions]` entries (base64 of the DER value, as
+    /// certreq takes them, or `{hex}…`) into `buf`; set the result as
+    /// [`CsrSpec::extra`].
+    pub fn decode_extra<'r>(
+        &self,
+        buf: &'r mut [u8],
+    ) -> Result<heapless::Vec<RawExtension<'r>, 8>, InfError> {
+        let mut out = heapless::Vec::new();
+        let mut rest: &'r mut [u8] = buf;
+        for x in &self.extra {
+            let line = x.value.line;
+            let v = x.value.raw.trim();
+            let hex = v
+                .get(..5)
+                .filter(|p| p.eq_ignore_ascii_case("{hex}"))
+                .and(v.get(5..));
+            let n = match hex {
+                Some(h) => crate::hex::decode_loose(h, rest)
+                    .map_err(|_| InfError::BadValue { line })?
+                    .len(),
+                None => <base64ct::Base64 as base64ct::Encoding>::decode(v, rest)
+                    .map_err(|_| InfError::BadValue { line })?
+                    .len(),
+            };
+            let (der, remaining) = core::mem::take(&mut rest).split_at_mut(n);
+            rest = remaining;
+            let der: &'r [u8] = der;
+            crate::asn1::parse_single(der).map_err(|_| InfError::BadValue { line })?;
+            out.push(RawExtension {
+                oid: x.oid,
+                critical: false,
+                value: der,
+            })
+            .map_err(|_| InfError::TooMany { line })?;
+        }
+        Ok(out)
+    }
+
     /// A [`CsrSpec`] for this request. `subject_buf` holds the subject when it
     /// contains doubled quotes. KeyUsage is marked critical, as certreq does.
     pub fn csr_spec<'r>(&'r self, subject_buf: &'r mut [u8]) -> Result<CsrSpec<'r>, InfError> {
@@ -749,6 +787,26 @@ OID=1.3.6.1.5.5.7.3.2 ; Client Authentication  // Uncomment if you need a mutual
         let mut buf = [0u8; 64];
         let spec = inf.csr_spec(&mut buf).unwrap();
         assert_eq!(spec.subject, "CN=dev, O=\"Contoso, Ltd\"");
+    }
+
+    #[test]
+    fn extra_extensions_decode() {
+        let t = "[NewRequest]\n[Extensions]\n1.3.6.1.4.1.311.20.2 = \"HggAVQBzAGUAcg==\"\n1.2.3.4 = \"{hex}04 02 ab cd\"\n1.2.3.5 = \"!!\"\n";
+        let inf = parse(t).unwrap();
+        assert_eq!(inf.extra.len(), 3);
+        let mut buf = [0u8; 64];
+        assert_eq!(
+            inf.decode_extra(&mut buf),
+            Err(InfError::BadValue { line: 5 })
+        );
+        let inf = parse(&t[..t.len() - 15]).unwrap();
+        let mut buf = [0u8; 64];
+        let x = inf.decode_extra(&mut buf).unwrap();
+        assert_eq!(
+            x[0].value,
+            &[0x1e, 0x08, 0x00, 0x55, 0x00, 0x73, 0x00, 0x65, 0x00, 0x72]
+        );
+        assert_eq!(x[1].value, &[0x04, 0x02, 0xab, 0xcd]);
     }
 
     #[test]

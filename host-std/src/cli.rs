@@ -249,6 +249,12 @@ fn new_request(
     }
     let mut subject_buf = vec![0u8; text.len()];
     let spec = parsed.csr_spec(&mut subject_buf).map_err(core)?;
+    let mut extra_buf = vec![0u8; text.len()];
+    let extra = parsed.decode_extra(&mut extra_buf).map_err(core)?;
+    let spec = csr::CsrSpec {
+        extra: &extra,
+        ..spec
+    };
     // Check the subject before making a key: a typo should cost nothing.
     {
         let mut scratch = vec![0u8; 4096];
@@ -384,7 +390,14 @@ fn thumbprints(paths: &[PathBuf], sha256: bool) -> Result<ExitCode, HostError> {
     }
     let mut s = String::new();
     for p in paths {
-        for der in files::certificates_in(p)? {
+        let certs = files::certificates_in(p)?;
+        if certs.is_empty() {
+            return Err(HostError::Unrecognised {
+                path: p.clone(),
+                what: "no certificate in the file".into(),
+            });
+        }
+        for der in certs {
             let c = CertificateRef::parse(&der).map_err(core)?;
             let t = if sha256 {
                 thumbprint::Thumbprint256::of(&der).to_string()

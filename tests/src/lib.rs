@@ -7,7 +7,10 @@ use std::process::{Command, Stdio};
 
 /// Repository root.
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 /// Path of a file under `tests/`.
@@ -19,8 +22,14 @@ pub fn tests_path(rel: &str) -> PathBuf {
 pub fn run(cmd: &str, args: &[&str], stdin: Option<&[u8]>) -> (bool, String, String) {
     let mut c = Command::new(cmd);
     c.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
-    c.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
-    let mut child = c.spawn().unwrap_or_else(|e| panic!("cannot run {cmd}: {e} (CI installs it; see .ci/run)"));
+    c.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
+    let mut child = c
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {cmd}: {e} (CI installs it; see .ci/run)"));
     if let Some(data) = stdin {
         let mut si = child.stdin.take().expect("stdin");
         si.write_all(data).expect("write stdin");
@@ -35,15 +44,27 @@ pub fn run(cmd: &str, args: &[&str], stdin: Option<&[u8]>) -> (bool, String, Str
 
 /// `openssl req -verify -noout -text` on a DER CSR; panics unless it verifies.
 pub fn openssl_req_text(der: &[u8]) -> String {
-    let (ok, out, err) = run("openssl", &["req", "-inform", "DER", "-verify", "-noout", "-text"], Some(der));
-    assert!(ok && (err.contains("verify OK") || out.contains("verify OK")), "openssl req -verify failed: {err}\n{out}");
+    let (ok, out, err) = run(
+        "openssl",
+        &["req", "-inform", "DER", "-verify", "-noout", "-text"],
+        Some(der),
+    );
+    assert!(
+        ok && (err.contains("verify OK") || out.contains("verify OK")),
+        "openssl req -verify failed: {err}\n{out}"
+    );
     out
 }
 
 /// Runs `tests/py/<script>` with JSON on stdin; returns its JSON answer.
 pub fn python(script: &str, input: &serde_json::Value) -> serde_json::Value {
     let path = tests_path(&format!("py/{script}"));
-    let (ok, out, err) = run("python3", &[path.to_str().unwrap_or_default()], Some(input.to_string().as_bytes()));
+    let (ok, out, err) = run(
+        "python3",
+        &[path.to_str().unwrap_or_default()],
+        Some(input.to_string().as_bytes()),
+    );
     assert!(ok, "python {script} failed:\n{err}\n{out}");
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("python {script} printed no JSON ({e}):\n{out}\n{err}"))
+    serde_json::from_str(&out)
+        .unwrap_or_else(|e| panic!("python {script} printed no JSON ({e}):\n{out}\n{err}"))
 }

@@ -16,20 +16,36 @@ const BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 fn ca_bundle_matches_openssl_and_cryptography() {
     let data = std::fs::read(BUNDLE).expect("CA bundle (package ca-certificates)");
     let blocks = files::parse_blocks(&data).expect("PEM bundle");
-    assert!(blocks.len() > 100, "only {} certificates in {BUNDLE}", blocks.len());
+    assert!(
+        blocks.len() > 100,
+        "only {} certificates in {BUNDLE}",
+        blocks.len()
+    );
     let facts = python("cert_facts.py", &json!({ "path": BUNDLE }));
     let facts = facts.as_array().expect("list");
-    assert_eq!(facts.len(), blocks.len(), "cryptography and raconn see different counts");
+    assert_eq!(
+        facts.len(),
+        blocks.len(),
+        "cryptography and raconn see different counts"
+    );
 
     let mut sha1_matched = 0;
     let mut sha256_matched = 0;
     let mut facts_matched = 0;
     for (b, f) in blocks.iter().zip(facts) {
         let pem = files::to_pem("CERTIFICATE", &b.der);
-        let (ok, out, err) = run("openssl", &["x509", "-noout", "-fingerprint", "-sha1"], Some(pem.as_bytes()));
+        let (ok, out, err) = run(
+            "openssl",
+            &["x509", "-noout", "-fingerprint", "-sha1"],
+            Some(pem.as_bytes()),
+        );
         assert!(ok, "{err}");
         let openssl_sha1 = out.trim().rsplit('=').next().unwrap_or("").replace(':', "");
-        let (ok, out, err) = run("openssl", &["x509", "-noout", "-fingerprint", "-sha256"], Some(pem.as_bytes()));
+        let (ok, out, err) = run(
+            "openssl",
+            &["x509", "-noout", "-fingerprint", "-sha256"],
+            Some(pem.as_bytes()),
+        );
         assert!(ok, "{err}");
         let openssl_sha256 = out.trim().rsplit('=').next().unwrap_or("").replace(':', "");
 
@@ -50,7 +66,11 @@ fn ca_bundle_matches_openssl_and_cryptography() {
                     None => match a.value.tag {
                         // BMPString: UTF-16BE
                         0x1e => String::from_utf16_lossy(
-                            &a.value.value.chunks(2).map(|p| u16::from_be_bytes([p[0], p[1]])).collect::<Vec<_>>(),
+                            &a.value
+                                .value
+                                .chunks(2)
+                                .map(|p| u16::from_be_bytes([p[0], p[1]]))
+                                .collect::<Vec<_>>(),
                         ),
                         _ => a.value.value.iter().map(|x| format!("{x:02x}")).collect(),
                     },
@@ -60,7 +80,11 @@ fn ca_bundle_matches_openssl_and_cryptography() {
             })
             .expect("subject");
         assert_eq!(json!(subj), f["subject"], "{ours1} subject");
-        assert_eq!(c.not_after.to_string(), f["not_after"].as_str().unwrap_or(""), "{ours1} notAfter");
+        assert_eq!(
+            c.not_after.to_string(),
+            f["not_after"].as_str().unwrap_or(""),
+            "{ours1} notAfter"
+        );
         let serial: String = {
             let mut s: String = c.serial.iter().map(|x| format!("{x:02X}")).collect();
             while s.starts_with('0') && s.len() > 1 {
@@ -72,14 +96,18 @@ fn ca_bundle_matches_openssl_and_cryptography() {
         let mut san = Vec::new();
         c.for_each_san(|g| {
             san.push(match g {
-                GeneralNameRef::Dns(s) | GeneralNameRef::Email(s) | GeneralNameRef::Uri(s) => s.to_string(),
+                GeneralNameRef::Dns(s) | GeneralNameRef::Email(s) | GeneralNameRef::Uri(s) => {
+                    s.to_string()
+                }
                 GeneralNameRef::Dir(n) => {
                     // cryptography prints RFC 4514 order (reversed), comma-separated.
                     let mut parts = Vec::new();
                     n.for_each(|a| {
                         let mut v = String::new();
                         raconn_core::name::write_escaped_value(&mut v, &a.value).ok();
-                        let label = raconn_core::name::short_label(&a.oid).map(str::to_string).unwrap_or(a.oid.to_string());
+                        let label = raconn_core::name::short_label(&a.oid)
+                            .map(str::to_string)
+                            .unwrap_or(a.oid.to_string());
                         parts.push(format!("{label}={v}"));
                         Ok(())
                     })

@@ -24,7 +24,11 @@ struct Case {
 const GUID: &str = "{f7c3ac41-b8ce-4fb4-aa58-3d1dc0e36b39}";
 const CUSTOM_OID: Oid = Oid::new_unwrap("1.2.3.4.5");
 const EKU_CLIENT: &[Oid] = &[oid::KP_CLIENT_AUTH];
-const EKU_MANY: &[Oid] = &[oid::KP_CLIENT_AUTH, oid::KP_EMAIL_PROTECTION, oid::KP_SMARTCARD_LOGON];
+const EKU_MANY: &[Oid] = &[
+    oid::KP_CLIENT_AUTH,
+    oid::KP_EMAIL_PROTECTION,
+    oid::KP_SMARTCARD_LOGON,
+];
 
 fn leak<T>(v: Vec<T>) -> &'static [T] {
     Box::leak(v.into_boxed_slice())
@@ -40,9 +44,14 @@ fn cases() -> Vec<Case> {
         GeneralName::Ip("192.0.2.7".parse::<IpAddr>().expect("ip")),
         GeneralName::Ip("2001:db8::7".parse::<IpAddr>().expect("ip")),
         GeneralName::Uri("IntuneDeviceId://3fa85f64-5717-4562-b3fc-2c963f66afa6"),
-        GeneralName::OtherName { oid: CUSTOM_OID, der: &[0x04, 0x03, 1, 2, 3] },
+        GeneralName::OtherName {
+            oid: CUSTOM_OID,
+            der: &[0x04, 0x03, 1, 2, 3],
+        },
     ]);
-    let guid_hex: String = std::iter::once("0410".to_string()).chain(guid.iter().map(|b| format!("{b:02x}"))).collect();
+    let guid_hex: String = std::iter::once("0410".to_string())
+        .chain(guid.iter().map(|b| format!("{b:02x}")))
+        .collect();
     let san_only = leak(vec![GeneralName::Dns("device-07.contoso.com")]);
     vec![
         Case {
@@ -50,7 +59,10 @@ fn cases() -> Vec<Case> {
             key: KeyAlgorithm::Rsa(2048),
             hash: HashAlgorithm::Sha256,
             spec: CsrSpec {
-                key_usage: Some(KeyUsageReq { mask: 0xa0, critical: true }),
+                key_usage: Some(KeyUsageReq {
+                    mask: 0xa0,
+                    critical: true,
+                }),
                 eku: EKU_CLIENT,
                 ..CsrSpec::new("C=US, O=Example Company, CN=CompanyName DigiCert MDM RA Cert")
             },
@@ -73,10 +85,15 @@ fn cases() -> Vec<Case> {
             key: KeyAlgorithm::EcdsaP256,
             hash: HashAlgorithm::Sha256,
             spec: CsrSpec {
-                key_usage: Some(KeyUsageReq { mask: 0xa0, critical: true }),
+                key_usage: Some(KeyUsageReq {
+                    mask: 0xa0,
+                    critical: true,
+                }),
                 eku: EKU_MANY,
                 san: SanSource::Names(full_san),
-                ..CsrSpec::new("CN=Zoë Müller, OU=Sales, O=\"Contoso, Ltd\", C=FR, E=zoe@contoso.com")
+                ..CsrSpec::new(
+                    "CN=Zoë Müller, OU=Sales, O=\"Contoso, Ltd\", C=FR, E=zoe@contoso.com",
+                )
             },
             expect: json!({
                 "subject": [["2.5.4.3", "Zoë Müller", "UTF8String"], ["2.5.4.11", "Sales", "UTF8String"],
@@ -104,7 +121,10 @@ fn cases() -> Vec<Case> {
             name: "multi-valued RDN, P-384, SHA-384",
             key: KeyAlgorithm::EcdsaP384,
             hash: HashAlgorithm::Sha384,
-            spec: CsrSpec { eku: EKU_CLIENT, ..CsrSpec::new("DC=com, DC=contoso, O=Contoso, CN=svc-raconn+UID=4711") },
+            spec: CsrSpec {
+                eku: EKU_CLIENT,
+                ..CsrSpec::new("DC=com, DC=contoso, O=Contoso, CN=svc-raconn+UID=4711")
+            },
             expect: json!({
                 "subject": [["0.9.2342.19200300.100.1.25", "com", "IA5String"],
                             ["0.9.2342.19200300.100.1.25", "contoso", "IA5String"],
@@ -113,14 +133,21 @@ fn cases() -> Vec<Case> {
                             ["0.9.2342.19200300.100.1.1", "4711", "UTF8String"]],
                 "eku": ["1.3.6.1.5.5.7.3.2"],
             }),
-            openssl_has: &["ecdsa-with-SHA384", "NIST CURVE: P-384", "CN = svc-raconn + UID = 4711"],
+            openssl_has: &[
+                "ecdsa-with-SHA384",
+                "NIST CURVE: P-384",
+                "CN = svc-raconn + UID = 4711",
+            ],
         },
         Case {
             name: "SAN-only request, key agreement bits, CA basic constraints, RSA 3072",
             key: KeyAlgorithm::Rsa(3072),
             hash: HashAlgorithm::Sha256,
             spec: CsrSpec {
-                key_usage: Some(KeyUsageReq { mask: 0x8009, critical: false }),
+                key_usage: Some(KeyUsageReq {
+                    mask: 0x8009,
+                    critical: false,
+                }),
                 san: SanSource::Names(san_only),
                 basic_constraints: Some((true, Some(0))),
                 critical: leak(vec![oid::BASIC_CONSTRAINTS]),
@@ -132,16 +159,32 @@ fn cases() -> Vec<Case> {
                 "ku": {"key_agreement": true, "encipher_only": true, "decipher_only": true}, "ku_critical": false,
                 "bc": [true, 0],
             }),
-            openssl_has: &["Public-Key: (3072 bit)", "CA:TRUE, pathlen:0", "Encipher Only, Decipher Only"],
+            openssl_has: &[
+                "Public-Key: (3072 bit)",
+                "CA:TRUE, pathlen:0",
+                "Encipher Only, Decipher Only",
+            ],
         },
         Case {
             name: "RFC 4514 escapes, hex value, certreq SAN text, extra extension, RSA SHA-384",
             key: KeyAlgorithm::Rsa(2048),
             hash: HashAlgorithm::Sha384,
             spec: CsrSpec {
-                san: SanSource::Text(leak(vec![("{text}email=a@b.example&", 0), ("upn=a@corp.local&url=https://x.example/p?q=1", 0)])),
-                extra: leak(vec![RawExtension { oid: Oid::new_unwrap("1.3.6.1.4.1.311.21.7"), critical: false, value: &[0x30, 0x0b, 0x06, 0x03, 0x2a, 0x03, 0x04, 0x02, 0x01, 0x64, 0x02, 0x01, 0x00] }]),
-                ..CsrSpec::new(r#"CN=a\,b\+c\"d\\e\3Cf\3E, OU=\ lead and trail\ , O=#0c03616263, SERIALNUMBER=A-1 (x)"#)
+                san: SanSource::Text(leak(vec![
+                    ("{text}email=a@b.example&", 0),
+                    ("upn=a@corp.local&url=https://x.example/p?q=1", 0),
+                ])),
+                extra: leak(vec![RawExtension {
+                    oid: Oid::new_unwrap("1.3.6.1.4.1.311.21.7"),
+                    critical: false,
+                    value: &[
+                        0x30, 0x0b, 0x06, 0x03, 0x2a, 0x03, 0x04, 0x02, 0x01, 0x64, 0x02, 0x01,
+                        0x00,
+                    ],
+                }]),
+                ..CsrSpec::new(
+                    r#"CN=a\,b\+c\"d\\e\3Cf\3E, OU=\ lead and trail\ , O=#0c03616263, SERIALNUMBER=A-1 (x)"#,
+                )
             },
             expect: json!({
                 "subject": [["2.5.4.3", "a,b+c\"d\\e<f>", "UTF8String"], ["2.5.4.11", " lead and trail ", "UTF8String"],
@@ -163,7 +206,11 @@ fn every_csr_kind_verifies_with_openssl_and_cryptography() {
         let der = csr::build(&c.spec, &key, &mut buf).unwrap_or_else(|e| panic!("{}: {e}", c.name));
         let text = openssl_req_text(der);
         for want in c.openssl_has {
-            assert!(text.contains(want), "{}: openssl -text lacks {want:?}:\n{text}", c.name);
+            assert!(
+                text.contains(want),
+                "{}: openssl -text lacks {want:?}:\n{text}",
+                c.name
+            );
         }
         let path = dir.path().join(format!("case{i}.der"));
         std::fs::write(&path, der).expect("write");
@@ -178,7 +225,10 @@ fn every_csr_kind_verifies_with_openssl_and_cryptography() {
 struct Lcg(u64);
 impl Lcg {
     fn next(&mut self) -> u32 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (self.0 >> 33) as u32
     }
     fn pick<T: Copy>(&mut self, v: &[T]) -> T {
@@ -190,7 +240,10 @@ fn escape(v: &str) -> String {
     let mut s = String::new();
     let n = v.chars().count();
     for (i, c) in v.chars().enumerate() {
-        if matches!(c, ',' | '+' | '"' | '\\' | '<' | '>' | ';' | '=') || (c == ' ' && (i == 0 || i + 1 == n)) || (i == 0 && c == '#') {
+        if matches!(c, ',' | '+' | '"' | '\\' | '<' | '>' | ';' | '=')
+            || (c == ' ' && (i == 0 || i + 1 == n))
+            || (i == 0 && c == '#')
+        {
             s.push('\\');
         }
         s.push(c);
@@ -209,12 +262,22 @@ fn random_subjects_round_trip_through_cryptography() {
         let mut attrs = Vec::new();
         let n = 1 + rng.next() % 4;
         for _ in 0..n {
-            let (kw, oid) = rng.pick(&[("CN", "2.5.4.3"), ("O", "2.5.4.10"), ("OU", "2.5.4.11"), ("L", "2.5.4.7"), ("ST", "2.5.4.8")]);
+            let (kw, oid) = rng.pick(&[
+                ("CN", "2.5.4.3"),
+                ("O", "2.5.4.10"),
+                ("OU", "2.5.4.11"),
+                ("L", "2.5.4.7"),
+                ("ST", "2.5.4.8"),
+            ]);
             let len = 1 + rng.next() % 12;
             let v: String = (0..len).map(|_| rng.pick(&alphabet)).collect();
             attrs.push((kw, oid, v));
         }
-        let subject = attrs.iter().map(|(k, _, v)| format!("{k}={}", escape(v))).collect::<Vec<_>>().join(", ");
+        let subject = attrs
+            .iter()
+            .map(|(k, _, v)| format!("{k}={}", escape(v)))
+            .collect::<Vec<_>>()
+            .join(", ");
         let spec = CsrSpec::new(&subject);
         let mut buf = vec![0u8; 2048];
         let der = csr::build(&spec, &key, &mut buf).unwrap_or_else(|e| panic!("{subject:?}: {e}"));
@@ -223,7 +286,10 @@ fn random_subjects_round_trip_through_cryptography() {
         assert_eq!(view.subject.to_string(), subject, "display round trip");
         let path = dir.path().join(format!("r{i}.der"));
         std::fs::write(&path, der).expect("write");
-        let exp: Vec<Value> = attrs.iter().map(|(_, o, v)| json!([o, v, "UTF8String"])).collect();
+        let exp: Vec<Value> = attrs
+            .iter()
+            .map(|(_, o, v)| json!([o, v, "UTF8String"]))
+            .collect();
         items.push(json!({"path": path, "expect": {"subject": exp}}));
     }
     let r = python("check_csr.py", &json!(items));

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# The whole raconn test suite, from a fresh machine: installs what it needs
+# (Debian packages, the thumbv7em target, rust-src, Python cryptography,
+# cargo-fuzz), then runs formatting, lints, unit/property/interop tests, the
+# no-alloc build-std proof, the QEMU firmware run and short fuzz runs.
+#
+#   FUZZ_SECONDS=30   seconds per fuzz target (0 skips fuzzing)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR=never
+JOBS="${JOBS:-2}"
+FUZZ_SECONDS="${FUZZ_SECONDS:-30}"
+
+step() { printf '\n=== %s ===\n' "$*"; }
+
+step "install prerequisites"
+need_apt=()
+command -v openssl >/dev/null || need_apt+=(openssl)
+command -v qemu-system-arm >/dev/null || need_apt+=(qemu-system-arm)
+command -v size >/dev/null || need_apt+=(binutils)
+[ -f /etc/ssl/certs/ca-certificates.crt ] || need_apt+=(ca-certificates)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+python3 -c 'import cryptography' 2>/dev/null || python3 -m pip install -q cryptography
+rustup target list --installed | grep -qx thumbv7em-none-eabihf || rustup target add thumbv7em-none-eabihf
+rustup component list --installed | grep -q '^rust-src' || rustup component add rust-src
+rustup component list --installed | grep -q '^rustfmt' || rustup component add rustfmt
+rustup component list --installed | grep -q '^clippy' || rustup component add clippy
+openssl version
+
+step "cargo fmt --check"
+cargo fmt --all --check
+(cd host-embedded/firmware && cargo fmt --check)
+(cd fuzz && cargo fmt --check)
+
+step "cargo clippy -D warnings"
+cargo clippy -j"$JOBS" --workspace --all-targets -- -D warnings
+
+step "no_std, no alloc: raconn-core and raconn-embedded with -Zbuild-std=core for thumbv7em-none-eabihf"
+# Only `core` exists in this build: any crate that links `alloc` fails (E0463/E0152).
+RUSTC_BOOTSTRAP=1 cargo build -j"$JOBS" --release --target thumbv7em-none-eabihf -Zbuild-std=core \
+  -p raconn-core --features raconn-core/p256 -p raconn-embedded
+echo "build-std=core: raconn-core and raconn-embedded link with core only"
+
+step "firmware: build (no global allocator, build-std=core) and run under QEMU mps2-an386"
+(cd host-embedded/firmware && RUSTC_BOOTSTRAP=1 cargo build -j"$JOBS" --release)
+ELF=host-embedded/firmware/target/thumbv7em-none-eabihf/release/raconn-firmware
+size "$ELF"
+FW_OUT=$(mktemp)
+timeout 120 qemu-system-arm -cpu cortex-m4 -machine mps2-an386 -nographic \
+  -semihosting-config enable=on,target=native -kernel "$ELF" > "$FW_OUT"
+openssl req -in "$FW_OUT" -verify -noout -subject
+cmp "$FW_OUT" tests/data/firmware-p256.csr.pem && echo "firmware CSR equals the golden vector"
+rm -f "$FW_OUT"
+
+step "cargo test (unit, property, interop with openssl and Python cryptography)"
+cargo test -j"$JOBS" --workspace
+
+if [ "$FUZZ_SECONDS" != 0 ]; then
+  step "fuzz: each target for ${FUZZ_SECONDS}s"
+  command -v cargo-fuzz >/dev/null || cargo install -q cargo-fuzz --locked
+  for t in $(cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz list); do
+    log=$(mktemp)
+    if (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run "$t" -- -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048) >"$log" 2>&1; then
+      printf '%s: %s\n' "$t" "$(grep -E '^Done [0-9]+ runs' "$log" | tail -1)"
+      rm -f "$log"
+    else
+      tail -40 "$log"; echo "fuzz target $t failed"; exit 1
+    fi
+  done
+fi
+
+step "done"
+echo "all checks passed"
