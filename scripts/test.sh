@@ -42,7 +42,7 @@ cargo clippy -j"$JOBS" --workspace --all-targets -- -D warnings
 step "no_std, no alloc: raconn-core and raconn-embedded with -Zbuild-std=core for thumbv7em-none-eabihf"
 # Only `core` exists in this build: any crate that links `alloc` fails (E0463/E0152).
 RUSTC_BOOTSTRAP=1 cargo build -j"$JOBS" --release --target thumbv7em-none-eabihf -Zbuild-std=core \
-  -p raconn-core --features raconn-core/p256 -p raconn-embedded
+  -p raconn-core -p raconn-embedded --features raconn-core/p256,raconn-embedded/defmt
 echo "build-std=core: raconn-core and raconn-embedded link with core only"
 
 step "firmware: build (no global allocator, build-std=core) and run under QEMU mps2-an386"

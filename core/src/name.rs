@@ -766,6 +766,31 @@ impl fmt::Display for NameRef<'_> {
     }
 }
 
+/// Writes text escaped for a subject string (RFC 4514 §2.4): `,+"\\<>;=`
+/// always, a leading `#` or space and a trailing space, control characters
+/// as `\XX`. What it writes parses back to the same value.
+pub fn write_escaped_str<W: fmt::Write>(out: &mut W, s: &str) -> fmt::Result {
+    let n = s.chars().count();
+    for (i, c) in s.chars().enumerate() {
+        let edge_space = c == ' ' && (i == 0 || i + 1 == n);
+        if matches!(c, ',' | '+' | '"' | '\\' | '<' | '>' | ';' | '=')
+            || edge_space
+            || (i == 0 && c == '#')
+        {
+            out.write_char('\\')?;
+            out.write_char(c)?;
+        } else if c.is_control() {
+            let mut b = [0u8; 4];
+            for x in c.encode_utf8(&mut b).bytes() {
+                write!(out, "\\{x:02X}")?;
+            }
+        } else {
+            out.write_char(c)?;
+        }
+    }
+    Ok(())
+}
+
 /// Writes an attribute value with RFC 4514 escaping; non-string values as `#hex`.
 pub fn write_escaped_value<W: fmt::Write>(out: &mut W, v: &Tlv<'_>) -> fmt::Result {
     let text = match v.tag {
@@ -775,27 +800,7 @@ pub fn write_escaped_value<W: fmt::Write>(out: &mut W, v: &Tlv<'_>) -> fmt::Resu
         _ => None,
     };
     match text {
-        Some(s) => {
-            let n = s.chars().count();
-            for (i, c) in s.chars().enumerate() {
-                let edge_space = c == ' ' && (i == 0 || i + 1 == n);
-                if matches!(c, ',' | '+' | '"' | '\\' | '<' | '>' | ';' | '=')
-                    || edge_space
-                    || (i == 0 && c == '#')
-                {
-                    out.write_char('\\')?;
-                    out.write_char(c)?;
-                } else if c.is_control() {
-                    let mut b = [0u8; 4];
-                    for x in c.encode_utf8(&mut b).bytes() {
-                        write!(out, "\\{x:02X}")?;
-                    }
-                } else {
-                    out.write_char(c)?;
-                }
-            }
-            Ok(())
-        }
+        Some(s) => write_escaped_str(out, s),
         None => {
             out.write_char('#')?;
             for b in v.raw {

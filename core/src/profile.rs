@@ -337,6 +337,13 @@ impl SubjectFormat {
     }
 }
 
+impl fmt::Write for StrBuf<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.push(s);
+        Ok(())
+    }
+}
+
 struct StrBuf<'b> {
     buf: &'b mut [u8],
     len: usize,
@@ -354,18 +361,7 @@ impl<'b> StrBuf<'b> {
         }
     }
     fn escaped(&mut self, s: &str) {
-        let n = s.len();
-        for (i, c) in s.char_indices() {
-            let edge = c == ' ' && (i == 0 || i + 1 == n);
-            if matches!(c, ',' | '+' | '"' | '\\' | '<' | '>' | ';' | '=')
-                || edge
-                || (i == 0 && c == '#')
-            {
-                self.push("\\");
-            }
-            let mut tmp = [0u8; 4];
-            self.push(c.encode_utf8(&mut tmp));
-        }
+        let _ = crate::name::write_escaped_str(self, s);
     }
     fn finish(self) -> Result<&'b str, ProfileError> {
         if self.needed > self.len {

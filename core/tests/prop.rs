@@ -8,16 +8,7 @@ use raconn_core::name::{parse_name, subject_to_der};
 
 fn escape(v: &str) -> String {
     let mut s = String::new();
-    let n = v.chars().count();
-    for (i, c) in v.chars().enumerate() {
-        if matches!(c, ',' | '+' | '"' | '\\' | '<' | '>' | ';' | '=')
-            || (c == ' ' && (i == 0 || i + 1 == n))
-            || (i == 0 && c == '#')
-        {
-            s.push('\\');
-        }
-        s.push(c);
-    }
+    raconn_core::name::write_escaped_str(&mut s, v).expect("escape");
     s
 }
 

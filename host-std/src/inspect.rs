@@ -167,6 +167,25 @@ fn extension(e: &ExtensionRef<'_>) -> (String, Value) {
     )
 }
 
+/// All extensions visited by `walk`, as (text, JSON list).
+fn extensions<'a, W>(walk: W) -> Result<(String, Vec<Value>), HostError>
+where
+    W: FnOnce(
+        &mut dyn FnMut(ExtensionRef<'a>) -> Result<(), raconn_core::asn1::DerError>,
+    ) -> Result<(), raconn_core::asn1::DerError>,
+{
+    let mut text = String::new();
+    let mut js = Vec::new();
+    walk(&mut |e| {
+        let (a, b) = extension(&e);
+        text += &a;
+        js.push(b);
+        Ok(())
+    })
+    .map_err(core)?;
+    Ok((text, js))
+}
+
 fn signature_check(spki: &[u8], alg: &Oid, tbs: &[u8], sig: &[u8]) -> (String, Value) {
     match keys::verify(spki, alg, tbs, sig) {
         Ok(true) => ("valid".into(), json!("valid")),
@@ -191,15 +210,7 @@ pub fn csr(der: &[u8]) -> Result<(String, Value), HostError> {
     );
     let (sv, sj) = signature_check(c.spki.der.raw, &c.signature_algorithm, c.tbs, c.signature);
     t += &format!("  Signature: {sv}\n");
-    let mut exts = Vec::new();
-    let mut et = String::new();
-    c.for_each_extension(|e| {
-        let (a, b) = extension(&e);
-        et += &a;
-        exts.push(b);
-        Ok(())
-    })
-    .map_err(core)?;
+    let (et, exts) = extensions(|f| c.for_each_extension(f))?;
     if !exts.is_empty() {
         t += "  Requested Extensions:\n";
         t += &et;
@@ -251,15 +262,7 @@ pub fn certificate(der: &[u8], issuer_spki: Option<&[u8]>) -> Result<(String, Va
             }
         );
     }
-    let mut exts = Vec::new();
-    let mut et = String::new();
-    c.for_each_extension(|e| {
-        let (a, b) = extension(&e);
-        et += &a;
-        exts.push(b);
-        Ok(())
-    })
-    .map_err(core)?;
+    let (et, exts) = extensions(|f| c.for_each_extension(f))?;
     if !exts.is_empty() {
         t += "  Extensions:\n";
         t += &et;

@@ -15,6 +15,21 @@ fn raconn(args: &[&str]) -> Output {
         .expect("run raconn")
 }
 
+fn new_request(inf: &Path, out: &Path, store: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "ra",
+        "new-request",
+        "--inf",
+        s(inf),
+        "--out",
+        s(out),
+        "--store",
+        s(store),
+    ];
+    args.extend_from_slice(extra);
+    raconn(&args)
+}
+
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -90,16 +105,7 @@ fn ra_onboarding_end_to_end() {
     let store = d.path().join("store");
     let csr = d.path().join("ra.csr");
     let inf = repo().join("examples/ra-certreq.ini");
-    let o = raconn(&[
-        "ra",
-        "new-request",
-        "--inf",
-        s(&inf),
-        "--out",
-        s(&csr),
-        "--store",
-        s(&store),
-    ]);
+    let o = new_request(&inf, &csr, &store, &[]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let out = text(&o.stdout);
     assert!(out.contains("Key id: "), "{out}");
@@ -228,17 +234,7 @@ fn p256_request_with_san_text_and_certreq_label() {
     )
     .unwrap();
     let csr = d.path().join("dev.csr");
-    let o = raconn(&[
-        "ra",
-        "new-request",
-        "--inf",
-        s(&inf),
-        "--out",
-        s(&csr),
-        "--store",
-        s(&d.path().join("st")),
-        "--certreq-label",
-    ]);
+    let o = new_request(&inf, &csr, &d.path().join("st"), &["--certreq-label"]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert!(std::fs::read_to_string(&csr)
         .unwrap()
@@ -288,16 +284,7 @@ fn bad_inputs_fail_with_codes_and_make_no_key() {
         "[NewRequest]\nSubject = \"CN=x\"\nthis line is wrong\n",
     )
     .unwrap();
-    let o = raconn(&[
-        "ra",
-        "new-request",
-        "--inf",
-        s(&inf),
-        "--out",
-        s(&d.path().join("x.csr")),
-        "--store",
-        s(&store),
-    ]);
+    let o = new_request(&inf, &d.path().join("x.csr"), &store, &[]);
     assert_eq!(o.status.code(), Some(1));
     let e = text(&o.stderr);
     assert!(
@@ -310,16 +297,7 @@ fn bad_inputs_fail_with_codes_and_make_no_key() {
         "[NewRequest]\nSubject = \"CN=x, E=zoë@contoso.com\"\n",
     )
     .unwrap();
-    let o = raconn(&[
-        "ra",
-        "new-request",
-        "--inf",
-        s(&inf),
-        "--out",
-        s(&d.path().join("x.csr")),
-        "--store",
-        s(&store),
-    ]);
+    let o = new_request(&inf, &d.path().join("x.csr"), &store, &[]);
     assert_eq!(o.status.code(), Some(1));
     let e = text(&o.stderr);
     assert!(
