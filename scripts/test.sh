@@ -57,7 +57,8 @@ cmp "$FW_OUT" tests/data/firmware-p256.csr.pem && echo "firmware CSR equals the 
 rm -f "$FW_OUT"
 
 step "cargo test (unit, property, interop with openssl and Python cryptography)"
-cargo test -j"$JOBS" --workspace
+TEST_LOG=$(mktemp)
+cargo test -j"$JOBS" --workspace 2>&1 | tee "$TEST_LOG"
 
 if [ "$FUZZ_SECONDS" != 0 ]; then
   step "fuzz: each target for ${FUZZ_SECONDS}s"
@@ -75,3 +76,5 @@ fi
 
 step "done"
 echo "all checks passed"
+awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$TEST_LOG"
+rm -f "$TEST_LOG"

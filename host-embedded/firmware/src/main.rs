@@ -8,7 +8,7 @@
 #![no_main]
 
 use cortex_m_rt::entry;
-use cortex_m_semihosting::{debug, hprint, hprintln};
+use cortex_m_semihosting::{debug, heprintln, hprint, hprintln};
 use panic_semihosting as _;
 use raconn_embedded::raconn_core::csr::{CsrSpec, KeyUsageReq, SanSource};
 use raconn_embedded::raconn_core::ext::GeneralName;
@@ -21,9 +21,48 @@ const TEST_KEY: [u8; 32] = [
     0x4e, 0x50, 0xc3, 0xdb, 0x36, 0xe8, 0x9b, 0x12, 0x7b, 0x8a, 0x62, 0x2b, 0x12, 0x0f, 0x67, 0x21,
 ];
 
+/// Stack measurement: fill the free RAM below the stack with a pattern
+/// before the work, find the lowest overwritten word after it. Reported on
+/// semihosting stderr so stdout stays the bare PEM.
+mod stack {
+    extern "C" {
+        static mut __sheap: u32;
+        static mut _stack_start: u32;
+    }
+    const PAINT: u32 = 0x5AA5_C33C;
+
+    /// Paints [heap start, SP - 256) and returns the painted range.
+    pub fn paint() -> (usize, usize) {
+        let start = core::ptr::addr_of_mut!(__sheap) as usize;
+        let sp = cortex_m::register::msp::read() as usize;
+        let end = sp.saturating_sub(256) & !3;
+        let mut p = start;
+        while p < end {
+            // SAFETY: [start, end) is RAM between .bss and the live stack frame: unused.
+            unsafe { (p as *mut u32).write_volatile(PAINT) };
+            p += 4;
+        }
+        (start, end)
+    }
+
+    /// Bytes of stack used at the deepest point since `paint`.
+    pub fn high_water(start: usize, end: usize) -> usize {
+        let top = core::ptr::addr_of_mut!(_stack_start) as usize;
+        let mut p = start;
+        // SAFETY: reading back the words painted above.
+        while p < end && unsafe { (p as *const u32).read_volatile() } == PAINT {
+            p += 4;
+        }
+        top - p
+    }
+}
+
 #[entry]
 fn main() -> ! {
-    let code = match run() {
+    let (lo, hi) = stack::paint();
+    let r = run();
+    heprintln!("stack high-water mark: {} bytes", stack::high_water(lo, hi));
+    let code = match r {
         Ok(()) => debug::EXIT_SUCCESS,
         Err(()) => debug::EXIT_FAILURE,
     };
