@@ -17,6 +17,7 @@ step "install prerequisites"
 need_apt=()
 command -v openssl >/dev/null || need_apt+=(openssl)
 command -v qemu-system-arm >/dev/null || need_apt+=(qemu-system-arm)
+command -v xmllint >/dev/null || need_apt+=(libxml2-utils)
 command -v size >/dev/null || need_apt+=(binutils)
 [ -f /etc/ssl/certs/ca-certificates.crt ] || need_apt+=(ca-certificates)
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -65,7 +66,11 @@ if [ "$FUZZ_SECONDS" != 0 ]; then
   command -v cargo-fuzz >/dev/null || cargo install -q cargo-fuzz --locked
   for t in $(cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz list); do
     log=$(mktemp)
-    if (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run "$t" -- -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048) >"$log" 2>&1; then
+    seeds=()
+    if [ "$t" = pkiws ] && [ -d ../shared/schemas/pkiws/examples ]; then
+      mkdir -p "fuzz/corpus/$t"; seeds=("corpus/$t" ../../shared/schemas/pkiws/examples)
+    fi
+    if (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run "$t" "${seeds[@]}" -- -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048) >"$log" 2>&1; then
       printf '%s: %s\n' "$t" "$(grep -E '^Done [0-9]+ runs' "$log" | tail -1)"
       rm -f "$log"
     else

@@ -87,6 +87,10 @@ pub enum Error {
     Thumb(crate::thumbprint::ThumbError),
     /// PKCS profile rules.
     Profile(crate::profile::ProfileError),
+    /// XML writing and reading.
+    Xml(crate::xml::XmlError),
+    /// PKI Web Services.
+    Pkiws(crate::pkiws::PkiwsError),
 }
 
 macro_rules! fold {
@@ -113,7 +117,9 @@ fold!(
     Inf(crate::inf::InfError),
     Cert(crate::cert::CertError),
     Thumb(crate::thumbprint::ThumbError),
-    Profile(crate::profile::ProfileError)
+    Profile(crate::profile::ProfileError),
+    Xml(crate::xml::XmlError),
+    Pkiws(crate::pkiws::PkiwsError)
 );
 
 impl core::error::Error for Error {}
@@ -133,6 +139,8 @@ pub const CODES: &[&[Code]] = &[
     crate::thumbprint::ThumbNote::CODES,
     crate::profile::ProfileError::CODES,
     crate::profile::ProfileWarning::CODES,
+    crate::xml::XmlError::CODES,
+    crate::pkiws::PkiwsError::CODES,
 ];
 
 /// Looks a code up (case-insensitive).

@@ -21,6 +21,8 @@
 //! | [`cert`] | X.509 certificate and PKCS#7 certs-only views |
 //! | [`thumbprint`] | SHA-1/SHA-256 thumbprints, tolerant parsing |
 //! | [`profile`] | the reference connector's PKCS profile rules |
+//! | [`xml`] | XML writer into caller buffers, lenient bounded reader |
+//! | [`pkiws`] | PKI Web Services: getPolicies, RequestSecurityToken, faults |
 //! | [`error`] | one `Error` with stable codes and remedies |
 #![no_std]
 #![forbid(unsafe_code)]
@@ -49,10 +51,12 @@ pub mod inf;
 pub mod name;
 pub mod oid;
 pub mod pem;
+pub mod pkiws;
 pub mod profile;
 #[cfg(feature = "p256")]
 pub mod soft_p256;
 pub mod spki;
 pub mod thumbprint;
+pub mod xml;
 
 pub use error::{Error, Explain};

@@ -1,0 +1,179 @@
+//! DigiCert (ex-VeriSign) PKI Web Services messages, written and read in
+//! caller buffers (`shared/docs/protocol.md`; schemas in
+//! `shared/schemas/pkiws/wsdl`, VeriSign "pkiservices" 2009/07).
+//!
+//! - [`policy`]: `getPolicies` request and `getPoliciesResponse` reader.
+//! - [`enroll`]: `RequestSecurityToken` / `requestVSSecurityToken` request
+//!   and `RequestSecurityTokenResponse` reader.
+//! - [`fault`]: SOAP 1.1 (and, defensively, 1.2) faults, classified into the
+//!   failures the reference connector documents.
+//!
+//! Readers match local names (any prefix, default namespaces, the WS-Trust
+//! namespace with or without its trailing slash), skip unknown elements and
+//! keep only bounded, borrowed data.
+
+pub mod enroll;
+pub mod fault;
+pub mod policy;
+
+use core::fmt;
+
+use crate::error::{explain, write_head};
+use crate::xml::{self, Event, XmlError};
+
+/// SOAP 1.1 envelope namespace.
+pub const NS_SOAP11: &str = "http://schemas.xmlsoap.org/soap/envelope/";
+/// SOAP 1.2 envelope namespace.
+pub const NS_SOAP12: &str = "http://www.w3.org/2003/05/soap-envelope";
+/// Policy service namespace.
+pub const NS_POLICY: &str = "http://schemas.verisign.com/pkiservices/2009/07/policy";
+/// Enrollment service namespace.
+pub const NS_ENROLL: &str = "http://schemas.verisign.com/pkiservices/2009/07/enrollment";
+/// WS-Trust namespace as VeriSign spells it (trailing slash).
+pub const NS_WST: &str = "http://docs.oasis-open.org/ws-sx/ws-trust/200512/";
+/// SOAPAction of `getPolicies`.
+pub const ACTION_POLICY: &str =
+    "http://schemas.verisign.com/pkiservices/2009/07/policy/requestPolicies";
+/// SOAPAction of `RequestSecurityToken`.
+pub const ACTION_ENROLL: &str =
+    "http://schemas.verisign.com/pkiservices/2009/07/enrollment/requestSecurityToken";
+/// Path of the policy service.
+pub const PATH_POLICY: &str = "/pki-ws/policyService";
+/// Path of the enrollment service.
+pub const PATH_ENROLL: &str = "/pki-ws/enrollmentService";
+/// Path of the health-check service.
+pub const PATH_HEALTH: &str = "/pki-ws/healthcheckService";
+/// `Content-Type` of every request.
+pub const CONTENT_TYPE: &str = "text/xml; charset=utf-8";
+
+/// Failures talking PKI Web Services, in the words of the reference
+/// connector's troubleshooting table where it has them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum PkiwsError {
+    /// The XML could not be written or read.
+    Xml(XmlError),
+    /// Timeout talking to the CA.
+    Timeout,
+    /// TLS secure-channel failure.
+    TlsFailure,
+    /// The RA certificate (with its key) is not in the store.
+    RaCertNotFound,
+    /// The CA does not know the profile OID ("A request element is not understood.").
+    ProfileUnknown,
+    /// The policy response has no policy for the profile OID.
+    ProfileNotInPolicy,
+    /// "Policy verification failed": the request does not fit the profile.
+    PolicyVerification,
+    /// DigiCert refused special characters in first/last name.
+    SpecialCharacters,
+    /// Any other SOAP fault.
+    Fault,
+    /// The request is pending approval.
+    Pending,
+    /// The reply carried no token.
+    EmptyToken,
+    /// The token is not a certificate or PKCS#7.
+    BadToken,
+    /// The CA answered with an HTTP error and no SOAP fault.
+    HttpStatus,
+}
+
+explain!(PkiwsError {
+    Xml => ("RC-PKIWS-001", "a PKI Web Services message could not be written or read", "see the XML error; raconn inspect FILE decodes a saved reply"),
+    Timeout => ("RC-PKIWS-002", "timeout talking to the CA (\"The operation has timed out\")", "raise ca_timeout_ms (the reference connector's CloudCAConnTimeoutInMilliseconds), and check the network path to the CA"),
+    TlsFailure => ("RC-PKIWS-003", "TLS secure channel to the CA failed (\"Could not create SSL/TLS secure channel\")", "check that the RA private key is readable by this account, that the CA FQDN is right, and that the CA's server certificate chains to a trusted root"),
+    RaCertNotFound => ("RC-PKIWS-004", "RA certificate not found (\"Failed to get client certificate\")", "check ra_cert_thumbprint against `raconn ra list`; the certificate must be in the store with its private key"),
+    ProfileUnknown => ("RC-PKIWS-005", "the CA does not know the certificate profile OID (\"A request element is not understood.\")", "check certificate_template against the profile OID in DigiCert PKI Manager; `raconn policy` lists what the CA returns"),
+    ProfileNotInPolicy => ("RC-PKIWS-006", "the policy response has no policy for the profile OID", "check certificate_template; the CA answered for other profiles only"),
+    PolicyVerification => ("RC-PKIWS-007", "policy verification failed: the request does not fit the certificate profile", "compare the profile's subject and SAN fields (raconn policy PROFILE) with subject_name_format and subject_alternative_names; the error names the attribute"),
+    SpecialCharacters => ("RC-PKIWS-008", "the CA refused special characters in first or last name", "change the DigiCert profile to ask for CN=<upn> instead of first and last name, or fix the user's name"),
+    Fault => ("RC-PKIWS-009", "the CA answered with a SOAP fault", "read the fault string and detail shown with the error; contact DigiCert support with the serverTransactionID"),
+    Pending => ("RC-PKIWS-010", "the CA holds the request for approval", "approve it in DigiCert PKI Manager, then run the same request again (same request id)"),
+    EmptyToken => ("RC-PKIWS-011", "the CA's reply carried no certificate", "retry; if it persists, contact DigiCert support with the serverTransactionID"),
+    BadToken => ("RC-PKIWS-012", "the CA's reply is not a certificate or PKCS#7 for this request", "contact DigiCert support with the serverTransactionID; nothing was stored"),
+    HttpStatus => ("RC-PKIWS-013", "the CA answered with an HTTP error and no SOAP fault", "check the CA FQDN and any proxy; the status and the start of the body are shown with the error"),
+});
+
+impl fmt::Display for PkiwsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_head(f, self)?;
+        if let Self::Xml(e) = self {
+            write!(f, " ({e})")?;
+        }
+        Ok(())
+    }
+}
+
+impl From<XmlError> for PkiwsError {
+    fn from(e: XmlError) -> Self {
+        PkiwsError::Xml(e)
+    }
+}
+
+/// The SOAP version of an envelope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SoapVersion {
+    /// SOAP 1.1
+    V11,
+    /// SOAP 1.2
+    V12,
+}
+
+/// What a reply's body holds first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyInfo<'a> {
+    /// SOAP version from the Envelope's namespace.
+    pub soap: SoapVersion,
+    /// Local name of the body's first child.
+    pub first: &'a str,
+}
+
+/// Finds the SOAP version and the body's first element.
+pub fn body_info(doc: &str) -> Result<BodyInfo<'_>, XmlError> {
+    let mut soap = None;
+    let mut env_prefix = "";
+    let mut first = None;
+    xml::walk(doc, |p, e| {
+        match e {
+            Event::Start { local, prefix } if p.len() == 1 => {
+                if local != "Envelope" {
+                    return Err(XmlError::NotSoap);
+                }
+                env_prefix = prefix;
+            }
+            Event::Attr {
+                local,
+                prefix,
+                value,
+            } if p.len() == 1 => {
+                let declares = (prefix == "xmlns" && local == env_prefix)
+                    || (prefix.is_empty() && local == "xmlns" && env_prefix.is_empty());
+                if declares {
+                    if value.eq_str(NS_SOAP11) {
+                        soap = Some(SoapVersion::V11);
+                    } else if value.eq_str(NS_SOAP12) {
+                        soap = Some(SoapVersion::V12);
+                    }
+                }
+            }
+            Event::Start { local, .. }
+                if p.len() == 3 && p.get(1) == Some(&"Body") && first.is_none() =>
+            {
+                first = Some(local);
+            }
+            _ => {}
+        }
+        Ok(())
+    })?;
+    match (soap, first) {
+        (Some(soap), Some(first)) => Ok(BodyInfo { soap, first }),
+        _ => Err(XmlError::NotSoap),
+    }
+}
+
+/// The start of every request: XML declaration and SOAP 1.1 envelope.
+pub(crate) const ENVELOPE_START: &str =
+    "<?xml version=\"1.0\" encoding=\"utf-8\"?><soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\"><soapenv:Body>";
+/// The end of every request.
+pub(crate) const ENVELOPE_END: &str = "</soapenv:Body></soapenv:Envelope>";
