@@ -91,6 +91,8 @@ pub enum Error {
     Xml(crate::xml::XmlError),
     /// PKI Web Services.
     Pkiws(crate::pkiws::PkiwsError),
+    /// Pre-send check against the policy.
+    Check(crate::pkiws::check::CheckError),
 }
 
 macro_rules! fold {
@@ -119,7 +121,8 @@ fold!(
     Thumb(crate::thumbprint::ThumbError),
     Profile(crate::profile::ProfileError),
     Xml(crate::xml::XmlError),
-    Pkiws(crate::pkiws::PkiwsError)
+    Pkiws(crate::pkiws::PkiwsError),
+    Check(crate::pkiws::check::CheckError)
 );
 
 impl core::error::Error for Error {}
@@ -141,6 +144,7 @@ pub const CODES: &[&[Code]] = &[
     crate::profile::ProfileWarning::CODES,
     crate::xml::XmlError::CODES,
     crate::pkiws::PkiwsError::CODES,
+    crate::pkiws::check::CheckError::CODES,
 ];
 
 /// Looks a code up (case-insensitive).

@@ -45,6 +45,7 @@ pub mod error;
 pub mod asn1;
 pub mod cert;
 pub mod csr;
+pub mod engine;
 pub mod ext;
 pub mod hex;
 pub mod inf;

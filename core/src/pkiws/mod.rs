@@ -12,6 +12,7 @@
 //! namespace with or without its trailing slash), skip unknown elements and
 //! keep only bounded, borrowed data.
 
+pub mod check;
 pub mod enroll;
 pub mod fault;
 pub mod policy;
@@ -77,6 +78,14 @@ pub enum PkiwsError {
     BadToken,
     /// The CA answered with an HTTP error and no SOAP fault.
     HttpStatus,
+    /// The issued certificate is for a different key than the request's.
+    KeyMismatch,
+    /// The issued certificate does not carry what was asked.
+    CertificateMismatch { field: crate::pkiws::check::Field },
+    /// The device key does not have the size the profile asks for.
+    KeyNotAsPolicy { policy_bits: u32 },
+    /// Engine methods called out of order.
+    WrongState,
 }
 
 explain!(PkiwsError {
@@ -93,15 +102,23 @@ explain!(PkiwsError {
     EmptyToken => ("RC-PKIWS-011", "the CA's reply carried no certificate", "retry; if it persists, contact DigiCert support with the serverTransactionID"),
     BadToken => ("RC-PKIWS-012", "the CA's reply is not a certificate or PKCS#7 for this request", "contact DigiCert support with the serverTransactionID; nothing was stored"),
     HttpStatus => ("RC-PKIWS-013", "the CA answered with an HTTP error and no SOAP fault", "check the CA FQDN and any proxy; the status and the start of the body are shown with the error"),
+    KeyMismatch => ("RC-PKIWS-014", "the CA returned a certificate for a different key than the request's", "nothing was stored; contact DigiCert support with the serverTransactionID"),
+    CertificateMismatch => ("RC-PKIWS-015", "the issued certificate does not carry the subject or SAN that was asked for", "nothing was stored; compare the profile (raconn policy PROFILE) with the request and contact DigiCert support if the profile is right"),
+    KeyNotAsPolicy => ("RC-PKIWS-016", "the device key does not have the size the certificate profile asks for", "use the key type and size `raconn policy PROFILE` shows (or leave `key` unset to follow the policy)"),
+    WrongState => ("RC-PKIWS-017", "issuance engine used out of order", "report this as a bug in the host"),
 });
 
 impl fmt::Display for PkiwsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write_head(f, self)?;
-        if let Self::Xml(e) = self {
-            write!(f, " ({e})")?;
+        match self {
+            Self::Xml(e) => write!(f, " ({e})"),
+            Self::CertificateMismatch { field } => write!(f, " ({})", field.describe()),
+            Self::KeyNotAsPolicy { policy_bits } => {
+                write!(f, " (the profile asks for {policy_bits} bits)")
+            }
+            _ => Ok(()),
         }
-        Ok(())
     }
 }
 

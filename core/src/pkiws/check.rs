@@ -1,0 +1,348 @@
+//! The pre-send check: compare what a request will carry (subject format,
+//! SAN kinds, other-names) with the profile's attribute list from the policy,
+//! and refuse locally — naming the attribute — whenever the CA would answer
+//! "Policy verification failed". It also decides the `nameValuePair` names:
+//! from the policy (they differ between DigiCert profiles), then a profile
+//! override, and only then the documented defaults (`common_name`,
+//! `mail_email`, `otherNameUPN`; `protocol.md` §5.4).
+//!
+//! Attribute kinds are read as `protocol.md` §4.4 sets out: `attributeName`
+//! is the kind (CN, E, rfc822Name, otherName.userPrincipalName,
+//! otherName.<OID>, givenName, surname, …), `attributeNameValue` the name.
+
+use core::fmt;
+
+use crate::error::{explain, write_head};
+use crate::oid::Oid;
+use crate::pkiws::policy::{Location, Policy, PolicyAttribute};
+use crate::profile::{SanKindSel, SubjectFormat};
+use crate::xml::Text;
+
+/// Something the request carries that the profile must accept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Field {
+    /// Subject common name.
+    SubjectCn,
+    /// Subject e-mail (E).
+    SubjectEmail,
+    /// SAN rfc822Name.
+    SanEmail,
+    /// SAN UPN other-name.
+    SanUpn,
+    /// SAN other-name with this OID (dotted, in `other_oid`).
+    SanOtherName,
+}
+
+impl Field {
+    /// How the field is called in messages.
+    pub const fn describe(self) -> &'static str {
+        match self {
+            Field::SubjectCn => "subject CN",
+            Field::SubjectEmail => "subject E (email)",
+            Field::SanEmail => "SAN email (rfc822Name)",
+            Field::SanUpn => "SAN UPN (otherName.userPrincipalName)",
+            Field::SanOtherName => "SAN other-name",
+        }
+    }
+    /// Documented default nameValuePair name.
+    pub const fn default_name(self) -> Option<&'static str> {
+        match self {
+            Field::SubjectCn => Some("common_name"),
+            Field::SubjectEmail | Field::SanEmail => Some("mail_email"),
+            Field::SanUpn => Some("otherNameUPN"),
+            Field::SanOtherName => None,
+        }
+    }
+}
+
+/// Why the request does not fit the profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum CheckError {
+    /// The request carries a field the profile does not list.
+    NotInProfile {
+        field: Field,
+        other_oid: Option<Oid>,
+    },
+    /// The profile requires an attribute raconn cannot supply.
+    MandatoryMissing { attribute: heapless::String<48> },
+    /// The profile needs first/last name, which PKCS profiles do not supply.
+    NeedsNameParts { attribute: heapless::String<48> },
+    /// No nameValuePair name for a field: the policy does not say and there is no default.
+    NoName {
+        field: Field,
+        other_oid: Option<Oid>,
+    },
+    /// More pairs than the request keeps.
+    TooManyPairs,
+}
+
+explain!(CheckError {
+    NotInProfile => ("RC-CHECK-001", "the request carries a field the certificate profile does not accept (the CA would answer \"Policy verification failed\")", "remove that field from subject_name_format / subject_alternative_names, or add it to the DigiCert profile"),
+    MandatoryMissing => ("RC-CHECK-002", "the certificate profile requires an attribute this request does not supply", "add the field to the raconn profile, or make it optional or fixed in the DigiCert profile"),
+    NeedsNameParts => ("RC-CHECK-003", "the certificate profile requires first/last name, which a PKCS profile does not supply", "change the DigiCert profile so it asks for CN=<upn> instead of first and last name"),
+    NoName => ("RC-CHECK-004", "neither the policy nor raconn knows the nameValuePair name for a field", "set the name in the profile's names table (e.g. names.\"otherName.1.3.6.1.4.1.311.25.1\" = \"…\")"),
+    TooManyPairs => ("RC-CHECK-005", "the request would carry more attributes than raconn sends", "reduce the SAN kinds of the profile"),
+});
+
+impl fmt::Display for CheckError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_head(f, self)?;
+        match self {
+            Self::NotInProfile { field, other_oid } | Self::NoName { field, other_oid } => {
+                write!(f, " ({}", field.describe())?;
+                if let Some(o) = other_oid {
+                    write!(f, " {o}")?;
+                }
+                f.write_str(")")
+            }
+            Self::MandatoryMissing { attribute } | Self::NeedsNameParts { attribute } => {
+                write!(f, " ({attribute})")
+            }
+            Self::TooManyPairs => Ok(()),
+        }
+    }
+}
+
+fn copy_name(t: Option<Text<'_>>) -> heapless::String<48> {
+    let mut s = heapless::String::new();
+    if let Some(t) = t {
+        for c in t.raw.trim().chars() {
+            if s.push(c).is_err() {
+                break;
+            }
+        }
+    }
+    s
+}
+
+fn kind_is(a: &PolicyAttribute<'_>, kinds: &[&str]) -> bool {
+    a.kind.is_some_and(|k| {
+        kinds
+            .iter()
+            .any(|x| k.plain().is_some_and(|p| p.eq_ignore_ascii_case(x)))
+    })
+}
+
+fn other_name_kind(a: &PolicyAttribute<'_>, oid: &Oid) -> bool {
+    let Some(k) = a.kind.and_then(|k| k.plain()) else {
+        return false;
+    };
+    let Some(rest) = k.strip_prefix("otherName.") else {
+        return false;
+    };
+    Oid::new(rest).is_ok_and(|o| o == *oid)
+}
+
+/// One nameValuePair to send: its name, and which value it carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlannedPair<'a> {
+    /// The name (from the policy, an override, or the default).
+    pub name: &'a str,
+    /// What value goes with it.
+    pub value: ValueOf,
+}
+
+/// Which value a pair carries; the engine fills it from the identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueOf {
+    /// The common name as the subject carries it.
+    SubjectCn,
+    /// The resolved e-mail.
+    Email,
+    /// The resolved UPN.
+    Upn,
+    /// The n-th other-name (base64 of its bytes).
+    OtherName(usize),
+    /// The seat id.
+    Seat,
+    /// A fixed value from the profile.
+    Fixed,
+}
+
+/// A name override from the raconn profile: attribute kind → name.
+pub type Override<'a> = (&'a str, &'a str);
+
+/// Plans the pairs for a request and checks it against the policy.
+///
+/// `other_names` lists the OIDs of the other-names the request carries, in
+/// order. Returns the pairs (names borrowed from the policy or the inputs).
+pub fn plan<'a>(
+    policy: &Policy<'a>,
+    format: SubjectFormat,
+    san: &[SanKindSel],
+    overrides: &[Override<'a>],
+) -> Result<heapless::Vec<PlannedPair<'a>, 12>, CheckError> {
+    let mut out: heapless::Vec<PlannedPair<'a>, 12> = heapless::Vec::new();
+    let attrs = &policy.attributes;
+    let find = |pred: &dyn Fn(&PolicyAttribute<'a>) -> bool| attrs.iter().find(|a| pred(a));
+    let override_for = |kinds: &[&str]| {
+        overrides
+            .iter()
+            .find(|(k, _)| kinds.iter().any(|x| x.eq_ignore_ascii_case(k)))
+            .map(|(_, n)| *n)
+    };
+    let push = |out: &mut heapless::Vec<PlannedPair<'a>, 12>, name: &'a str, value: ValueOf| {
+        if out.iter().any(|p| p.name == name) {
+            return Ok(());
+        }
+        out.push(PlannedPair { name, value })
+            .map_err(|_| CheckError::TooManyPairs)
+    };
+    let name_of =
+        |a: &PolicyAttribute<'a>| a.name.and_then(|n| n.plain()).filter(|n| !n.is_empty());
+
+    // Subject.
+    let mut wanted: heapless::Vec<(Field, ValueOf, &[&str]), 4> = heapless::Vec::new();
+    let _ = wanted.push((Field::SubjectCn, ValueOf::SubjectCn, &["CN", "commonName"]));
+    if format == SubjectFormat::CommonNameIncludingEmail {
+        let _ = wanted.push((Field::SubjectEmail, ValueOf::Email, &["E", "emailAddress"]));
+    }
+    for (field, value, kinds) in &wanted {
+        let a = find(&|a| a.location == Location::Subject && kind_is(a, kinds)).ok_or(
+            CheckError::NotInProfile {
+                field: *field,
+                other_oid: None,
+            },
+        )?;
+        let name = override_for(kinds)
+            .or_else(|| name_of(a))
+            .or(field.default_name())
+            .ok_or(CheckError::NoName {
+                field: *field,
+                other_oid: None,
+            })?;
+        push(&mut out, name, *value)?;
+    }
+    // SAN.
+    let mut other_index = 0;
+    for s in san {
+        let (field, value, kinds, oid): (Field, ValueOf, &[&str], Option<Oid>) = match s {
+            SanKindSel::Email => (
+                Field::SanEmail,
+                ValueOf::Email,
+                &["rfc822Name", "email"],
+                None,
+            ),
+            SanKindSel::Upn => (
+                Field::SanUpn,
+                ValueOf::Upn,
+                &["otherName.userPrincipalName", "userPrincipalName"],
+                None,
+            ),
+            SanKindSel::OtherName(o) => {
+                let v = ValueOf::OtherName(other_index);
+                other_index += 1;
+                (Field::SanOtherName, v, &[], Some(*o))
+            }
+        };
+        let a = match oid {
+            Some(o) => find(&|a| a.location.is_san() && other_name_kind(a, &o)),
+            None => find(&|a| a.location.is_san() && kind_is(a, kinds)),
+        }
+        .ok_or(CheckError::NotInProfile {
+            field,
+            other_oid: oid,
+        })?;
+        let mut okind: heapless::String<64> = heapless::String::new();
+        if let Some(o) = oid {
+            let _ = fmt::write(&mut okind, format_args!("otherName.{o}"));
+        }
+        let ov = if oid.is_some() {
+            override_for(&[okind.as_str()])
+        } else {
+            override_for(kinds)
+        };
+        let name =
+            ov.or_else(|| name_of(a))
+                .or(field.default_name())
+                .ok_or(CheckError::NoName {
+                    field,
+                    other_oid: oid,
+                })?;
+        push(&mut out, name, value)?;
+    }
+    // Seat.
+    if let Some(a) = find(&|a| a.location == Location::Seat) {
+        if let Some(n) = name_of(a) {
+            push(&mut out, n, ValueOf::Seat)?;
+        }
+    }
+    // Mandatory attributes nobody supplies.
+    for a in attrs
+        .iter()
+        .filter(|a| a.mandatory && a.fixed_value.is_none())
+    {
+        let Some(n) = name_of(a) else { continue };
+        if out.iter().any(|p| p.name == n) {
+            continue;
+        }
+        if kind_is(a, &["givenName", "surname", "GN", "SN", "G"])
+            || n.eq_ignore_ascii_case("mail_firstName")
+            || n.eq_ignore_ascii_case("mail_lastName")
+        {
+            return Err(CheckError::NeedsNameParts {
+                attribute: copy_name(a.name),
+            });
+        }
+        return Err(CheckError::MandatoryMissing {
+            attribute: copy_name(a.name),
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+    use super::*;
+    use crate::pkiws::policy::parse_response;
+
+    const EXAMPLE: &str = include_str!("../../tests/data/pkiws/getPoliciesResponse.xml");
+    const OID: &str = "2.16.840.1.113733.1.16.1.2.3.1.1.47196109";
+
+    #[test]
+    fn plan_from_example_policy() {
+        let p = parse_response(EXAMPLE, OID).unwrap();
+        let pairs = plan(
+            &p,
+            SubjectFormat::CommonNameIncludingEmail,
+            &[SanKindSel::Email, SanKindSel::Upn],
+            &[],
+        )
+        .unwrap();
+        let names: std::vec::Vec<_> = pairs.iter().map(|p| (p.name, p.value)).collect();
+        assert_eq!(
+            names,
+            [
+                ("common_name", ValueOf::SubjectCn),
+                ("mail_email", ValueOf::Email),
+                ("otherNameUPN", ValueOf::Upn)
+            ]
+        );
+        // A GUID other-name is not in that profile: refused locally, naming it.
+        let guid = Oid::new_unwrap("1.3.6.1.4.1.311.25.1");
+        assert_eq!(
+            plan(
+                &p,
+                SubjectFormat::CommonName,
+                &[SanKindSel::OtherName(guid)],
+                &[]
+            ),
+            Err(CheckError::NotInProfile {
+                field: Field::SanOtherName,
+                other_oid: Some(guid)
+            })
+        );
+        // Overrides win over the policy's names.
+        let pairs = plan(
+            &p,
+            SubjectFormat::CommonName,
+            &[SanKindSel::Upn],
+            &[("otherName.userPrincipalName", "upn_x")],
+        )
+        .unwrap();
+        assert_eq!(pairs[1].name, "upn_x");
+    }
+}
