@@ -163,6 +163,19 @@ pub struct Engine<'a, 'b> {
     key: Option<KeyRequirements>,
     warnings: heapless::Vec<ProfileWarning, 8>,
     pending: Option<Range<usize>>,
+    request_max: usize,
+    token_len: usize,
+}
+
+/// How much of each buffer an issuance used (to size buffers on a device).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BufferUse {
+    /// Largest request written.
+    pub request: usize,
+    /// Working storage used.
+    pub work: usize,
+    /// Decoded token size.
+    pub token: usize,
 }
 
 impl<'a, 'b> Engine<'a, 'b> {
@@ -255,7 +268,18 @@ impl<'a, 'b> Engine<'a, 'b> {
             key: None,
             warnings,
             pending: None,
+            request_max: 0,
+            token_len: 0,
         })
+    }
+
+    /// Buffer use so far.
+    pub fn buffer_use(&self) -> BufferUse {
+        BufferUse {
+            request: self.request_max,
+            work: self.arena.used,
+            token: self.token_len,
+        }
     }
 
     /// Warnings collected so far (fallbacks used, already-base64 values, …).
@@ -297,7 +321,7 @@ impl<'a, 'b> Engine<'a, 'b> {
             return Err(PkiwsError::WrongState.into());
         }
         let doc = reply_text(http_status, body)?;
-        let p = policy::parse_response(doc, self.req.profile_oid)?;
+        let p = policy::parse_response(doc, self.req.profile_oid).map_err(pk)?;
         let planned = check::plan(
             &p,
             self.req.subject_format,
@@ -452,6 +476,7 @@ impl<'a, 'b> Engine<'a, 'b> {
             name_value_pairs: &pairs,
         };
         let body = enroll::write_request(&r, self.request)?;
+        self.request_max = self.request_max.max(body.len());
         self.state = State::EnrollSent;
         Ok(Request {
             path: PATH_ENROLL,
@@ -477,7 +502,7 @@ impl<'a, 'b> Engine<'a, 'b> {
             return Err(PkiwsError::WrongState.into());
         }
         let doc = reply_text(http_status, body)?;
-        let r = enroll::parse_response(doc)?;
+        let r = enroll::parse_response(doc).map_err(pk)?;
         let server_tx = match r.server_transaction_id.and_then(|t| t.plain()) {
             Some(s) => self.arena.put(s.as_bytes())?,
             None => 0..0,
@@ -494,6 +519,7 @@ impl<'a, 'b> Engine<'a, 'b> {
             Outcome::Issued { token, value_type } => (token, value_type),
         };
         let n = token.base64("binarySecurityToken", self.token)?.len();
+        self.token_len = n;
         self.state = State::Done;
         let der: &[u8] = self.token.get(..n).unwrap_or(&[]);
         let csr = CsrRef::parse(self.arena.get(&self.csr))?;
@@ -593,6 +619,14 @@ fn san_has<F: Fn(GeneralNameRef<'_>) -> bool>(c: &CertificateRef<'_>, f: F) -> b
         Ok(())
     });
     hit
+}
+
+/// An XML problem is reported as such, not wrapped.
+fn pk(e: PkiwsError) -> Error {
+    match e {
+        PkiwsError::Xml(x) => Error::Xml(x),
+        e => Error::Pkiws(e),
+    }
 }
 
 /// Turns a reply into text, mapping faults and HTTP errors.

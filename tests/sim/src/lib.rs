@@ -1,0 +1,614 @@
+//! raconn-sim: a local simulator of the DigiCert (ex-VeriSign) PKI Web
+//! Services — `/pki-ws/policyService`, `/pki-ws/enrollmentService`,
+//! `/pki-ws/healthcheckService` — over HTTPS with a required client
+//! certificate, for raconn's tests and quickstart.
+//!
+//! It is written independently of raconn-core: requests are read with
+//! roxmltree, certificates are made with rcgen and read with x509-parser, so
+//! the simulator and the core check each other. Every request is recorded
+//! and, when `shared/schemas/pkiws/validate` and xmllint are available,
+//! schema-validated; an invalid request is answered with HTTP 400 and the
+//! validator's errors. Faults can be switched on to exercise each failure
+//! the reference connector documents.
+
+pub mod pki;
+pub mod server;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use base64::Engine as _;
+use serde::Deserialize;
+
+pub use pki::{Pki, ServerKey};
+
+/// One attribute of a simulated profile.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Attr {
+    /// `attributeName` (CN, E, rfc822Name, otherName.userPrincipalName, otherName.<oid>, givenName, …).
+    pub kind: String,
+    /// `attributeNameValue`: the nameValuePair name.
+    pub name: String,
+    /// `@mandatory`.
+    #[serde(default)]
+    pub mandatory: bool,
+}
+
+/// A simulated certificate profile.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Profile {
+    /// Profile OID.
+    pub oid: String,
+    /// Display name.
+    #[serde(default = "default_name")]
+    pub name: String,
+    /// RSA key size the policy asks for.
+    #[serde(default = "default_key_size")]
+    pub key_size: u32,
+    /// Validity in days.
+    #[serde(default = "default_validity")]
+    pub validity_days: u32,
+    /// Subject attributes.
+    #[serde(default)]
+    pub subject: Vec<Attr>,
+    /// SAN-extension attributes.
+    #[serde(default)]
+    pub san: Vec<Attr>,
+    /// Seat attribute name (seatIdInfo).
+    pub seat: Option<String>,
+}
+
+fn default_name() -> String {
+    "raconn-sim profile".into()
+}
+fn default_key_size() -> u32 {
+    2048
+}
+fn default_validity() -> u32 {
+    365
+}
+
+/// The profiles file.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Profiles {
+    /// Profiles.
+    pub profile: Vec<Profile>,
+}
+
+impl Profiles {
+    /// Parses TOML.
+    pub fn from_toml(s: &str) -> Result<Profiles, String> {
+        toml::from_str(s).map_err(|e| e.to_string())
+    }
+
+    /// The profile used by the tests and the quickstart (Intune-style user certificate).
+    pub fn default_set() -> Profiles {
+        Profiles::from_toml(DEFAULT_PROFILES).unwrap_or(Profiles { profile: vec![] })
+    }
+}
+
+/// The default profiles (also `tests/sim/profiles.toml`).
+pub const DEFAULT_PROFILES: &str = include_str!("../profiles.toml");
+
+/// Faults on demand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Answer normally.
+    None,
+    /// Wait this many milliseconds before answering.
+    Delay(u64),
+    /// Close the connection without answering.
+    Drop,
+    /// HTTP 500 with a plain-text body.
+    Http500,
+    /// SOAP fault "A request element is not understood." on the policy request.
+    UnknownOid,
+    /// SOAP fault "Policy Verification failed" on enrollment.
+    PolicyVerification,
+    /// SOAP fault about special characters in first/last name on enrollment.
+    SpecialChars,
+    /// Enrollment pending for this many polls, then issued.
+    PendingThenIssued(u32),
+    /// A reply that is not well-formed XML.
+    MalformedXml,
+    /// A certificate for another key.
+    WrongKey,
+}
+
+/// A request the simulator received.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    /// URL path.
+    pub path: String,
+    /// SOAPAction header.
+    pub soap_action: String,
+    /// The body.
+    pub body: String,
+    /// Schema validation result, when the validator ran.
+    pub schema_valid: Option<bool>,
+}
+
+/// A reply.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: u16,
+    /// Body.
+    pub body: Vec<u8>,
+    /// Close the connection without sending anything.
+    pub drop: bool,
+    /// Wait before answering.
+    pub delay_ms: u64,
+}
+
+struct State {
+    fault: Fault,
+    recorded: Vec<Recorded>,
+    serial: u64,
+    pending: std::collections::HashMap<String, (u32, Vec<u8>)>,
+}
+
+/// The simulator.
+#[derive(Clone)]
+pub struct Sim {
+    /// Its PKI.
+    pub pki: Arc<Pki>,
+    /// Its profiles.
+    pub profiles: Arc<Profiles>,
+    state: Arc<Mutex<State>>,
+    validator: Option<PathBuf>,
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+const NS_POL: &str = "http://schemas.verisign.com/pkiservices/2009/07/policy";
+const NS_ENR: &str = "http://schemas.verisign.com/pkiservices/2009/07/enrollment";
+const NS_WST: &str = "http://docs.oasis-open.org/ws-sx/ws-trust/200512/";
+
+fn envelope(inner: &str) -> Vec<u8> {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\"><soapenv:Body>{inner}</soapenv:Body></soapenv:Envelope>"
+    )
+    .into_bytes()
+}
+
+fn fault(code: &str, string: &str, detail: &str) -> Reply {
+    Reply {
+        status: 500,
+        body: envelope(&format!(
+            "<soapenv:Fault><faultcode>soapenv:{code}</faultcode><faultstring>{}</faultstring><detail><ns2:errorCode xmlns:ns2=\"{NS_POL}\">0000</ns2:errorCode><ns2:message xmlns:ns2=\"{NS_POL}\">{}</ns2:message></detail></soapenv:Fault>",
+            esc(string),
+            esc(detail)
+        )),
+        drop: false,
+        delay_ms: 0,
+    }
+}
+
+fn ok(body: Vec<u8>) -> Reply {
+    Reply {
+        status: 200,
+        body,
+        drop: false,
+        delay_ms: 0,
+    }
+}
+
+fn b64(d: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(d)
+}
+
+/// Finds the kit's validator beside the repository, if xmllint is installed.
+pub fn find_validator() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("RACONN_PKIWS_VALIDATE") {
+        return Some(PathBuf::from(p));
+    }
+    let p =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/schemas/pkiws/validate");
+    let xmllint = std::process::Command::new("xmllint")
+        .arg("--version")
+        .output()
+        .is_ok();
+    (p.exists() && xmllint).then_some(p)
+}
+
+impl Sim {
+    /// A simulator with a fresh PKI and these profiles.
+    pub fn new(profiles: Profiles, server_key: ServerKey) -> Result<Sim, String> {
+        Ok(Sim {
+            pki: Arc::new(Pki::new(server_key)?),
+            profiles: Arc::new(profiles),
+            state: Arc::new(Mutex::new(State {
+                fault: Fault::None,
+                recorded: vec![],
+                serial: 1,
+                pending: Default::default(),
+            })),
+            validator: find_validator(),
+        })
+    }
+
+    /// Turns schema validation off (benchmarks) or on with a given script.
+    pub fn set_validator(&mut self, v: Option<PathBuf>) {
+        self.validator = v;
+    }
+
+    /// Whether requests are schema-validated.
+    pub fn validates(&self) -> bool {
+        self.validator.is_some()
+    }
+
+    /// Switches a fault on (`Fault::None` switches it off).
+    pub fn set_fault(&self, f: Fault) {
+        if let Ok(mut s) = self.state.lock() {
+            s.fault = f;
+        }
+    }
+
+    /// Every request so far.
+    pub fn recorded(&self) -> Vec<Recorded> {
+        self.state
+            .lock()
+            .map(|s| s.recorded.clone())
+            .unwrap_or_default()
+    }
+
+    /// How many enrollment requests (issue, not poll) were received.
+    pub fn enrollments(&self) -> usize {
+        self.recorded()
+            .iter()
+            .filter(|r| {
+                r.path.ends_with("/enrollmentService") && r.body.contains("ws-trust/200512/Issue")
+            })
+            .count()
+    }
+
+    fn validate(&self, body: &str) -> Result<Option<bool>, String> {
+        let Some(v) = &self.validator else {
+            return Ok(None);
+        };
+        let dir =
+            std::env::temp_dir().join(format!("raconn-sim-{}-{}", std::process::id(), rand_u64()));
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let f = dir.join("request.xml");
+        std::fs::write(&f, body).map_err(|e| e.to_string())?;
+        let out = std::process::Command::new("bash")
+            .arg(v)
+            .arg(&f)
+            .output()
+            .map_err(|e| e.to_string())?;
+        let _ = std::fs::remove_dir_all(&dir);
+        if out.status.success() {
+            Ok(Some(true))
+        } else {
+            Err(format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
+    }
+
+    /// Answers one request (no transport: tests call this directly).
+    pub fn handle(&self, path: &str, soap_action: &str, body: &[u8]) -> Reply {
+        let text = String::from_utf8_lossy(body).into_owned();
+        let valid = self.validate(&text);
+        let fault_now = self.state.lock().map(|s| s.fault).unwrap_or(Fault::None);
+        if let Ok(mut s) = self.state.lock() {
+            s.recorded.push(Recorded {
+                path: path.into(),
+                soap_action: soap_action.into(),
+                body: text.clone(),
+                schema_valid: match &valid {
+                    Ok(v) => *v,
+                    Err(_) => Some(false),
+                },
+            });
+        }
+        if let Err(errors) = valid {
+            eprintln!("raconn-sim: REQUEST FAILED SCHEMA VALIDATION on {path}:\n{errors}");
+            return Reply {
+                status: 400,
+                body: format!("raconn-sim: request is not valid against the PKI Web Services schema:\n{errors}").into_bytes(),
+                drop: false,
+                delay_ms: 0,
+            };
+        }
+        let mut r = match fault_now {
+            Fault::Drop => {
+                return Reply {
+                    status: 0,
+                    body: vec![],
+                    drop: true,
+                    delay_ms: 0,
+                }
+            }
+            Fault::Http500 => {
+                return Reply {
+                    status: 500,
+                    body: b"Internal Server Error (raconn-sim)".to_vec(),
+                    drop: false,
+                    delay_ms: 0,
+                }
+            }
+            Fault::MalformedXml => return ok(b"<soapenv:Envelope><soapenv:Body><oops".to_vec()),
+            _ => self.route(path, &text, fault_now),
+        };
+        if let Fault::Delay(ms) = fault_now {
+            r.delay_ms = ms;
+        }
+        r
+    }
+
+    fn route(&self, path: &str, body: &str, f: Fault) -> Reply {
+        let doc = match roxmltree::Document::parse(body) {
+            Ok(d) => d,
+            Err(e) => {
+                return fault(
+                    "Client",
+                    "The request is not well-formed XML.",
+                    &e.to_string(),
+                )
+            }
+        };
+        match path {
+            "/pki-ws/policyService" => self.policy(&doc, f),
+            "/pki-ws/enrollmentService" => self.enroll(&doc, f),
+            "/pki-ws/healthcheckService" => ok(envelope(
+                "<ns2:getStatusResponseMessage xmlns:ns2=\"http://schemas.pki.symantec.com/pkiservices/healthcheck\"><ns2:version>1.0</ns2:version><ns2:serverTransactionID>SIM-HEALTH</ns2:serverTransactionID><ns2:statusCode>UP</ns2:statusCode><ns2:statusMessage>raconn-sim is up</ns2:statusMessage></ns2:getStatusResponseMessage>",
+            )),
+            _ => Reply { status: 404, body: b"not found".to_vec(), drop: false, delay_ms: 0 },
+        }
+    }
+
+    fn profile(&self, oid: &str) -> Option<&Profile> {
+        self.profiles.profile.iter().find(|p| p.oid == oid)
+    }
+
+    fn policy(&self, doc: &roxmltree::Document<'_>, f: Fault) -> Reply {
+        let text = |name: &str| {
+            doc.descendants()
+                .find(|n| n.tag_name().name() == name)
+                .and_then(|n| n.text())
+                .unwrap_or("")
+                .trim()
+                .to_string()
+        };
+        let oid = text("oid");
+        let ctid = text("clientTransactionID");
+        let Some(p) = self.profile(&oid).filter(|_| f != Fault::UnknownOid) else {
+            return fault(
+                "Client",
+                "A request element is not understood.",
+                "Certificate profile not found",
+            );
+        };
+        let pair = |elem: &str, a: &Attr| {
+            format!(
+                "<ns2:{elem}><ns2:attributeName>{}</ns2:attributeName><ns2:attributeNameValue mandatory=\"{}\" type=\"string\">{}</ns2:attributeNameValue></ns2:{elem}>",
+                esc(&a.kind),
+                a.mandatory,
+                esc(&a.name)
+            )
+        };
+        let subject: String = p
+            .subject
+            .iter()
+            .map(|a| {
+                format!(
+                    "<ns2:subjectNameAttribute><ns2:subjectNameAttributecount>1</ns2:subjectNameAttributecount>{}</ns2:subjectNameAttribute>",
+                    pair("subjectNameAttributeNameValuePair", a)
+                )
+            })
+            .collect();
+        let san: String = p
+            .san
+            .iter()
+            .map(|a| pair("extensionAttributeNameValuePair", a))
+            .collect();
+        let seat = p
+            .seat
+            .as_ref()
+            .map(|s| format!("<ns2:seatIdInfo><ns2:attributeNameValue mandatory=\"true\" type=\"string\">{}</ns2:attributeNameValue></ns2:seatIdInfo>", esc(s)))
+            .unwrap_or_default();
+        let ctid_el = if ctid.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "<ns2:clientTransactionID>{}</ns2:clientTransactionID>",
+                esc(&ctid)
+            )
+        };
+        let inner = format!(
+            "<ns2:getPoliciesResponse xmlns:ns2=\"{NS_POL}\">{ctid_el}<ns2:serverTransactionID>SIM-POL-{st}</ns2:serverTransactionID><ns2:response><ns2:policyID>SIM-POLICY</ns2:policyID><ns2:policyFriendlyName>{name}</ns2:policyFriendlyName><ns2:nextUpdateHours>8</ns2:nextUpdateHours><ns2:policiesNotChanged>false</ns2:policiesNotChanged><ns2:policies><ns2:policy><ns2:policyOIDReference>1</ns2:policyOIDReference><ns2:cAs><ns2:cAReference>1</ns2:cAReference></ns2:cAs><ns2:attributes><ns2:policySchema>2</ns2:policySchema><ns2:certificateValidity><ns2:validityPeriodDays>{vd}</ns2:validityPeriodDays><ns2:renewalPeriodDays>30</ns2:renewalPeriodDays></ns2:certificateValidity><ns2:subjectNameInfo>{subject}<ns2:overrideSubjectNameFormat>false</ns2:overrideSubjectNameFormat></ns2:subjectNameInfo><ns2:extensions><ns2:Extension><ns2:extensionOIDReference>2</ns2:extensionOIDReference><ns2:extensionCriticalFlag>false</ns2:extensionCriticalFlag><ns2:extensionSyntax>{san}</ns2:extensionSyntax></ns2:Extension></ns2:extensions><ns2:privateKeyAttributes><ns2:keysize>{ks}</ns2:keysize><ns2:keyexportable>true</ns2:keyexportable><ns2:algorithmOIDReference>3</ns2:algorithmOIDReference><ns2:cryptoProviders xsi:nil=\"true\"/></ns2:privateKeyAttributes><ns2:clientPolicy><ns2:certPublish>no</ns2:certPublish></ns2:clientPolicy><ns2:systemInfo><ns2:certificateDeliveryFormat>http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-x509-token-profile-1.0#PKCS7</ns2:certificateDeliveryFormat><ns2:duplicateCertPolicy xsi:nil=\"true\"/><ns2:supersededPolicyOID xsi:nil=\"true\"/></ns2:systemInfo><ns2:rAPolicy><ns2:registerUser>false</ns2:registerUser><ns2:verifyUser>false</ns2:verifyUser><ns2:publishCert>no</ns2:publishCert><ns2:pollingPolicy xsi:nil=\"true\"/></ns2:rAPolicy>{seat}<ns2:applicationInstructions xsi:nil=\"true\"/><ns2:deploymentMode>test</ns2:deploymentMode><ns2:status>active</ns2:status><ns2:migrationOIDs xsi:nil=\"true\"/></ns2:attributes></ns2:policy></ns2:policies></ns2:response><ns2:cAs><ns2:cA><ns2:certificate>{issuing}</ns2:certificate><ns2:cAIssuerName>CN=raconn-sim Issuing CA</ns2:cAIssuerName><ns2:cAReferenceID>1</ns2:cAReferenceID><ns2:cAType>private</ns2:cAType><ns2:rootCACertificate>{root}</ns2:rootCACertificate></ns2:cA></ns2:cAs><ns2:oIDs><ns2:oID><ns2:value>{oid}</ns2:value><ns2:oIDReferenceID>1</ns2:oIDReferenceID><ns2:group>9</ns2:group><ns2:defaultName>{name}</ns2:defaultName></ns2:oID><ns2:oID><ns2:value>2.5.29.17</ns2:value><ns2:oIDReferenceID>2</ns2:oIDReferenceID><ns2:group>6</ns2:group><ns2:defaultName>Subject Alternative Name</ns2:defaultName></ns2:oID><ns2:oID><ns2:value>1.2.840.113549.1.1.1</ns2:value><ns2:oIDReferenceID>3</ns2:oIDReferenceID><ns2:group>3</ns2:group><ns2:defaultName>RSA</ns2:defaultName></ns2:oID></ns2:oIDs></ns2:getPoliciesResponse>",
+            st = rand_u64(),
+            name = esc(&p.name),
+            vd = p.validity_days,
+            ks = p.key_size,
+            issuing = b64(&self.pki.issuing.der),
+            root = b64(&self.pki.root.der),
+            oid = esc(&p.oid),
+        );
+        ok(envelope(&inner))
+    }
+
+    fn enroll(&self, doc: &roxmltree::Document<'_>, f: Fault) -> Reply {
+        let text = |name: &str| {
+            doc.descendants()
+                .find(|n| n.tag_name().name() == name)
+                .and_then(|n| n.text())
+                .unwrap_or("")
+                .trim()
+                .to_string()
+        };
+        let oid = text("certificateProfileID");
+        let ctid = text("clientTransactionID");
+        let request_type = text("requestType");
+        let Some(p) = self.profile(&oid) else {
+            return fault(
+                "Client",
+                "A request element is not understood.",
+                "Certificate profile not found",
+            );
+        };
+        let ctid_el = if ctid.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "<vs:clientTransactionID>{}</vs:clientTransactionID>",
+                esc(&ctid)
+            )
+        };
+        let respond = |inner: String| {
+            ok(envelope(&format!(
+                "<wst:RequestSecurityTokenResponse xmlns:wst=\"{NS_WST}\"><vs:RequestVSSecurityTokenResponse xmlns:vs=\"{NS_ENR}\">{ctid_el}<vs:serverTransactionID>SIM-ENR-{}</vs:serverTransactionID><vs:tokenType>http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-x509-token-profile-1.0#PKCS7</vs:tokenType>{inner}<vs:version>2.0</vs:version></vs:RequestVSSecurityTokenResponse></wst:RequestSecurityTokenResponse>",
+                rand_u64()
+            )))
+        };
+        let token = |p7: &[u8]| {
+            format!(
+                "<vs:dispositionMessage>Issued</vs:dispositionMessage><vs:requestedVSSecurityToken><vs:binarySecurityToken ValueType=\"http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-x509-token-profile-1.0#PKCS7\" EncodingType=\"http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd#base64binary\">{}</vs:binarySecurityToken></vs:requestedVSSecurityToken>",
+                b64(p7)
+            )
+        };
+        // Poll of a pending request.
+        if request_type.ends_with("QueryTokenStatus") {
+            let reference = text("pendingTokenReferenceID");
+            let mut st = match self.state.lock() {
+                Ok(s) => s,
+                Err(_) => return fault("Server", "internal error", "lock"),
+            };
+            let Some((left, p7)) = st.pending.get_mut(&reference) else {
+                return fault("Client", "Unknown pending token reference.", &reference);
+            };
+            if *left > 0 {
+                *left -= 1;
+                let r = reference.clone();
+                drop(st);
+                return respond(format!("<vs:dispositionMessage>Pending approval</vs:dispositionMessage><vs:requestedVSSecurityToken><vs:pendingTokenReferenceID>{}</vs:pendingTokenReferenceID></vs:requestedVSSecurityToken>", esc(&r)));
+            }
+            let p7 = p7.clone();
+            st.pending.remove(&reference);
+            drop(st);
+            return respond(token(&p7));
+        }
+        // The attribute check the real CA makes ("Policy Verification failed").
+        let allowed: Vec<&str> = p
+            .subject
+            .iter()
+            .chain(p.san.iter())
+            .map(|a| a.name.as_str())
+            .chain(p.seat.as_deref())
+            .collect();
+        let mut sent = Vec::new();
+        for nv in doc
+            .descendants()
+            .filter(|n| n.tag_name().name() == "nameValuePair")
+        {
+            let get = |k: &str| {
+                nv.children()
+                    .find(|c| c.tag_name().name() == k)
+                    .and_then(|c| c.text())
+                    .unwrap_or("")
+                    .to_string()
+            };
+            sent.push((get("name"), get("value")));
+        }
+        for (n, _) in &sent {
+            if !allowed.contains(&n.as_str()) {
+                return fault("Client", &format!("Policy Verification failed. Attribute does not fall under supported Certificate template attributes list: {n}"), "Policy verification failed");
+            }
+        }
+        for a in p.subject.iter().chain(p.san.iter()).filter(|a| a.mandatory) {
+            if !sent.iter().any(|(n, v)| *n == a.name && !v.is_empty()) {
+                return fault(
+                    "Client",
+                    &format!(
+                        "Policy Verification failed. Mandatory attribute missing: {}",
+                        a.name
+                    ),
+                    "Policy verification failed",
+                );
+            }
+        }
+        if f == Fault::PolicyVerification {
+            return fault("Client", "Policy Verification failed. Attribute does not fall under supported Certificate template attributes list", "Policy verification failed");
+        }
+        let name_parts = p.subject.iter().any(|a| {
+            a.name.eq_ignore_ascii_case("mail_firstName")
+                || a.name.eq_ignore_ascii_case("mail_lastName")
+        });
+        let special = sent
+            .iter()
+            .any(|(_, v)| v.split('@').next().unwrap_or("").contains('_'));
+        if f == Fault::SpecialChars || (name_parts && special) {
+            return fault(
+                "Client",
+                "Special characters are not allowed in mail_firstName or mail_lastName.",
+                "special character in name",
+            );
+        }
+        let csr_b64 = text("binarySecurityToken");
+        let csr = match base64::engine::general_purpose::STANDARD.decode(csr_b64.as_bytes()) {
+            Ok(c) => c,
+            Err(e) => {
+                return fault(
+                    "Client",
+                    "The binary security token is not base64.",
+                    &e.to_string(),
+                )
+            }
+        };
+        let serial = {
+            let mut s = match self.state.lock() {
+                Ok(s) => s,
+                Err(_) => return fault("Server", "internal error", "lock"),
+            };
+            s.serial += 1;
+            s.serial
+        };
+        let cert = if f == Fault::WrongKey {
+            self.pki.issue_for_other_key(&csr, serial)
+        } else {
+            self.pki.issue(&csr, p.validity_days, serial)
+        };
+        let cert = match cert {
+            Ok(c) => c,
+            Err(e) => {
+                return fault(
+                    "Client",
+                    "The certificate request could not be processed.",
+                    &e,
+                )
+            }
+        };
+        let p7 = self.pki.chain_p7(&cert);
+        if let Fault::PendingThenIssued(n) = f {
+            let reference = format!("PEND-{serial:08X}");
+            if let Ok(mut s) = self.state.lock() {
+                s.pending
+                    .insert(reference.clone(), (n.saturating_sub(1), p7));
+            }
+            return respond(format!("<vs:dispositionMessage>Pending approval</vs:dispositionMessage><vs:requestedVSSecurityToken><vs:pendingTokenReferenceID>{reference}</vs:pendingTokenReferenceID></vs:requestedVSSecurityToken>"));
+        }
+        respond(token(&p7))
+    }
+}
+
+/// A non-cryptographic unique-ish number (ids, temp names).
+pub fn rand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.finish()
+}

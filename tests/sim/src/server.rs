@@ -1,0 +1,166 @@
+//! HTTPS on loopback for the simulator: rustls (aws-lc-rs) with TLS 1.2 and
+//! 1.3, a client certificate required and verified against the RA CA, a
+//! server certificate for `localhost` / 127.0.0.1 from the simulator's root,
+//! and just enough HTTP/1.1 (Content-Length bodies, keep-alive).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{RootCertStore, ServerConfig, ServerConnection, StreamOwned};
+
+use crate::Sim;
+
+/// Which TLS versions the server offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Versions {
+    /// TLS 1.2 and 1.3.
+    Both,
+    /// TLS 1.2 only.
+    Tls12,
+    /// TLS 1.3 only.
+    Tls13,
+}
+
+/// A running server; stops when dropped.
+pub struct Server {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(self.addr);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+fn config(sim: &Sim, versions: Versions) -> Result<Arc<ServerConfig>, String> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut roots = RootCertStore::empty();
+    roots
+        .add(CertificateDer::from(sim.pki.ra_ca.der.clone()))
+        .map_err(|e| e.to_string())?;
+    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .build()
+        .map_err(|e| e.to_string())?;
+    let vs: &[&rustls::SupportedProtocolVersion] = match versions {
+        Versions::Both => &[&rustls::version::TLS13, &rustls::version::TLS12],
+        Versions::Tls12 => &[&rustls::version::TLS12],
+        Versions::Tls13 => &[&rustls::version::TLS13],
+    };
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(sim.pki.server_key.clone()));
+    let cfg = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(vs)
+        .map_err(|e| e.to_string())?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(vec![CertificateDer::from(sim.pki.server_cert.clone())], key)
+        .map_err(|e| e.to_string())?;
+    Ok(Arc::new(cfg))
+}
+
+/// Starts serving `sim` on `bind` (e.g. `127.0.0.1:0`).
+pub fn start(sim: Sim, bind: &str, versions: Versions) -> Result<Server, String> {
+    let cfg = config(&sim, versions)?;
+    let listener = TcpListener::bind(bind).map_err(|e| format!("bind {bind}: {e}"))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let handle = std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            if stop2.load(Ordering::SeqCst) {
+                break;
+            }
+            let Ok(tcp) = conn else { continue };
+            let sim = sim.clone();
+            let cfg = cfg.clone();
+            std::thread::spawn(move || {
+                let _ = serve_connection(&sim, cfg, tcp);
+            });
+        }
+    });
+    Ok(Server {
+        addr,
+        stop,
+        handle: Some(handle),
+    })
+}
+
+fn serve_connection(sim: &Sim, cfg: Arc<ServerConfig>, tcp: TcpStream) -> std::io::Result<()> {
+    tcp.set_read_timeout(Some(Duration::from_secs(60)))?;
+    let raw = tcp.try_clone()?;
+    let conn = ServerConnection::new(cfg).map_err(std::io::Error::other)?;
+    let mut tls = BufReader::new(StreamOwned::new(conn, tcp));
+    loop {
+        let mut line = String::new();
+        if tls.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        let mut parts = line.split_whitespace();
+        let (_method, path) = (
+            parts.next().unwrap_or(""),
+            parts.next().unwrap_or("").to_string(),
+        );
+        let mut len = 0usize;
+        let mut action = String::new();
+        let mut close = false;
+        loop {
+            let mut h = String::new();
+            tls.read_line(&mut h)?;
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':') {
+                let v = v.trim();
+                match k.to_ascii_lowercase().as_str() {
+                    "content-length" => len = v.parse().unwrap_or(0),
+                    "soapaction" => action = v.trim_matches('"').to_string(),
+                    "connection" => close = v.eq_ignore_ascii_case("close"),
+                    _ => {}
+                }
+            }
+        }
+        let mut body = vec![0u8; len.min(16 << 20)];
+        tls.read_exact(&mut body)?;
+        let reply = sim.handle(&path, &action, &body);
+        if reply.delay_ms > 0 {
+            std::thread::sleep(Duration::from_millis(reply.delay_ms));
+        }
+        if reply.drop {
+            let _ = raw.shutdown(std::net::Shutdown::Both);
+            return Ok(());
+        }
+        let reason = match reply.status {
+            200 => "OK",
+            400 => "Bad Request",
+            404 => "Not Found",
+            _ => "Internal Server Error",
+        };
+        let head = format!(
+            "HTTP/1.1 {} {reason}\r\nContent-Type: text/xml; charset=utf-8\r\nContent-Length: {}\r\n{}\r\n",
+            reply.status,
+            reply.body.len(),
+            if close { "Connection: close\r\n" } else { "" }
+        );
+        let s = tls.get_mut();
+        s.write_all(head.as_bytes())?;
+        s.write_all(&reply.body)?;
+        s.flush()?;
+        if close {
+            s.conn.send_close_notify();
+            let _ = s.flush();
+            return Ok(());
+        }
+    }
+}
