@@ -153,5 +153,66 @@ fn parsing(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, keygen_and_csr, parsing);
+criterion_group!(benches, keygen_and_csr, parsing, pkiws);
 criterion_main!(benches);
+
+fn pkiws(c: &mut Criterion) {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../core/tests/data/pkiws/");
+    let pol = std::fs::read_to_string(format!("{dir}getPoliciesResponse.xml")).unwrap_or_default();
+    let enr = std::fs::read_to_string(format!("{dir}requestSecurityTokenResponse-issued.xml"))
+        .unwrap_or_default();
+    let mut g = c.benchmark_group("pkiws");
+    g.bench_function("parse getPoliciesResponse (8 KB)", |b| {
+        b.iter(|| {
+            black_box(
+                raconn_core::pkiws::policy::parse_response(
+                    black_box(&pol),
+                    "2.16.840.1.113733.1.16.1.2.3.1.1.47196109",
+                )
+                .is_ok(),
+            )
+        })
+    });
+    g.bench_function(
+        "parse RequestSecurityTokenResponse (5 KB) + decode token + PKCS#7 view",
+        |b| {
+            b.iter(|| {
+                let r = raconn_core::pkiws::enroll::parse_response(black_box(&enr)).expect("parse");
+                if let raconn_core::pkiws::enroll::Outcome::Issued { token, .. } = r.outcome {
+                    let mut buf = [0u8; 8192];
+                    let der = token.base64("token", &mut buf).expect("b64");
+                    black_box(
+                        raconn_core::cert::Pkcs7Ref::parse(der)
+                            .map(|p| p.len())
+                            .unwrap_or(0),
+                    );
+                }
+            })
+        },
+    );
+    g.bench_function("write RequestSecurityToken (RSA-2048 CSR, 4 pairs)", |b| {
+        let csr = vec![0x30u8; 700];
+        let pairs = [
+            ("seat_id", "a@b"),
+            ("common_name", "Zoë"),
+            ("mail_email", "a@b"),
+            ("otherNameUPN", "a@c"),
+        ];
+        let r = raconn_core::pkiws::enroll::EnrollRequest {
+            profile_oid: "2.16.840.1.113733.1.16.1.2.3.1.1.47196109",
+            client_transaction_id: Some("raconn-bench"),
+            csr_der: Some(&csr),
+            pending_reference: None,
+            name_value_pairs: &pairs,
+        };
+        b.iter(|| {
+            let mut buf = [0u8; 4096];
+            black_box(
+                raconn_core::pkiws::enroll::write_request(&r, &mut buf)
+                    .map(|s| s.len())
+                    .unwrap_or(0),
+            )
+        })
+    });
+    g.finish();
+}

@@ -30,7 +30,7 @@ enum Command {
     Ra(RaCmd),
     /// Print certificate thumbprints, or check a pasted thumbprint.
     Thumbprint(ThumbArgs),
-    /// Decode a CSR, certificate or PKCS#7 (PEM or DER).
+    /// Decode a CSR, certificate, PKCS#7 (PEM or DER) or a saved PKI Web Services message (XML).
     Inspect {
         /// The file.
         file: PathBuf,
@@ -156,6 +156,25 @@ fn run(cli: Cli) -> Result<ExitCode, HostError> {
             None => thumbprints(&a.files, a.sha256),
         },
         Command::Inspect { file, json } => {
+            let data = files::read(&file)?;
+            if let Ok(text) = std::str::from_utf8(&data) {
+                if text
+                    .trim_start_matches('\u{FEFF}')
+                    .trim_start()
+                    .starts_with('<')
+                {
+                    let (t, j) = crate::soap::message(text)?;
+                    if json {
+                        out(&format!(
+                            "{}\n",
+                            serde_json::to_string_pretty(&j).unwrap_or_default()
+                        ));
+                    } else {
+                        out(&t);
+                    }
+                    return Ok(ExitCode::SUCCESS);
+                }
+            }
             let blocks = files::read_blocks(&file)?;
             let mut texts = Vec::new();
             let mut js = Vec::new();

@@ -7,4 +7,5 @@ pub mod errors;
 pub mod files;
 pub mod inspect;
 pub mod keys;
+pub mod soap;
 pub mod store;

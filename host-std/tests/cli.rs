@@ -390,3 +390,64 @@ fn explain_and_readme_table_agree() {
     codes.dedup();
     assert_eq!(codes.len(), n, "duplicate error codes");
 }
+
+#[test]
+fn inspect_decodes_saved_soap_messages() {
+    let data = repo().join("core/tests/data/pkiws");
+    let o = raconn(&["inspect", s(&data.join("getPoliciesResponse.xml"))]);
+    let t = text(&o.stdout);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        t.contains("kind otherName.userPrincipalName") && t.contains("name otherNameUPN"),
+        "{t}"
+    );
+    let o = raconn(&[
+        "inspect",
+        "--json",
+        s(&data.join("requestSecurityTokenResponse-issued.xml")),
+    ]);
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["status"], "issued");
+    assert_eq!(j["token"]["certificates"].as_array().unwrap().len(), 3);
+    let o = raconn(&[
+        "inspect",
+        "--json",
+        s(&data.join("requestSecurityTokenResponse-pending.xml")),
+    ]);
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["pending_reference"], "PEND-8C41D2A7E93B");
+    let o = raconn(&["inspect", s(&data.join("requestSecurityToken-request.xml"))]);
+    let t = text(&o.stdout);
+    assert!(
+        t.contains("nameValuePair otherNameUPN = IWUser0@contoso.onmicrosoft.com")
+            && t.contains("Signature: valid"),
+        "{t}"
+    );
+
+    let d = tempfile::tempdir().unwrap();
+    let f11 = d.path().join("f11.xml");
+    std::fs::write(&f11, r#"<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body><soapenv:Fault><faultcode>soapenv:Client</faultcode><faultstring>A request element is not understood.</faultstring><detail><errorCode>0000</errorCode></detail></soapenv:Fault></soapenv:Body></soapenv:Envelope>"#).unwrap();
+    let o = raconn(&["inspect", s(&f11)]);
+    let t = text(&o.stdout);
+    assert!(
+        t.contains("SOAP 1.1 fault")
+            && t.contains("RC-PKIWS-005")
+            && t.contains("detail/errorCode: 0000"),
+        "{t}"
+    );
+    let f12 = d.path().join("f12.xml");
+    std::fs::write(&f12, r#"<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body><s:Fault><s:Code><s:Value>s:Receiver</s:Value></s:Code><s:Reason><s:Text>Policy Verification failed: mail_email</s:Text></s:Reason></s:Fault></s:Body></s:Envelope>"#).unwrap();
+    let o = raconn(&["inspect", "--json", s(&f12)]);
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["soap"], "SOAP 1.2");
+    assert_eq!(j["code"], "RC-PKIWS-007");
+    let bad = d.path().join("bad.xml");
+    std::fs::write(&bad, "<soapenv:Envelope><soapenv:Body><oops").unwrap();
+    let o = raconn(&["inspect", s(&bad)]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stderr).contains("RC-XML-003"),
+        "{}",
+        text(&o.stderr)
+    );
+}

@@ -203,6 +203,74 @@ pub fn parse_response(doc: &str) -> Result<EnrollResponse<'_>, PkiwsError> {
     Ok(r)
 }
 
+/// A `RequestSecurityToken` request, read back (for `raconn inspect` and tests).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnrollRequestRef<'a> {
+    /// `certificateProfileID`.
+    pub profile_oid: Option<Text<'a>>,
+    /// `clientTransactionID`.
+    pub client_transaction_id: Option<Text<'a>>,
+    /// `tokenType`.
+    pub token_type: Option<Text<'a>>,
+    /// `requestType`.
+    pub request_type: Option<Text<'a>>,
+    /// The CSR (base64 text of `binarySecurityToken`).
+    pub csr: Option<Text<'a>>,
+    /// `pendingTokenReferenceID`.
+    pub pending_reference: Option<Text<'a>>,
+    /// `nameValuePair`s (name, value), first 16.
+    pub pairs: heapless::Vec<(Text<'a>, Text<'a>), 16>,
+}
+
+/// Reads a `RequestSecurityToken` request.
+pub fn parse_request(doc: &str) -> Result<EnrollRequestRef<'_>, XmlError> {
+    let info = crate::pkiws::body_info(doc)?;
+    if info.first != "RequestSecurityToken" {
+        return Err(XmlError::Missing {
+            what: "RequestSecurityToken",
+        });
+    }
+    let mut r = EnrollRequestRef {
+        profile_oid: None,
+        client_transaction_id: None,
+        token_type: None,
+        request_type: None,
+        csr: None,
+        pending_reference: None,
+        pairs: heapless::Vec::new(),
+    };
+    let mut name: Option<Text<'_>> = None;
+    xml::walk(doc, |p, e| {
+        let Event::Text(t) = e else { return Ok(()) };
+        if t.raw.trim().is_empty() {
+            return Ok(());
+        }
+        if ends_with(p, &["requestVSSecurityToken", "certificateProfileID"]) {
+            r.profile_oid = Some(t);
+        } else if ends_with(p, &["requestVSSecurityToken", "clientTransactionID"]) {
+            r.client_transaction_id = Some(t);
+        } else if ends_with(p, &["requestVSSecurityToken", "tokenType"]) {
+            r.token_type = Some(t);
+        } else if ends_with(p, &["requestVSSecurityToken", "requestType"]) {
+            r.request_type = Some(t);
+        } else if ends_with(p, &["requestVSSecurityToken", "binarySecurityToken"]) {
+            r.csr = Some(t);
+        } else if ends_with(p, &["requestVSSecurityToken", "pendingTokenReferenceID"]) {
+            r.pending_reference = Some(t);
+        } else if ends_with(p, &["nameValuePair", "name"]) {
+            name = Some(t);
+        } else if ends_with(p, &["nameValuePair", "value"]) {
+            if let Some(n) = name.take() {
+                r.pairs.push((n, t)).map_err(|_| XmlError::TooMany {
+                    what: "nameValuePair",
+                })?;
+            }
+        }
+        Ok(())
+    })?;
+    Ok(r)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
@@ -246,6 +314,9 @@ mod tests {
         assert!(x.contains(">MAA=</vs:binarySecurityToken>"));
         assert!(x.contains("<vs:value>A&amp;B &lt;Zoë&gt;</vs:value>"));
         assert!(x.find("<vs:nameValuePair>").unwrap() < x.find("<vs:version>").unwrap());
+        let back = parse_request(x).unwrap();
+        assert!(back.pairs[0].1.eq_str("A&B <Zoë>"));
+        assert!(back.csr.unwrap().eq_str("MAA="));
         let mut small = [0u8; 100];
         assert!(
             matches!(write_request(&r, &mut small), Err(XmlError::BufferTooSmall { needed }) if needed == x.len())

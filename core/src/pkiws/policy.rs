@@ -533,3 +533,71 @@ mod tests {
         ));
     }
 }
+
+/// A `getPolicies` request, read back (for `raconn inspect` and tests).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GetPoliciesRef<'a> {
+    /// `version`.
+    pub version: Option<Text<'a>>,
+    /// `clientTransactionID`.
+    pub client_transaction_id: Option<Text<'a>>,
+    /// `requestFilter/policyIDs/oid`, first 8.
+    pub oids: heapless::Vec<Text<'a>, 8>,
+}
+
+/// Reads a `getPolicies` request.
+pub fn parse_request(doc: &str) -> Result<GetPoliciesRef<'_>, XmlError> {
+    let info = crate::pkiws::body_info(doc)?;
+    if info.first != "getPolicies" {
+        return Err(XmlError::Missing {
+            what: "getPolicies",
+        });
+    }
+    let mut r = GetPoliciesRef {
+        version: None,
+        client_transaction_id: None,
+        oids: heapless::Vec::new(),
+    };
+    xml::walk(doc, |p, e| {
+        if let Some(t) = text_in(p, &["getPolicies", "version"], &e) {
+            r.version = Some(t);
+        } else if let Some(t) = text_in(p, &["getPolicies", "clientTransactionID"], &e) {
+            r.client_transaction_id = Some(t);
+        } else if let Some(t) = text_in(p, &["policyIDs", "oid"], &e) {
+            r.oids
+                .push(t)
+                .map_err(|_| XmlError::TooMany { what: "oid" })?;
+        }
+        Ok(())
+    })?;
+    Ok(r)
+}
+
+/// The profile OIDs a `getPoliciesResponse` has policies for (first 16).
+pub fn profile_oids(doc: &str) -> Result<heapless::Vec<Text<'_>, 16>, XmlError> {
+    let mut refs: heapless::Vec<u32, 16> = heapless::Vec::new();
+    let mut oids: heapless::Vec<(Text<'_>, u32), 64> = heapless::Vec::new();
+    let mut cur: (Option<Text<'_>>, Option<u32>) = (None, None);
+    xml::walk(doc, |p, e| {
+        if let Some(t) = text_in(p, &["policy", "policyOIDReference"], &e) {
+            let _ = refs.push(t.u32("policyOIDReference")?);
+        } else if let Some(t) = text_in(p, &["oIDs", "oID", "value"], &e) {
+            cur.0 = Some(t);
+        } else if let Some(t) = text_in(p, &["oIDs", "oID", "oIDReferenceID"], &e) {
+            cur.1 = Some(t.u32("oIDReferenceID")?);
+        } else if let Event::End { local: "oID" } = e {
+            if let (Some(v), Some(r)) = cur {
+                let _ = oids.push((v, r));
+            }
+            cur = (None, None);
+        }
+        Ok(())
+    })?;
+    let mut out = heapless::Vec::new();
+    for r in &refs {
+        if let Some((v, _)) = oids.iter().find(|(_, x)| x == r) {
+            let _ = out.push(*v);
+        }
+    }
+    Ok(out)
+}
