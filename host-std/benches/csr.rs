@@ -174,6 +174,18 @@ fn pkiws(c: &mut Criterion) {
         })
     });
     g.bench_function(
+        "baseline: roxmltree DOM of the same getPoliciesResponse",
+        |b| {
+            b.iter(|| {
+                black_box(
+                    roxmltree::Document::parse(black_box(&pol))
+                        .map(|d| d.descendants().count())
+                        .unwrap_or(0),
+                )
+            })
+        },
+    );
+    g.bench_function(
         "parse RequestSecurityTokenResponse (5 KB) + decode token + PKCS#7 view",
         |b| {
             b.iter(|| {
