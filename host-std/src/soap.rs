@@ -4,7 +4,7 @@
 //! 1.1/1.2 faults. All reading is done by raconn-core's readers.
 
 use raconn_core::error::Explain;
-use raconn_core::pkiws::{self, enroll, fault, policy};
+use raconn_core::pkiws::{self, enroll, fault, health, policy, revoke};
 use raconn_core::xml::Text;
 use serde_json::{json, Value};
 
@@ -195,6 +195,29 @@ pub fn message(doc: &str) -> Result<(String, Value), HostError> {
                     ))
                 }
             }
+        }
+        "getStatusResponseMessage" => {
+            let r = health::parse_response(doc).map_err(core)?;
+            Ok((
+                format!(
+                    "health check ({soap}): {} — {}\n",
+                    if r.up { "UP" } else { "DOWN" },
+                    t(&r.message).unwrap_or_default()
+                ),
+                json!({"type": "getStatusResponseMessage", "up": r.up, "message": t(&r.message)}),
+            ))
+        }
+        "updateCertificateStatusResponse" => {
+            let r = revoke::parse_response(doc).map_err(core)?;
+            Ok((
+                format!(
+                    "updateCertificateStatusResponse ({soap}): successCode {} ({}), {} revoked\n",
+                    r.success_code,
+                    t(&r.message).unwrap_or_default(),
+                    r.count.unwrap_or(0)
+                ),
+                json!({"type": "updateCertificateStatusResponse", "success_code": r.success_code, "message": t(&r.message), "count": r.count}),
+            ))
         }
         other => Ok((
             format!("{soap} message with body element {other} (raconn does not decode it)\n"),

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use raconn_core::csr::{self, CsrSpec};
-use raconn_core::pkiws::{self, enroll, fault, policy};
+use raconn_core::pkiws::{self, enroll, fault, health, policy, revoke};
 use raconn_core::soft_p256::SoftP256;
 use raconn_tests::{repo_root, run};
 
@@ -90,6 +90,19 @@ fn requests_validate_against_the_xsds() {
         enroll::write_request(&poll, &mut buf).expect("poll"),
         "rst-poll",
     );
+    validate(
+        health::write_request(Some(ID40), Some(OID), &mut buf).expect("health"),
+        "getStatus",
+    );
+    validate(
+        health::write_request(None, None, &mut buf).expect("health"),
+        "getStatus-bare",
+    );
+    let serial = [0x00, 0x6d, 0x2b, 0x1f, 0x0e];
+    let x = revoke::write_request(Some(ID40), &serial, revoke::Reason::Superseded, &mut buf)
+        .expect("revoke");
+    assert!(x.contains("<mg:certificateSerialNumber>6D2B1F0E</mg:certificateSerialNumber>"));
+    validate(x, "updateCertificateStatus");
 }
 
 #[test]
@@ -115,11 +128,34 @@ fn every_example_parses_and_nothing_panics() {
                 enroll::parse_response(d).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
                 parsed += 1;
             }
+            "getStatusResponseMessage" => {
+                assert!(
+                    health::parse_response(d)
+                        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+                        .up
+                );
+                parsed += 1;
+            }
+            "updateCertificateStatusResponse" => {
+                let r =
+                    revoke::parse_response(d).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+                assert_eq!((r.success_code, r.count), (0, Some(1)));
+                parsed += 1;
+            }
+            "getPolicies" => {
+                policy::parse_request(d).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+                parsed += 1;
+            }
+            "RequestSecurityToken" => {
+                enroll::parse_request(d).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+                parsed += 1;
+            }
             _ => {}
         }
         assert!(fault::parse(d).expect("fault reader").is_none());
     }
-    assert_eq!(parsed, 3, "getPoliciesResponse + issued + pending");
+    // Every example but the two requests raconn only writes (getStatus, updateCertificateStatus).
+    assert_eq!(parsed, docs.len() - 2, "examples read");
     // Broken ones and mutations: a typed error or a value, never a panic.
     for e in std::fs::read_dir(ex.join("invalid"))
         .expect("invalid")
@@ -150,6 +186,10 @@ fn every_example_parses_and_nothing_panics() {
                 let _ = policy::parse_response(s, OID);
                 let _ = enroll::parse_response(s);
                 let _ = fault::parse(s);
+                let _ = health::parse_response(s);
+                let _ = revoke::parse_response(s);
+                let _ = policy::parse_request(s);
+                let _ = enroll::parse_request(s);
             }
         }
     }

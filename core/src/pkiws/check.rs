@@ -58,7 +58,6 @@ impl Field {
 
 /// Why the request does not fit the profile.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum CheckError {
     /// The request carries a field the profile does not list.
     NotInProfile {
@@ -101,6 +100,22 @@ impl fmt::Display for CheckError {
                 write!(f, " ({attribute})")
             }
             Self::TooManyPairs => Ok(()),
+        }
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for CheckError {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        use crate::error::Explain;
+        match self {
+            Self::NotInProfile { field, .. } | Self::NoName { field, .. } => {
+                defmt::write!(f, "{=str}: {=str}", self.code(), field.describe())
+            }
+            Self::MandatoryMissing { attribute } | Self::NeedsNameParts { attribute } => {
+                defmt::write!(f, "{=str}: {=str}", self.code(), attribute.as_str())
+            }
+            Self::TooManyPairs => defmt::write!(f, "{=str}", self.code()),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! - [`policy`]: `getPolicies` request and `getPoliciesResponse` reader.
 //! - [`enroll`]: `RequestSecurityToken` / `requestVSSecurityToken` request
 //!   and `RequestSecurityTokenResponse` reader.
+//! - [`health`]: `getStatus` (health check); [`revoke`]: `updateCertificateStatus`.
 //! - [`fault`]: SOAP 1.1 (and, defensively, 1.2) faults, classified into the
 //!   failures the reference connector documents.
 //!
@@ -15,7 +16,9 @@
 pub mod check;
 pub mod enroll;
 pub mod fault;
+pub mod health;
 pub mod policy;
+pub mod revoke;
 
 use core::fmt;
 
