@@ -61,6 +61,15 @@ step "cargo test (unit, property, interop with openssl and Python cryptography)"
 TEST_LOG=$(mktemp)
 cargo test -j"$JOBS" --workspace 2>&1 | tee "$TEST_LOG"
 
+step "quickstart (README's first command), checked with openssl"
+QS=$(mktemp -d)
+cargo run -j"$JOBS" -q --release --example quickstart -- "$QS/quickstart"
+openssl pkcs12 -in "$QS/quickstart/user.pfx" -passin "file:$QS/quickstart/user.pfx.password" -info -noout
+openssl pkcs12 -in "$QS/quickstart/user.pfx" -passin "file:$QS/quickstart/user.pfx.password" -clcerts -nokeys \
+  | openssl verify -CAfile "$QS/quickstart/root.pem" -untrusted <(openssl pkcs12 -in "$QS/quickstart/user.pfx" \
+      -passin "file:$QS/quickstart/user.pfx.password" -cacerts -nokeys)
+rm -rf "$QS"
+
 if [ "$FUZZ_SECONDS" != 0 ]; then
   step "fuzz: each target for ${FUZZ_SECONDS}s"
   command -v cargo-fuzz >/dev/null || cargo install -q cargo-fuzz --locked

@@ -19,6 +19,9 @@ use crate::{files, inspect, keys};
 #[derive(Parser, Debug)]
 #[command(name = "raconn", version, about, long_about = None)]
 pub struct Cli {
+    /// Configuration file (default: $RACONN_CONFIG, else ./raconn.toml).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     cmd: Command,
 }
@@ -37,6 +40,22 @@ enum Command {
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
+    },
+    /// Fetch and show a profile's policy: attributes (kind, name, mandatory, fixed value), key, validity, CA chain.
+    Policy {
+        /// Profile name from raconn.toml.
+        profile: String,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Issue a certificate and write key + certificate + chain as a PFX.
+    Issue(IssueCli),
+    /// Check the configuration, the RA certificate and key, and each profile's CA.
+    Check {
+        /// Only this profile.
+        #[arg(long)]
+        profile: Option<String>,
     },
     /// Explain an error code (message and remedy).
     Explain {
@@ -108,6 +127,40 @@ enum RaCmd {
 }
 
 #[derive(Args, Debug)]
+struct IssueCli {
+    /// Profile name from raconn.toml.
+    #[arg(long)]
+    profile: String,
+    /// Idempotency key: the same id returns the same certificate.
+    #[arg(long)]
+    request_id: String,
+    /// Common name.
+    #[arg(long)]
+    cn: String,
+    /// E-mail (the user's mail attribute).
+    #[arg(long)]
+    email: Option<String>,
+    /// User principal name.
+    #[arg(long)]
+    upn: Option<String>,
+    /// Other-name value: OID=VALUE (hex, hex:…, b64:… or utf8:…); repeatable.
+    #[arg(long = "other-name")]
+    other_name: Vec<String>,
+    /// Where to write the PFX (mode 0600, atomically).
+    #[arg(long)]
+    out: PathBuf,
+    /// Read the PFX password from this file (first line).
+    #[arg(long, conflicts_with = "password_env")]
+    password_file: Option<PathBuf>,
+    /// Read the PFX password from this environment variable.
+    #[arg(long)]
+    password_env: Option<String>,
+    /// Machine-readable output.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
 struct ThumbArgs {
     /// Certificate files (PEM bundles, DER or PKCS#7).
     files: Vec<PathBuf>,
@@ -140,8 +193,105 @@ fn out(s: &str) {
     let _ = o.write_all(s.as_bytes());
 }
 
+fn load_config(flag: Option<&Path>) -> Result<crate::config::Config, HostError> {
+    let cfg = crate::config::load(&crate::config::locate(flag))?;
+    for n in &cfg.thumbprint_notes {
+        eprintln!("note: ra_cert_thumbprint: {n}");
+    }
+    for p in cfg.profiles.values() {
+        for w in &p.warnings {
+            eprintln!("warning: profiles.{}: {w}", p.name);
+        }
+    }
+    Ok(cfg)
+}
+
+fn password(a: &IssueCli) -> Result<String, HostError> {
+    let p = if let Some(f) = &a.password_file {
+        let t = files::read(f)?;
+        String::from_utf8_lossy(&t)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_string()
+    } else if let Some(v) = &a.password_env {
+        std::env::var(v)
+            .map_err(|_| HostError::Password(format!("environment variable {v} is not set")))?
+    } else {
+        return Err(HostError::Password(
+            "give --password-file FILE or --password-env VAR".into(),
+        ));
+    };
+    if p.is_empty() {
+        return Err(HostError::Password("the password is empty".into()));
+    }
+    Ok(p)
+}
+
 fn run(cli: Cli) -> Result<ExitCode, HostError> {
+    let config = cli.config.clone();
     match cli.cmd {
+        Command::Policy { profile, json } => {
+            let cfg = load_config(config.as_deref())?;
+            let (t, j) = crate::issue::policy(&cfg, &profile)?;
+            if json {
+                out(&format!(
+                    "{}\n",
+                    serde_json::to_string_pretty(&j).unwrap_or_default()
+                ));
+            } else {
+                out(&t);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Issue(a) => {
+            let cfg = load_config(config.as_deref())?;
+            let mut other = Vec::new();
+            for o in &a.other_name {
+                let (oid, v) = o.split_once('=').ok_or_else(|| {
+                    HostError::MissingOtherName(format!("{o:?} (write OID=VALUE)"))
+                })?;
+                let oid = raconn_core::oid::Oid::new(oid.trim())
+                    .map_err(|_| HostError::MissingOtherName(format!("{oid:?} is not an OID")))?;
+                other.push((oid, v.to_string()));
+            }
+            let args = crate::issue::IssueArgs {
+                request_id: a.request_id.clone(),
+                cn: a.cn.clone(),
+                email: a.email.clone(),
+                upn: a.upn.clone(),
+                other_names: other,
+                out: a.out.clone(),
+                password: password(&a)?,
+            };
+            let r = crate::issue::issue(&cfg, &a.profile, &args)?;
+            for w in &r.warnings {
+                eprintln!("warning: {w}");
+            }
+            if a.json {
+                out(&format!(
+                    "{}\n",
+                    json!({"thumbprint": r.thumbprint, "serial": r.serial, "not_after": r.not_after, "subject": r.subject,
+                        "pfx": a.out, "from_journal": r.from_journal, "client_transaction_id": r.client_transaction_id,
+                        "server_transaction_id": r.server_transaction_id})
+                ));
+            } else {
+                out(&format!(
+                    "{} {}\nSubject: {}\nThumbprint: {}\nSerial: {}\nNot After: {}\nPFX: {}\nclientTransactionID: {}  serverTransactionID: {}\n",
+                    if r.from_journal { "Already issued for request id" } else { "Issued for request id" },
+                    a.request_id,
+                    r.subject,
+                    r.thumbprint,
+                    r.serial,
+                    r.not_after,
+                    a.out.display(),
+                    r.client_transaction_id,
+                    r.server_transaction_id
+                ));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check { profile } => check(config.as_deref(), profile.as_deref()),
         Command::Ra(RaCmd::NewRequest {
             inf,
             out: dst,
@@ -241,7 +391,129 @@ fn run(cli: Cli) -> Result<ExitCode, HostError> {
     }
 }
 
-fn new_request(
+fn check(config: Option<&Path>, only: Option<&str>) -> Result<ExitCode, HostError> {
+    let mut failed = false;
+    let mut line = |ok: bool, what: &str, detail: &str| {
+        failed |= !ok;
+        out(&format!(
+            "{} {what}: {detail}\n",
+            if ok { "OK  " } else { "FAIL" }
+        ));
+    };
+    let cfg = match load_config(config) {
+        Ok(c) => {
+            line(true, "configuration", &c.path.display().to_string());
+            c
+        }
+        Err(e) => {
+            line(false, "configuration", &format!("{e} — {}", e.remedy()));
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let fs = FileStore::open(&cfg.store)?;
+    match fs.certificate(&cfg.ra_thumbprint) {
+        Err(e) => {
+            let present: Vec<String> = fs
+                .certificates()?
+                .iter()
+                .map(|c| c.thumbprint.to_string())
+                .collect();
+            let present = if present.is_empty() {
+                "none".to_string()
+            } else {
+                present.join(", ")
+            };
+            line(
+                false,
+                "RA certificate",
+                &format!("{e}; present: {present} — {}", e.remedy()),
+            );
+        }
+        Ok(sc) => {
+            let c = CertificateRef::parse(&sc.der).map_err(core)?;
+            line(
+                true,
+                "RA certificate",
+                &format!("{} {}", sc.thumbprint, c.subject),
+            );
+            match fs.key_for_spki(c.spki.der.raw) {
+                Ok(Some(k)) => {
+                    use raconn_core::csr::Signer;
+                    let mut sig = vec![0u8; k.max_signature_len()];
+                    let probe = b"raconn check: can the RA key sign?";
+                    let ok = k
+                        .sign(probe, &mut sig)
+                        .ok()
+                        .and_then(|n| {
+                            keys::verify(k.spki(), &k.algorithm().oid(), probe, &sig[..n]).ok()
+                        })
+                        .unwrap_or(false);
+                    line(ok, "RA key can sign", &k.describe());
+                }
+                Ok(None) => line(
+                    false,
+                    "RA private key",
+                    "not in the store: accept the certificate into the store that made its key",
+                ),
+                Err(e) => line(false, "RA private key", &format!("{e} — {}", e.remedy())),
+            }
+            let eku = c.allows_purpose(&oid::KP_CLIENT_AUTH);
+            line(
+                eku,
+                "EKU clientAuth",
+                if eku {
+                    "present"
+                } else {
+                    "missing: the CA will refuse this certificate for mutual TLS"
+                },
+            );
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0);
+            let days = (c.not_after.unix() - now) / 86400;
+            line(
+                days > 0,
+                "RA certificate expiry",
+                &format!("{} ({days} days left)", c.not_after),
+            );
+        }
+    }
+    for (name, p) in &cfg.profiles {
+        if only.is_some_and(|o| o != name) {
+            continue;
+        }
+        match crate::issue::policy(&cfg, name) {
+            Ok((_, j)) => {
+                let n = j["policies"][0]["attributes"]
+                    .as_array()
+                    .map(|a| a.len())
+                    .unwrap_or(0);
+                line(
+                    true,
+                    &format!("profile {name}"),
+                    &format!(
+                        "TLS to {}:{} and policy fetched ({n} attributes)",
+                        p.host, p.port
+                    ),
+                );
+            }
+            Err(e) => line(
+                false,
+                &format!("profile {name}"),
+                &format!("{e} — {}", e.remedy()),
+            ),
+        }
+    }
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// `raconn ra new-request`.
+pub fn new_request(
     inf_path: &Path,
     dst: &Path,
     certreq_label: bool,
@@ -318,7 +590,8 @@ fn new_request(
     Ok(ExitCode::SUCCESS)
 }
 
-fn accept(cert: &Path, store: &Path) -> Result<ExitCode, HostError> {
+/// `raconn ra accept`.
+pub fn accept(cert: &Path, store: &Path) -> Result<ExitCode, HostError> {
     let fs = FileStore::open(store)?;
     let certs = files::certificates_in(cert)?;
     if certs.is_empty() {

@@ -37,6 +37,41 @@ pub enum HostError {
     /// Unknown error code given to `explain`.
     #[error("RC-HOST-009: unknown error code {0}")]
     UnknownCode(String),
+    /// The configuration file is invalid.
+    #[error("RC-CONF-001: {file}{}: {}{msg}", line.map(|l| format!(":{l}")).unwrap_or_default(), if key.is_empty() { String::new() } else { format!("{key}: ") })]
+    Config {
+        file: PathBuf,
+        line: Option<usize>,
+        key: String,
+        msg: String,
+    },
+    /// TLS set-up failed before connecting.
+    #[error("RC-TLS-001: TLS set-up failed: {0}")]
+    Tls(String),
+    /// Talking to the CA failed.
+    #[error("{}: {} ({phase} after {elapsed_ms} ms; ca_timeout_ms = {timeout_ms}): {detail}", kind.code(), kind.message())]
+    Ca {
+        kind: raconn_core::pkiws::PkiwsError,
+        phase: crate::tls::Phase,
+        elapsed_ms: u64,
+        timeout_ms: u64,
+        detail: String,
+    },
+    /// A request id reused for a different request.
+    #[error("RC-HOST-010: request id {0} was used before for a different request")]
+    RequestIdConflict(String),
+    /// A profile other-name with no value given.
+    #[error("RC-HOST-011: the profile asks for other-name {0} and none was given")]
+    MissingOtherName(String),
+    /// No usable PFX password.
+    #[error("RC-HOST-012: PFX password: {0}")]
+    Password(String),
+    /// No such profile in the configuration.
+    #[error("RC-HOST-013: no profile {0:?} in the configuration")]
+    NoProfile(String),
+    /// Writing the PFX failed.
+    #[error("RC-HOST-014: PFX could not be written: {0}")]
+    Pfx(String),
 }
 
 /// The host's codes.
@@ -50,6 +85,13 @@ pub const HOST_CODES: &[Code] = &[
     Code { code: "RC-HOST-007", message: "the request raconn made does not verify", remedy: "report this as a bug; the key or signer is faulty" },
     Code { code: "RC-HOST-008", message: "no certificate with that thumbprint in the store", remedy: "run `raconn ra list` to see the thumbprints present, with subject and expiry" },
     Code { code: "RC-HOST-009", message: "unknown error code", remedy: "run `raconn explain --all` for the list" },
+    Code { code: "RC-HOST-010", message: "request id used before for a different request", remedy: "use a new --request-id for a new request; the same id always returns the certificate issued for it" },
+    Code { code: "RC-HOST-011", message: "the profile asks for an other-name and none was given", remedy: "give --other-name OID=VALUE (hex, b64: or utf8:); other-names have no fallback" },
+    Code { code: "RC-HOST-012", message: "no usable PFX password", remedy: "give --password-file FILE or --password-env VAR with a non-empty password (an empty password with a MAC breaks macOS importers)" },
+    Code { code: "RC-HOST-013", message: "no such profile in the configuration", remedy: "use a profile name from the [profiles.NAME] tables of raconn.toml" },
+    Code { code: "RC-HOST-014", message: "the PFX could not be written", remedy: "report this as a bug with the key type" },
+    Code { code: "RC-CONF-001", message: "the configuration file is invalid", remedy: "fix the key named in the error (file:line); README documents every key" },
+    Code { code: "RC-TLS-001", message: "TLS could not be set up", remedy: "check ca_trust holds PEM certificates and the RA certificate and key match" },
 ];
 
 impl HostError {
@@ -66,6 +108,14 @@ impl HostError {
             HostError::SelfCheck(_) => "RC-HOST-007",
             HostError::ThumbprintNotFound(_) => "RC-HOST-008",
             HostError::UnknownCode(_) => "RC-HOST-009",
+            HostError::Config { .. } => "RC-CONF-001",
+            HostError::Tls(_) => "RC-TLS-001",
+            HostError::Ca { kind, .. } => kind.code(),
+            HostError::RequestIdConflict(_) => "RC-HOST-010",
+            HostError::MissingOtherName(_) => "RC-HOST-011",
+            HostError::Password(_) => "RC-HOST-012",
+            HostError::NoProfile(_) => "RC-HOST-013",
+            HostError::Pfx(_) => "RC-HOST-014",
         }
     }
 
@@ -73,6 +123,7 @@ impl HostError {
     pub fn remedy(&self) -> &'static str {
         match self {
             HostError::Core(e) => e.remedy(),
+            HostError::Ca { kind, .. } => kind.remedy(),
             other => lookup(other.code()).map(|c| c.remedy).unwrap_or(""),
         }
     }

@@ -3,9 +3,12 @@
 //! bytes, holds keys and talks to the user.
 
 pub mod cli;
+pub mod config;
 pub mod errors;
 pub mod files;
 pub mod inspect;
+pub mod issue;
 pub mod keys;
 pub mod soap;
 pub mod store;
+pub mod tls;

@@ -89,6 +89,8 @@ pub enum PkiwsError {
     KeyNotAsPolicy { policy_bits: u32 },
     /// Engine methods called out of order.
     WrongState,
+    /// The connection was closed before a reply arrived.
+    ConnectionClosed,
 }
 
 explain!(PkiwsError {
@@ -109,6 +111,7 @@ explain!(PkiwsError {
     CertificateMismatch => ("RC-PKIWS-015", "the issued certificate does not carry the subject or SAN that was asked for", "nothing was stored; compare the profile (raconn policy PROFILE) with the request and contact DigiCert support if the profile is right"),
     KeyNotAsPolicy => ("RC-PKIWS-016", "the device key does not have the size the certificate profile asks for", "use the key type and size `raconn policy PROFILE` shows (or leave `key` unset to follow the policy)"),
     WrongState => ("RC-PKIWS-017", "issuance engine used out of order", "report this as a bug in the host"),
+    ConnectionClosed => ("RC-PKIWS-018", "the CA closed the connection without answering", "retry with the same request id (it is safe: nothing is enrolled twice); if it persists, check proxies or firewalls between raconn and the CA"),
 });
 
 impl fmt::Display for PkiwsError {

@@ -1,0 +1,180 @@
+//! `cargo run --release --example quickstart -- DIR`
+//!
+//! A full issuance on this machine, against raconn-sim (a local simulator of
+//! the DigiCert PKI Web Services) started in this process on a free loopback
+//! port. It makes the RA key and request from a certreq.ini like the
+//! reference connector's, has the simulator sign it, accepts it, writes
+//! `raconn.toml`, fetches the policy and issues a certificate for a sample
+//! user with CN, email, UPN and a GUID other-name. It leaves `DIR/user.pfx`,
+//! `DIR/user.pfx.password` and `DIR/root.pem`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use raconn_host::{cli, config, files, issue};
+use raconn_sim::{Profiles, ServerKey, Sim};
+
+const PROFILE_OID: &str = "2.16.840.1.113733.1.16.1.2.3.1.1.47196109";
+
+fn step(n: u32, what: &str) {
+    println!("\n[{n}] {what}");
+}
+
+fn main() -> ExitCode {
+    let Some(dir) = std::env::args().nth(1).map(PathBuf::from) else {
+        eprintln!("usage: cargo run --release --example quickstart -- DIR");
+        return ExitCode::from(2);
+    };
+    match run(&dir) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}\n  what to do: {}", e.remedy());
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(dir: &Path) -> Result<(), raconn_host::errors::HostError> {
+    let werr = |p: &Path| {
+        let p = p.to_path_buf();
+        move |err| raconn_host::errors::HostError::Write {
+            path: p.clone(),
+            err,
+        }
+    };
+    std::fs::create_dir_all(dir).map_err(werr(dir))?;
+    let dir = dir.canonicalize().map_err(werr(dir))?;
+    let store = dir.join("store");
+
+    step(
+        1,
+        "Starting raconn-sim, a local PKI Web Services simulator, on a free loopback port",
+    );
+    let sim = Sim::new(Profiles::default_set(), ServerKey::Rsa2048)
+        .map_err(raconn_host::errors::HostError::Tls)?;
+    let server = raconn_sim::server::start(
+        sim.clone(),
+        "127.0.0.1:0",
+        raconn_sim::server::Versions::Both,
+    )
+    .map_err(raconn_host::errors::HostError::Tls)?;
+    println!(
+        "    https://localhost:{}/pki-ws/ — TLS 1.2/1.3, client certificate required",
+        server.addr.port()
+    );
+    let root = dir.join("root.pem");
+    files::write_atomic(
+        &root,
+        files::to_pem("CERTIFICATE", &sim.pki.root.der).as_bytes(),
+        0o644,
+    )?;
+    println!("    its root certificate: {}", root.display());
+
+    step(2, "Making the RA key and certificate request from a certreq.ini like the reference connector's");
+    let inf = dir.join("ra-certreq.ini");
+    let ini = include_str!("../../examples/ra-certreq.ini").replace(
+        "C=US, O=Example Company, CN=CompanyName DigiCert MDM RA Cert",
+        "C=US, O=Contoso, CN=raconn quickstart RA",
+    );
+    files::write_atomic(&inf, ini.as_bytes(), 0o644)?;
+    let csr = dir.join("ra.csr");
+    cli::new_request(&inf, &csr, false, &store, false)?;
+
+    step(
+        3,
+        "The CA signs the RA request (in real life: DigiCert PKI Manager, \"Get an RA Cert\")",
+    );
+    let blocks = files::read_blocks(&csr)?;
+    let der = blocks.first().map(|b| b.der.clone()).unwrap_or_default();
+    let ra = sim
+        .pki
+        .issue_ra(&der, 1)
+        .map_err(raconn_host::errors::HostError::Tls)?;
+    let ra_pem = dir.join("ra.pem");
+    files::write_atomic(&ra_pem, files::to_pem("CERTIFICATE", &ra).as_bytes(), 0o644)?;
+    println!("    {}", ra_pem.display());
+
+    step(4, "Accepting the RA certificate into the store");
+    cli::accept(&ra_pem, &store)?;
+    let thumb = raconn_core::thumbprint::Thumbprint::of(&ra);
+
+    step(5, "Writing raconn.toml");
+    let cfg_path = dir.join("raconn.toml");
+    let cfg_text = format!(
+        "ra_cert_thumbprint = \"{thumb}\"\nca_timeout_ms = 30000\nstore = \"store\"\nca_trust = \"root.pem\"\n\n[profiles.users]\ncertification_authority = \"localhost:{port}\"\ncertification_authority_name = \"Symantec\"\ncertificate_template = \"{PROFILE_OID}\"\nsubject_name_format = \"common-name-including-email\"\nsubject_alternative_names = [\"email\", \"upn\", \"other-name:1.3.6.1.4.1.311.25.1\"]\npfx = \"modern\"\n",
+        port = server.addr.port()
+    );
+    files::write_atomic(&cfg_path, cfg_text.as_bytes(), 0o644)?;
+    print!(
+        "{}",
+        cfg_text
+            .lines()
+            .map(|l| format!("    {l}\n"))
+            .collect::<String>()
+    );
+    let cfg = config::load(&cfg_path)?;
+
+    step(
+        6,
+        "Fetching the profile's policy over mutual TLS (raconn policy users)",
+    );
+    let (text, _) = issue::policy(&cfg, "users")?;
+    print!(
+        "{}",
+        text.lines()
+            .take_while(|l| !l.contains("CA certificate:"))
+            .map(|l| format!("    {l}\n"))
+            .collect::<String>()
+    );
+
+    step(7, "Issuing a certificate for a sample user (raconn issue)");
+    let mut pw = [0u8; 18];
+    let _ = getrandom::fill(&mut pw);
+    let password: String = pw.iter().map(|b| format!("{b:02x}")).collect();
+    let pw_path = dir.join("user.pfx.password");
+    files::write_atomic(&pw_path, format!("{password}\n").as_bytes(), 0o600)?;
+    let out = dir.join("user.pfx");
+    let r = issue::issue(
+        &cfg,
+        "users",
+        &issue::IssueArgs {
+            request_id: "quickstart-user-1".into(),
+            cn: "Zoë Müller".into(),
+            email: Some("zoe@contoso.com".into()),
+            upn: Some("zoe@corp.contoso.local".into()),
+            other_names: vec![(
+                raconn_core::oid::DS_OBJECT_GUID,
+                "04 10 41 ac c3 f7 ce b8 b4 4f aa 58 3d 1d c0 e3 6b 39".into(),
+            )],
+            out: out.clone(),
+            password,
+        },
+    )?;
+    for w in &r.warnings {
+        println!("    warning: {w}");
+    }
+    println!(
+        "    Subject:    {}\n    Thumbprint: {}\n    Serial:     {}\n    Not After:  {}",
+        r.subject, r.thumbprint, r.serial, r.not_after
+    );
+    println!(
+        "    clientTransactionID {} / serverTransactionID {}",
+        r.client_transaction_id, r.server_transaction_id
+    );
+
+    step(8, "Done");
+    println!(
+        "    {}  (key + certificate + chain, mode 0600)",
+        out.display()
+    );
+    println!("    {}  (its password)", pw_path.display());
+    println!("    {}  (the simulator's root)", root.display());
+    println!(
+        "\nLook inside:\n    openssl pkcs12 -info -in {} -passin file:{} -nodes\n    cargo run --release --bin raconn -- --config {} check",
+        out.display(),
+        pw_path.display(),
+        cfg_path.display()
+    );
+    drop(server);
+    Ok(())
+}

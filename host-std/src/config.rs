@@ -1,0 +1,271 @@
+//! `raconn.toml`: the RA thumbprint, timeouts, the store, trust anchors and
+//! the PKCS profiles — each value checked with raconn-core's rules, every
+//! error naming the key and its line.
+//!
+//! ```toml
+//! ra_cert_thumbprint = "EA7A4E0CD1A4F81CF0740527C31A57F6020C17C5"
+//! ca_timeout_ms = 30000
+//! store = "store"
+//! ca_trust = "ca-roots.pem"
+//!
+//! [profiles.users]
+//! certification_authority = "pki-ws.symauth.com"
+//! certification_authority_name = "Symantec"
+//! certificate_template = "2.16.840.1.113733.1.16.1.2.3.1.1.47196109"
+//! subject_name_format = "common-name-including-email"
+//! subject_alternative_names = ["email", "upn", "other-name:1.3.6.1.4.1.311.25.1"]
+//! key = "rsa-2048"
+//! pfx = "modern"
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use raconn_core::profile::{self, SanKindSel, SubjectFormat};
+use raconn_core::thumbprint::{self, ThumbNote, Thumbprint};
+use serde::Deserialize;
+
+use crate::errors::HostError;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    ra_cert_thumbprint: String,
+    #[serde(default = "default_timeout")]
+    ca_timeout_ms: u64,
+    #[serde(default)]
+    store: Option<String>,
+    #[serde(default)]
+    ca_trust: Option<String>,
+    #[serde(default)]
+    profiles: BTreeMap<String, RawProfile>,
+}
+
+fn default_timeout() -> u64 {
+    30_000
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProfile {
+    certification_authority: String,
+    certification_authority_name: String,
+    certificate_template: String,
+    subject_name_format: String,
+    #[serde(default)]
+    subject_alternative_names: Vec<String>,
+    #[serde(default)]
+    key: Option<String>,
+    #[serde(default)]
+    pfx: Option<String>,
+    #[serde(default)]
+    names: BTreeMap<String, String>,
+}
+
+/// Device key choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyChoice {
+    /// What the policy asks for (RSA of its key size).
+    Policy,
+    /// RSA 2048.
+    Rsa2048,
+    /// RSA 3072.
+    Rsa3072,
+    /// P-256.
+    P256,
+}
+
+/// PFX compatibility profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PfxProfile {
+    /// PBES2/AES-256-CBC, PBKDF2-SHA256, HMAC-SHA256 MAC.
+    Modern,
+    /// 3DES + SHA-1 MAC, for Windows Server 2016 and older Apple importers.
+    Legacy,
+}
+
+/// A checked PKCS profile.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    /// Its name in the file.
+    pub name: String,
+    /// CA host.
+    pub host: String,
+    /// CA port.
+    pub port: u16,
+    /// The DigiCert certificate-profile OID.
+    pub template: String,
+    /// Subject format.
+    pub subject_format: SubjectFormat,
+    /// SAN kinds.
+    pub san: Vec<SanKindSel>,
+    /// Device key.
+    pub key: KeyChoice,
+    /// PFX profile.
+    pub pfx: PfxProfile,
+    /// nameValuePair name overrides (kind → name).
+    pub names: Vec<(String, String)>,
+    /// Warnings from the checks.
+    pub warnings: Vec<String>,
+}
+
+/// The checked configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where it was read from.
+    pub path: PathBuf,
+    /// The RA certificate thumbprint.
+    pub ra_thumbprint: Thumbprint,
+    /// What the thumbprint parser removed (U+200E and friends).
+    pub thumbprint_notes: Vec<ThumbNote>,
+    /// CA timeout.
+    pub ca_timeout_ms: u64,
+    /// The store directory.
+    pub store: PathBuf,
+    /// Extra trust anchors for the CA's TLS server (else the system roots).
+    pub ca_trust: Option<PathBuf>,
+    /// Profiles by name.
+    pub profiles: BTreeMap<String, Profile>,
+}
+
+/// Where the configuration is: `--config`, `RACONN_CONFIG`, or `./raconn.toml`.
+pub fn locate(flag: Option<&Path>) -> PathBuf {
+    flag.map(Path::to_path_buf)
+        .or_else(|| std::env::var_os("RACONN_CONFIG").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("raconn.toml"))
+}
+
+fn line_of_key(text: &str, table: Option<&str>, key: &str) -> Option<usize> {
+    let mut in_table = table.is_none();
+    for (i, l) in text.lines().enumerate() {
+        let t = l.trim();
+        if t.starts_with('[') {
+            in_table =
+                table.is_some_and(|tb| t.trim_matches(|c| c == '[' || c == ']').trim() == tb);
+            continue;
+        }
+        if in_table && t.split('=').next().is_some_and(|k| k.trim() == key) {
+            return Some(i + 1);
+        }
+    }
+    None
+}
+
+/// Reads and checks a configuration file.
+pub fn load(path: &Path) -> Result<Config, HostError> {
+    let text = std::fs::read_to_string(path).map_err(|err| HostError::Config {
+        file: path.to_path_buf(),
+        line: None,
+        key: String::new(),
+        msg: format!("cannot read the configuration file: {err} (give --config FILE, set RACONN_CONFIG, or create ./raconn.toml)"),
+    })?;
+    parse(&text, path)
+}
+
+/// Parses and checks configuration text read from `path`.
+pub fn parse(text: &str, path: &Path) -> Result<Config, HostError> {
+    let err = |table: Option<&str>, key: &str, msg: String| HostError::Config {
+        file: path.to_path_buf(),
+        line: line_of_key(text, table, key),
+        key: match table {
+            Some(t) => format!("{t}.{key}"),
+            None => key.to_string(),
+        },
+        msg,
+    };
+    let raw: RawConfig = toml::from_str(text).map_err(|e| {
+        let line = e
+            .span()
+            .map(|s| text.get(..s.start).unwrap_or("").matches('\n').count() + 1);
+        HostError::Config {
+            file: path.to_path_buf(),
+            line,
+            key: String::new(),
+            msg: e.message().to_string(),
+        }
+    })?;
+    let parsed = thumbprint::parse(&raw.ra_cert_thumbprint)
+        .map_err(|e| err(None, "ra_cert_thumbprint", e.to_string()))?;
+    if raw.ca_timeout_ms == 0 {
+        return Err(err(None, "ca_timeout_ms", "must be more than 0".into()));
+    }
+    let base = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let store = base.join(raw.store.as_deref().unwrap_or("store"));
+    let ca_trust = raw.ca_trust.as_ref().map(|t| base.join(t));
+    if let Some(t) = &ca_trust {
+        if !t.exists() {
+            return Err(err(
+                None,
+                "ca_trust",
+                format!("{} does not exist", t.display()),
+            ));
+        }
+    }
+    let mut profiles = BTreeMap::new();
+    for (name, p) in raw.profiles {
+        let table = format!("profiles.{name}");
+        let tb = Some(table.as_str());
+        let ca = profile::parse_ca_fqdn(&p.certification_authority)
+            .map_err(|e| err(tb, "certification_authority", e.to_string()))?;
+        profile::check_ca_name(&p.certification_authority_name)
+            .map_err(|e| err(tb, "certification_authority_name", e.to_string()))?;
+        let (_, w) = profile::parse_template(&p.certificate_template)
+            .map_err(|e| err(tb, "certificate_template", e.to_string()))?;
+        let subject_format = SubjectFormat::parse(&p.subject_name_format)
+            .map_err(|e| err(tb, "subject_name_format", e.to_string()))?;
+        let mut san = Vec::new();
+        for s in &p.subject_alternative_names {
+            san.push(
+                SanKindSel::parse(s)
+                    .map_err(|e| err(tb, "subject_alternative_names", format!("{s:?}: {e}")))?,
+            );
+        }
+        let key = match p.key.as_deref() {
+            None => KeyChoice::Policy,
+            Some("rsa-2048") => KeyChoice::Rsa2048,
+            Some("rsa-3072") => KeyChoice::Rsa3072,
+            Some("p256") => KeyChoice::P256,
+            Some(other) => {
+                return Err(err(
+                    tb,
+                    "key",
+                    format!("{other:?} is not rsa-2048, rsa-3072 or p256"),
+                ))
+            }
+        };
+        let pfx = match p.pfx.as_deref() {
+            None | Some("modern") => PfxProfile::Modern,
+            Some("legacy") => PfxProfile::Legacy,
+            Some(other) => {
+                return Err(err(tb, "pfx", format!("{other:?} is not modern or legacy")))
+            }
+        };
+        profiles.insert(
+            name.clone(),
+            Profile {
+                name,
+                host: ca.host.to_string(),
+                port: ca.port_or_default(),
+                template: p.certificate_template.trim().to_string(),
+                subject_format,
+                san,
+                key,
+                pfx,
+                names: p.names.into_iter().collect(),
+                warnings: w.map(|w| w.to_string()).into_iter().collect(),
+            },
+        );
+    }
+    Ok(Config {
+        path: path.to_path_buf(),
+        ra_thumbprint: parsed.thumbprint,
+        thumbprint_notes: parsed.notes.to_vec(),
+        ca_timeout_ms: raw.ca_timeout_ms,
+        store,
+        ca_trust,
+        profiles,
+    })
+}

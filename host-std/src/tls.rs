@@ -1,0 +1,286 @@
+//! Mutual TLS to the CA: rustls with the aws-lc-rs provider only. The client
+//! presents the RA certificate and its key from the store, verifies the
+//! server against `ca_trust` or the system roots with the hostname checked
+//! (there is no option to skip verification), and bounds connect, handshake,
+//! write and each read by `ca_timeout_ms`. Errors name the phase, the
+//! elapsed time and the setting to change. HTTP/1.1 framing is the minimum
+//! SOAP needs: one POST per connection, Content-Length bodies.
+
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use raconn_core::pkiws::{PkiwsError, CONTENT_TYPE};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+
+use crate::errors::HostError;
+
+/// Which part of the exchange failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// TCP connect.
+    Connect,
+    /// TLS handshake.
+    Handshake,
+    /// Sending the request.
+    Write,
+    /// Reading the reply.
+    Read,
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Phase::Connect => "connect",
+            Phase::Handshake => "TLS handshake",
+            Phase::Write => "sending the request",
+            Phase::Read => "reading the reply",
+        })
+    }
+}
+
+/// A client for one CA host with one RA identity.
+pub struct CaClient {
+    cfg: Arc<rustls::ClientConfig>,
+    host: String,
+    port: u16,
+    timeout: Duration,
+}
+
+fn trust_store(ca_trust: Option<&std::path::Path>) -> Result<rustls::RootCertStore, HostError> {
+    let mut roots = rustls::RootCertStore::empty();
+    match ca_trust {
+        Some(p) => {
+            for der in crate::files::certificates_in(p)? {
+                roots
+                    .add(CertificateDer::from(der))
+                    .map_err(|e| HostError::Tls(format!("{}: {e}", p.display())))?;
+            }
+        }
+        None => {
+            let found = rustls_native_certs::load_native_certs();
+            for c in found.certs {
+                let _ = roots.add(c);
+            }
+        }
+    }
+    if roots.is_empty() {
+        return Err(HostError::Tls(
+            "no trust anchors: set ca_trust to the CA's root certificate (PEM)".into(),
+        ));
+    }
+    Ok(roots)
+}
+
+impl CaClient {
+    /// A client presenting `ra_cert` (DER) with `ra_key` (PKCS#8 DER).
+    pub fn new(
+        host: &str,
+        port: u16,
+        ra_cert: &[u8],
+        ra_key_pkcs8: &[u8],
+        ca_trust: Option<&std::path::Path>,
+        timeout_ms: u64,
+    ) -> Result<CaClient, HostError> {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let roots = trust_store(ca_trust)?;
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(ra_key_pkcs8.to_vec()));
+        let cfg = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| HostError::Tls(e.to_string()))?
+            .with_root_certificates(roots)
+            .with_client_auth_cert(vec![CertificateDer::from(ra_cert.to_vec())], key)
+            .map_err(|e| HostError::Tls(format!("RA key unusable for TLS: {e}")))?;
+        Ok(CaClient {
+            cfg: Arc::new(cfg),
+            host: host.to_string(),
+            port,
+            timeout: Duration::from_millis(timeout_ms),
+        })
+    }
+
+    fn fail(&self, kind: PkiwsError, phase: Phase, start: Instant, detail: String) -> HostError {
+        HostError::Ca {
+            kind,
+            phase,
+            elapsed_ms: start.elapsed().as_millis() as u64,
+            timeout_ms: self.timeout.as_millis() as u64,
+            detail,
+        }
+    }
+
+    fn io_fail(&self, phase: Phase, start: Instant, e: std::io::Error) -> HostError {
+        let timeout = matches!(
+            e.kind(),
+            std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+        );
+        let tls = e
+            .get_ref()
+            .and_then(|i| i.downcast_ref::<rustls::Error>())
+            .is_some();
+        let closed = matches!(
+            e.kind(),
+            std::io::ErrorKind::UnexpectedEof
+                | std::io::ErrorKind::ConnectionReset
+                | std::io::ErrorKind::BrokenPipe
+                | std::io::ErrorKind::ConnectionAborted
+        );
+        let kind = if timeout {
+            PkiwsError::Timeout
+        } else if closed && matches!(phase, Phase::Read | Phase::Write) {
+            PkiwsError::ConnectionClosed
+        } else if tls || phase == Phase::Handshake {
+            PkiwsError::TlsFailure
+        } else {
+            PkiwsError::HttpStatus
+        };
+        self.fail(kind, phase, start, e.to_string())
+    }
+
+    /// POSTs a SOAP body to `path`; returns the HTTP status and body.
+    pub fn post(
+        &self,
+        path: &str,
+        soap_action: &str,
+        body: &str,
+    ) -> Result<(u16, Vec<u8>), HostError> {
+        let start = Instant::now();
+        let addrs: Vec<_> = (self.host.as_str(), self.port)
+            .to_socket_addrs()
+            .map_err(|e| {
+                self.fail(
+                    PkiwsError::TlsFailure,
+                    Phase::Connect,
+                    start,
+                    format!("cannot resolve {}: {e}", self.host),
+                )
+            })?
+            .collect();
+        let mut last = None;
+        let mut tcp = None;
+        for a in &addrs {
+            match TcpStream::connect_timeout(a, self.timeout) {
+                Ok(s) => {
+                    tcp = Some(s);
+                    break;
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        let tcp = match tcp {
+            Some(t) => t,
+            None => {
+                let e = last.unwrap_or_else(|| std::io::Error::other("no address"));
+                return Err(self.io_fail(Phase::Connect, start, e));
+            }
+        };
+        tcp.set_read_timeout(Some(self.timeout)).ok();
+        tcp.set_write_timeout(Some(self.timeout)).ok();
+        let name = ServerName::try_from(self.host.clone()).map_err(|e| {
+            self.fail(
+                PkiwsError::TlsFailure,
+                Phase::Handshake,
+                start,
+                e.to_string(),
+            )
+        })?;
+        let conn = rustls::ClientConnection::new(self.cfg.clone(), name).map_err(|e| {
+            self.fail(
+                PkiwsError::TlsFailure,
+                Phase::Handshake,
+                start,
+                e.to_string(),
+            )
+        })?;
+        let mut tls = rustls::StreamOwned::new(conn, tcp);
+        while tls.conn.is_handshaking() {
+            if start.elapsed() > self.timeout {
+                return Err(self.fail(
+                    PkiwsError::Timeout,
+                    Phase::Handshake,
+                    start,
+                    "handshake did not finish".into(),
+                ));
+            }
+            tls.conn
+                .complete_io(&mut tls.sock)
+                .map_err(|e| self.io_fail(Phase::Handshake, start, e))?;
+        }
+        let req = format!(
+            "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: {CONTENT_TYPE}\r\nSOAPAction: \"{soap_action}\"\r\nContent-Length: {}\r\nConnection: close\r\nUser-Agent: raconn/{}\r\n\r\n",
+            self.host,
+            body.len(),
+            env!("CARGO_PKG_VERSION")
+        );
+        tls.write_all(req.as_bytes())
+            .map_err(|e| self.io_fail(Phase::Write, start, e))?;
+        tls.write_all(body.as_bytes())
+            .map_err(|e| self.io_fail(Phase::Write, start, e))?;
+        tls.flush()
+            .map_err(|e| self.io_fail(Phase::Write, start, e))?;
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 16384];
+        let (head_end, content_len) = loop {
+            let n = match tls.read(&mut chunk) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !buf.is_empty() => 0,
+                Err(e) => return Err(self.io_fail(Phase::Read, start, e)),
+            };
+            if n == 0 {
+                if buf.is_empty() {
+                    return Err(self.fail(
+                        PkiwsError::TlsFailure,
+                        Phase::Read,
+                        start,
+                        "the CA closed the connection without answering".into(),
+                    ));
+                }
+                break (buf.len(), None);
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&buf[..i]).to_ascii_lowercase();
+                let len = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse::<usize>().ok());
+                break (i + 4, len);
+            }
+            if start.elapsed() > self.timeout {
+                return Err(self.fail(
+                    PkiwsError::Timeout,
+                    Phase::Read,
+                    start,
+                    "reply headers incomplete".into(),
+                ));
+            }
+        };
+        let status_line = String::from_utf8_lossy(&buf[..head_end.min(buf.len())])
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_string();
+        let status: u16 = status_line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let mut body_bytes = buf.get(head_end..).unwrap_or(&[]).to_vec();
+        loop {
+            if content_len.is_some_and(|l| body_bytes.len() >= l) {
+                break;
+            }
+            match tls.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => body_bytes.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+                Err(e) => return Err(self.io_fail(Phase::Read, start, e)),
+            }
+        }
+        if let Some(l) = content_len {
+            body_bytes.truncate(l);
+        }
+        Ok((status, body_bytes))
+    }
+}

@@ -1,0 +1,105 @@
+//! Shared set-up for the tests that run `raconn` against raconn-sim: an RA
+//! key and certificate in a store, the simulator's root as `ca_trust`, and a
+//! `raconn.toml` pointing at the simulator.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use raconn_sim::{Profiles, ServerKey, Sim};
+
+pub const USER: &str = "2.16.840.1.113733.1.16.1.2.3.1.1.47196109";
+
+pub fn raconn(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_raconn"))
+        .args(args)
+        .env_remove("RACONN_STORE")
+        .env_remove("RACONN_CONFIG")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run raconn")
+}
+
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+pub fn s(p: &Path) -> &str {
+    p.to_str().expect("utf8 path")
+}
+
+pub struct Env {
+    pub sim: Sim,
+    pub server: raconn_sim::server::Server,
+    pub dir: tempfile::TempDir,
+    pub thumbprint: String,
+}
+
+impl Env {
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// Writes raconn.toml; `extra` goes into the profile table.
+    pub fn config(&self, name: &str, thumbprint: &str, timeout_ms: u64, extra: &str) -> PathBuf {
+        let p = self.path(name);
+        std::fs::write(
+            &p,
+            format!(
+                "ra_cert_thumbprint = \"{thumbprint}\"\nca_timeout_ms = {timeout_ms}\nstore = \"store\"\nca_trust = \"root.pem\"\n\n[profiles.users]\ncertification_authority = \"localhost:{port}\"\ncertification_authority_name = \"Symantec\"\ncertificate_template = \"{USER}\"\nsubject_name_format = \"common-name-including-email\"\nsubject_alternative_names = [\"email\", \"upn\", \"other-name:1.3.6.1.4.1.311.25.1\"]\n{extra}\n",
+                port = self.server.addr.port()
+            ),
+        )
+        .expect("write config");
+        p
+    }
+}
+
+/// Starts the simulator and onboards an RA certificate with `raconn ra …`.
+pub fn env(server_key: ServerKey) -> Env {
+    let sim = Sim::new(Profiles::default_set(), server_key).expect("sim");
+    let server = raconn_sim::server::start(
+        sim.clone(),
+        "127.0.0.1:0",
+        raconn_sim::server::Versions::Both,
+    )
+    .expect("server");
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = dir.path().join("store");
+    let inf = dir.path().join("ra.ini");
+    std::fs::write(&inf, "[NewRequest]\nSubject = \"CN=raconn test RA\"\nKeyAlgorithm = ECDSA_P256\nKeyUsage = 0xa0\n[EnhancedKeyUsageExtension]\nOID=1.3.6.1.5.5.7.3.2\n").expect("ini");
+    let csr = dir.path().join("ra.csr");
+    let o = raconn(&[
+        "ra",
+        "new-request",
+        "--inf",
+        s(&inf),
+        "--out",
+        s(&csr),
+        "--store",
+        s(&store),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let pem = std::fs::read_to_string(&csr).expect("csr");
+    let blocks = raconn_host::files::parse_blocks(pem.as_bytes()).expect("pem");
+    let cert = sim.pki.issue_ra(&blocks[0].der, 1).expect("ra cert");
+    let ra = dir.path().join("ra.pem");
+    std::fs::write(&ra, raconn_host::files::to_pem("CERTIFICATE", &cert)).expect("w");
+    let o = raconn(&["ra", "accept", s(&ra), "--store", s(&store)]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let thumbprint = text(&o.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("RA Cert Thumbprint: "))
+        .expect("thumb")
+        .to_string();
+    std::fs::write(
+        dir.path().join("root.pem"),
+        raconn_host::files::to_pem("CERTIFICATE", &sim.pki.root.der),
+    )
+    .expect("root");
+    Env {
+        sim,
+        server,
+        dir,
+        thumbprint,
+    }
+}

@@ -1,0 +1,290 @@
+//! `raconn policy`, `issue` and `check` against raconn-sim over mutual TLS:
+//! PFX opened by `openssl pkcs12` (modern and legacy) and its chain checked
+//! by `openssl verify`; request-id idempotency (exactly one enrollment);
+//! faults give their code and exit status and leave no file; a pasted
+//! thumbprint with U+200E works and is reported; an untrusted server is refused.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+
+use common::*;
+use raconn_sim::{Fault, ServerKey};
+
+fn issue(
+    e: &Env,
+    cfg: &std::path::Path,
+    id: &str,
+    out: &str,
+    extra: &[&str],
+) -> std::process::Output {
+    let pw = e.path("pw");
+    std::fs::write(&pw, "correct horse battery\n").unwrap();
+    let mut a = vec![
+        "--config",
+        s(cfg),
+        "issue",
+        "--profile",
+        "users",
+        "--request-id",
+        id,
+        "--cn",
+        "Zoë Müller",
+        "--email",
+        "zoe@contoso.com",
+        "--upn",
+        "zoe_m@corp.contoso.local",
+        "--other-name",
+        "1.3.6.1.4.1.311.25.1=04 10 41 ac c3 f7 ce b8 b4 4f aa 58 3d 1d c0 e3 6b 39",
+        "--out",
+        out,
+        "--password-file",
+        s(&pw),
+    ];
+    a.extend_from_slice(extra);
+    raconn(&a)
+}
+
+fn openssl(args: &[&str]) -> (bool, String) {
+    let o = std::process::Command::new("openssl")
+        .args(args)
+        .output()
+        .unwrap();
+    (o.status.success(), text(&o.stdout) + &text(&o.stderr))
+}
+
+#[test]
+fn issue_pfx_idempotent_and_verified() {
+    let e = env(ServerKey::Rsa2048);
+    let cfg = e.config(
+        "raconn.toml",
+        &format!("\u{200E}{}", e.thumbprint.to_lowercase()),
+        10000,
+        "",
+    );
+    let pfx = e.path("user.pfx");
+    let o = issue(&e, &cfg, "req-1", s(&pfx), &["--json"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("U+200E") && err.contains("character 1"),
+        "{err}"
+    );
+    assert!(
+        err.contains("RC-PROF-W03"),
+        "UPN with _ is warned about: {err}"
+    );
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["from_journal"], false);
+    assert_eq!(
+        std::fs::metadata(&pfx).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // openssl opens it, and the chain verifies.
+    let pem = e.path("all.pem");
+    let (ok, out) = openssl(&[
+        "pkcs12",
+        "-in",
+        s(&pfx),
+        "-passin",
+        "pass:correct horse battery",
+        "-nodes",
+        "-out",
+        s(&pem),
+    ]);
+    assert!(ok, "{out}");
+    let all = String::from_utf8_lossy(&std::fs::read(&pem).unwrap()).into_owned();
+    assert!(
+        all.contains("PRIVATE KEY") && all.matches("BEGIN CERTIFICATE").count() == 3,
+        "{all}"
+    );
+    let leaf = e.path("leaf.pem");
+    openssl(&[
+        "pkcs12",
+        "-in",
+        s(&pfx),
+        "-passin",
+        "pass:correct horse battery",
+        "-clcerts",
+        "-nokeys",
+        "-out",
+        s(&leaf),
+    ]);
+    let chain = e.path("chain.pem");
+    openssl(&[
+        "pkcs12",
+        "-in",
+        s(&pfx),
+        "-passin",
+        "pass:correct horse battery",
+        "-cacerts",
+        "-nokeys",
+        "-out",
+        s(&chain),
+    ]);
+    let (ok, out) = openssl(&[
+        "verify",
+        "-CAfile",
+        s(&e.path("root.pem")),
+        "-untrusted",
+        s(&chain),
+        s(&leaf),
+    ]);
+    assert!(ok, "{out}");
+    let (_, t) = openssl(&["x509", "-in", s(&leaf), "-noout", "-text"]);
+    assert!(
+        t.contains("othername: UPN::zoe_m@corp.contoso.local")
+            && t.contains("email:zoe@contoso.com"),
+        "{t}"
+    );
+    assert!(
+        t.contains("Public-Key: (2048 bit)"),
+        "policy asks RSA 2048: {t}"
+    );
+
+    // Same request id: same certificate, no second enrollment.
+    let o2 = issue(&e, &cfg, "req-1", s(&e.path("again.pfx")), &["--json"]);
+    assert!(o2.status.success(), "{}", text(&o2.stderr));
+    let j2: serde_json::Value = serde_json::from_slice(&o2.stdout).unwrap();
+    assert_eq!(j2["from_journal"], true);
+    assert_eq!(j2["thumbprint"], j["thumbprint"]);
+    assert_eq!(e.sim.enrollments(), 1);
+    // A different request under the same id is refused.
+    let pw = e.path("pw");
+    let o3 = raconn(&[
+        "--config",
+        s(&cfg),
+        "issue",
+        "--profile",
+        "users",
+        "--request-id",
+        "req-1",
+        "--cn",
+        "Someone Else",
+        "--email",
+        "x@contoso.com",
+        "--upn",
+        "x@corp",
+        "--other-name",
+        "1.3.6.1.4.1.311.25.1=04 00",
+        "--out",
+        s(&e.path("x.pfx")),
+        "--password-file",
+        s(&pw),
+    ]);
+    assert_eq!(o3.status.code(), Some(1));
+    assert!(text(&o3.stderr).contains("RC-HOST-010"));
+    assert!(!e.path("x.pfx").exists());
+    // Every request the simulator saw was schema-valid.
+    for r in e.sim.recorded() {
+        assert_ne!(r.schema_valid, Some(false), "{}", r.body);
+    }
+}
+
+#[test]
+fn legacy_pfx_policy_and_check() {
+    let e = env(ServerKey::P256);
+    let cfg = e.config(
+        "raconn.toml",
+        &e.thumbprint,
+        10000,
+        "pfx = \"legacy\"\nkey = \"rsa-2048\"",
+    );
+    let pfx = e.path("legacy.pfx");
+    let o = issue(&e, &cfg, "req-legacy", s(&pfx), &[]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let (ok, out) = openssl(&[
+        "pkcs12",
+        "-info",
+        "-in",
+        s(&pfx),
+        "-passin",
+        "pass:correct horse battery",
+        "-noout",
+    ]);
+    let (ok2, out2) = openssl(&[
+        "pkcs12",
+        "-legacy",
+        "-info",
+        "-in",
+        s(&pfx),
+        "-passin",
+        "pass:correct horse battery",
+        "-noout",
+    ]);
+    assert!(ok || ok2, "{out}\n{out2}");
+    let info = if ok { out } else { out2 };
+    assert!(
+        info.contains("MAC: sha1") && info.contains("TripleDES"),
+        "{info}"
+    );
+
+    let o = raconn(&["--config", s(&cfg), "policy", "users"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let t = text(&o.stdout);
+    assert!(
+        t.contains("name custom_encode_dsObjectGuid") && t.contains("key: 2048 bits"),
+        "{t}"
+    );
+    let o = raconn(&["--config", s(&cfg), "check"]);
+    let t = text(&o.stdout);
+    assert!(o.status.success(), "{t}{}", text(&o.stderr));
+    assert!(
+        t.contains("OK   RA key can sign") && t.contains("OK   profile users"),
+        "{t}"
+    );
+}
+
+#[test]
+fn faults_give_codes_and_leave_nothing() {
+    let e = env(ServerKey::P256);
+    let cfg = e.config("raconn.toml", &e.thumbprint, 700, "");
+    let cases: &[(Fault, &str)] = &[
+        (Fault::UnknownOid, "RC-PKIWS-005"),
+        (Fault::PolicyVerification, "RC-PKIWS-007"),
+        (Fault::SpecialChars, "RC-PKIWS-008"),
+        (Fault::Http500, "RC-PKIWS-013"),
+        (Fault::MalformedXml, "RC-XML-003"),
+        (Fault::WrongKey, "RC-PKIWS-014"),
+        (Fault::Delay(2000), "RC-PKIWS-002"),
+        (Fault::Drop, "RC-PKIWS-018"),
+    ];
+    for (i, (f, code)) in cases.iter().enumerate() {
+        e.sim.set_fault(*f);
+        let out = e.path(&format!("f{i}.pfx"));
+        let o = issue(&e, &cfg, &format!("fault-{i}"), s(&out), &[]);
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{f:?}: {err}");
+        assert!(err.contains(code), "{f:?}: expected {code}: {err}");
+        assert!(err.contains("what to do:"), "{err}");
+        assert!(!out.exists(), "{f:?} left a PFX behind");
+        if *f == Fault::Delay(2000) {
+            assert!(
+                err.contains("ca_timeout_ms = 700") && err.contains("reading the reply"),
+                "{err}"
+            );
+        }
+    }
+    e.sim.set_fault(Fault::None);
+    // A CA whose server certificate chains to a root we do not trust is refused.
+    std::fs::write(
+        e.path("other-root.pem"),
+        raconn_host::files::to_pem(
+            "CERTIFICATE",
+            &raconn_sim::Pki::new(ServerKey::P256).unwrap().root.der,
+        ),
+    )
+    .unwrap();
+    let cfg2 = e.config("untrusted.toml", &e.thumbprint, 5000, "");
+    let t = std::fs::read_to_string(&cfg2)
+        .unwrap()
+        .replace("ca_trust = \"root.pem\"", "ca_trust = \"other-root.pem\"");
+    std::fs::write(&cfg2, t).unwrap();
+    let o = issue(&e, &cfg2, "untrusted", s(&e.path("u.pfx")), &[]);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        err.contains("RC-PKIWS-003") && err.contains("TLS handshake"),
+        "{err}"
+    );
+}
