@@ -224,12 +224,7 @@ pub struct EnrollRequestRef<'a> {
 
 /// Reads a `RequestSecurityToken` request.
 pub fn parse_request(doc: &str) -> Result<EnrollRequestRef<'_>, XmlError> {
-    let info = crate::pkiws::body_info(doc)?;
-    if info.first != "RequestSecurityToken" {
-        return Err(XmlError::Missing {
-            what: "RequestSecurityToken",
-        });
-    }
+    crate::pkiws::expect_body(doc, "RequestSecurityToken")?;
     let mut r = EnrollRequestRef {
         profile_oid: None,
         client_transaction_id: None,

@@ -3,8 +3,7 @@
 //! §7.3). A cheap "test connection" that exercises mutual TLS and the
 //! profile OID without enrolling.
 
-use crate::pkiws::{ENVELOPE_END, ENVELOPE_START};
-use crate::xml::{self, check_transaction_id, ends_with, Event, Text, XmlError, XmlWriter};
+use crate::xml::{self, ends_with, Event, Text, XmlError};
 
 /// Health-check namespace.
 pub const NS_HEALTH: &str = "http://schemas.pki.symantec.com/pkiservices/healthcheck";
@@ -17,14 +16,13 @@ pub fn write_request<'b>(
     profile_oid: Option<&str>,
     buf: &'b mut [u8],
 ) -> Result<&'b str, XmlError> {
-    if let Some(id) = client_transaction_id {
-        check_transaction_id(id)?;
-    }
-    let mut w = XmlWriter::new(buf);
-    w.raw(ENVELOPE_START);
-    w.raw("<hc:getStatusRequestMessage xmlns:hc=\"");
-    w.raw(NS_HEALTH);
-    w.raw("\">");
+    let mut w = crate::pkiws::open_request(
+        buf,
+        client_transaction_id,
+        "hc",
+        "getStatusRequestMessage",
+        NS_HEALTH,
+    )?;
     w.leaf("hc:version", "1.0");
     if let Some(id) = client_transaction_id {
         w.leaf("hc:clientTransactionID", id);
@@ -33,9 +31,7 @@ pub fn write_request<'b>(
     if let Some(o) = profile_oid {
         w.leaf("hc:profileOid", o);
     }
-    w.raw("</hc:getStatusRequestMessage>");
-    w.raw(ENVELOPE_END);
-    w.finish()
+    crate::pkiws::close_request(w, "hc", "getStatusRequestMessage")
 }
 
 /// A `getStatusResponseMessage`.
@@ -51,12 +47,7 @@ pub struct Status<'a> {
 
 /// Reads a `getStatusResponseMessage`.
 pub fn parse_response(doc: &str) -> Result<Status<'_>, XmlError> {
-    let info = crate::pkiws::body_info(doc)?;
-    if info.first != "getStatusResponseMessage" {
-        return Err(XmlError::Missing {
-            what: "getStatusResponseMessage",
-        });
-    }
+    crate::pkiws::expect_body(doc, "getStatusResponseMessage")?;
     let mut s = Status {
         up: false,
         message: None,

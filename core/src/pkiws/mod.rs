@@ -195,6 +195,55 @@ pub fn body_info(doc: &str) -> Result<BodyInfo<'_>, XmlError> {
     }
 }
 
+/// Starts a request: checks the clientTransactionID, writes the XML
+/// declaration, the SOAP 1.1 envelope and `<prefix:element xmlns:prefix="ns">`.
+pub(crate) fn open_request<'b>(
+    buf: &'b mut [u8],
+    client_transaction_id: Option<&str>,
+    prefix: &str,
+    element: &str,
+    ns: &str,
+) -> Result<xml::XmlWriter<'b>, XmlError> {
+    if let Some(id) = client_transaction_id {
+        xml::check_transaction_id(id)?;
+    }
+    let mut w = xml::XmlWriter::new(buf);
+    w.raw(ENVELOPE_START);
+    w.raw("<");
+    w.raw(prefix);
+    w.raw(":");
+    w.raw(element);
+    w.raw(" xmlns:");
+    w.raw(prefix);
+    w.raw("=\"");
+    w.raw(ns);
+    w.raw("\">");
+    Ok(w)
+}
+
+/// Ends a request opened with [`open_request`].
+pub(crate) fn close_request<'b>(
+    mut w: xml::XmlWriter<'b>,
+    prefix: &str,
+    element: &str,
+) -> Result<&'b str, XmlError> {
+    w.raw("</");
+    w.raw(prefix);
+    w.raw(":");
+    w.raw(element);
+    w.raw(">");
+    w.raw(ENVELOPE_END);
+    w.finish()
+}
+
+/// Fails unless the body's first element is `name`.
+pub(crate) fn expect_body(doc: &str, name: &'static str) -> Result<(), XmlError> {
+    if body_info(doc)?.first != name {
+        return Err(XmlError::Missing { what: name });
+    }
+    Ok(())
+}
+
 /// The start of every request: XML declaration and SOAP 1.1 envelope.
 pub(crate) const ENVELOPE_START: &str =
     "<?xml version=\"1.0\" encoding=\"utf-8\"?><soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\"><soapenv:Body>";

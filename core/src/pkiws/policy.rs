@@ -10,8 +10,8 @@
 //! validity and the CA certificates the policy references. Everything is
 //! borrowed from the reply and bounded; base64 is decoded on demand.
 
-use crate::pkiws::{PkiwsError, ENVELOPE_END, ENVELOPE_START, NS_POLICY};
-use crate::xml::{self, check_transaction_id, ends_with, Event, Text, XmlError, XmlWriter};
+use crate::pkiws::{PkiwsError, NS_POLICY};
+use crate::xml::{self, ends_with, Event, Text, XmlError};
 
 /// Writes a `getPolicies` request for `profile_oids` into `buf`.
 pub fn write_request<'b>(
@@ -19,14 +19,8 @@ pub fn write_request<'b>(
     profile_oids: &[&str],
     buf: &'b mut [u8],
 ) -> Result<&'b str, XmlError> {
-    if let Some(id) = client_transaction_id {
-        check_transaction_id(id)?;
-    }
-    let mut w = XmlWriter::new(buf);
-    w.raw(ENVELOPE_START);
-    w.raw("<pol:getPolicies xmlns:pol=\"");
-    w.raw(NS_POLICY);
-    w.raw("\">");
+    let mut w =
+        crate::pkiws::open_request(buf, client_transaction_id, "pol", "getPolicies", NS_POLICY)?;
     w.leaf("pol:version", "2.0");
     if let Some(id) = client_transaction_id {
         w.leaf("pol:clientTransactionID", id);
@@ -35,9 +29,8 @@ pub fn write_request<'b>(
     for o in profile_oids {
         w.leaf("pol:oid", o);
     }
-    w.raw("</pol:policyIDs></pol:requestFilter></pol:getPolicies>");
-    w.raw(ENVELOPE_END);
-    w.finish()
+    w.raw("</pol:policyIDs></pol:requestFilter>");
+    crate::pkiws::close_request(w, "pol", "getPolicies")
 }
 
 /// Where a policy attribute applies.
@@ -547,12 +540,7 @@ pub struct GetPoliciesRef<'a> {
 
 /// Reads a `getPolicies` request.
 pub fn parse_request(doc: &str) -> Result<GetPoliciesRef<'_>, XmlError> {
-    let info = crate::pkiws::body_info(doc)?;
-    if info.first != "getPolicies" {
-        return Err(XmlError::Missing {
-            what: "getPolicies",
-        });
-    }
+    crate::pkiws::expect_body(doc, "getPolicies")?;
     let mut r = GetPoliciesRef {
         version: None,
         client_transaction_id: None,

@@ -2,8 +2,7 @@
 //! suspend, resume) and its response (VeriSign `management` schema 2009/07;
 //! `protocol.md` §7.1). Success is `successCode` ≥ 0.
 
-use crate::pkiws::{ENVELOPE_END, ENVELOPE_START};
-use crate::xml::{self, check_transaction_id, ends_with, Event, Text, XmlError, XmlWriter};
+use crate::xml::{self, ends_with, Event, Text, XmlError};
 
 /// Management namespace.
 pub const NS_MANAGEMENT: &str = "http://schemas.verisign.com/pkiservices/2009/07/management";
@@ -58,14 +57,13 @@ pub fn write_request<'b>(
     reason: Reason,
     buf: &'b mut [u8],
 ) -> Result<&'b str, XmlError> {
-    if let Some(id) = client_transaction_id {
-        check_transaction_id(id)?;
-    }
-    let mut w = XmlWriter::new(buf);
-    w.raw(ENVELOPE_START);
-    w.raw("<mg:updateCertificateStatusRequest xmlns:mg=\"");
-    w.raw(NS_MANAGEMENT);
-    w.raw("\">");
+    let mut w = crate::pkiws::open_request(
+        buf,
+        client_transaction_id,
+        "mg",
+        "updateCertificateStatusRequest",
+        NS_MANAGEMENT,
+    )?;
     if let Some(id) = client_transaction_id {
         w.leaf("mg:clientTransactionID", id);
     }
@@ -86,9 +84,7 @@ pub fn write_request<'b>(
     }
     w.raw("</mg:certificateSerialNumber>");
     w.leaf("mg:operationType", "Revoke");
-    w.raw("</mg:updateCertificateStatusRequest>");
-    w.raw(ENVELOPE_END);
-    w.finish()
+    crate::pkiws::close_request(w, "mg", "updateCertificateStatusRequest")
 }
 
 /// An `updateCertificateStatusResponse`.
@@ -106,12 +102,7 @@ pub struct RevokeResponse<'a> {
 
 /// Reads an `updateCertificateStatusResponse`.
 pub fn parse_response(doc: &str) -> Result<RevokeResponse<'_>, XmlError> {
-    let info = crate::pkiws::body_info(doc)?;
-    if info.first != "updateCertificateStatusResponse" {
-        return Err(XmlError::Missing {
-            what: "updateCertificateStatusResponse",
-        });
-    }
+    crate::pkiws::expect_body(doc, "updateCertificateStatusResponse")?;
     let mut r = RevokeResponse {
         success_code: 0,
         message: None,
