@@ -22,6 +22,9 @@ pub struct Cli {
     /// Configuration file (default: $RACONN_CONFIG, else ./raconn.toml).
     #[arg(long, global = true)]
     config: Option<PathBuf>,
+    /// Log format on stderr: human or json (level from RACONN_LOG, default info).
+    #[arg(long, global = true, default_value = "human", value_parser = ["human", "json"])]
+    log_format: String,
     #[command(subcommand)]
     cmd: Command,
 }
@@ -175,6 +178,7 @@ struct ThumbArgs {
 /// Runs the CLI; returns the process exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logs(&cli.log_format);
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -186,6 +190,23 @@ pub fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+fn init_logs(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RACONN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    let _ = if format == "json" {
+        b.json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init()
+    } else {
+        b.with_ansi(false).without_time().try_init()
+    };
 }
 
 fn out(s: &str) {

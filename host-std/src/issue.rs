@@ -257,6 +257,8 @@ pub fn issue(cfg: &Config, profile_name: &str, a: &IssueArgs) -> Result<IssueOut
     };
     let mut existing_key: Option<SoftKey> = None;
     let mut tx = tx_default;
+    // Every log line of this issuance carries the request id and the clientTransactionID.
+    let span = tracing::info_span!("issue", request_id = %a.request_id, client_transaction_id = tracing::field::Empty);
     if jpath.exists() {
         let j: Value = serde_json::from_slice(&files::read(&jpath)?)
             .map_err(|e| HostError::KeyEncoding(e.to_string()))?;
@@ -286,7 +288,12 @@ pub fn issue(cfg: &Config, profile_name: &str, a: &IssueArgs) -> Result<IssueOut
             return outcome(&cert, true, &tx, &stx, vec![]);
         }
         existing_key = Some(SoftKey::from_pkcs8(&key_der)?);
+        tracing::info!(
+            "resuming: the device key and clientTransactionID of the earlier attempt are reused"
+        );
     }
+    span.record("client_transaction_id", tx.as_str());
+    let _g = span.enter();
     // Every other-name the profile asks for must be given.
     let mut other_values: Vec<&str> = Vec::new();
     for k in &p.san {
@@ -329,14 +336,21 @@ pub fn issue(cfg: &Config, profile_name: &str, a: &IssueArgs) -> Result<IssueOut
     )
     .map_err(core)?;
     let warnings: Vec<String> = e.warnings().iter().map(|w| w.to_string()).collect();
+    for w in &warnings {
+        tracing::warn!("{w}");
+    }
     let c = client(cfg, p)?;
     let r = e.policy_request().map_err(core)?;
+    tracing::info!(host = %p.host, port = p.port, profile = %p.template, "fetching the policy");
     let (st, body) = c.post(r.path, r.soap_action, r.body)?;
     let kr = e.on_policy_reply(st, &body).map_err(core)?;
+    let names: Vec<&str> = e.pairs().map(|(n, _)| n).collect();
+    tracing::info!(key_size = ?kr.key_size, pairs = ?names, "policy read; the request fits the profile");
     let key = match existing_key {
         Some(k) => k,
         None => {
             let k = SoftKey::generate(key_algorithm(p.key, &kr), HashAlgorithm::Sha256)?;
+            tracing::info!(key = %k.describe(), "device key generated");
             files::write_atomic(&kpath, &k.to_pkcs8()?, 0o600)?;
             let j = json!({"request_id": a.request_id, "fingerprint": fp, "client_transaction_id": tx, "state": "keyed", "profile": p.name});
             files::write_atomic(&jpath, j.to_string().as_bytes(), 0o600)?;
@@ -344,6 +358,7 @@ pub fn issue(cfg: &Config, profile_name: &str, a: &IssueArgs) -> Result<IssueOut
         }
     };
     let r = e.enroll_request(&key).map_err(core)?;
+    tracing::info!("enrollment sent");
     let (mut st, mut body) = c.post(r.path, r.soap_action, r.body)?;
     let mut polls = 0;
     let (cert, chain, stx) = loop {
@@ -363,6 +378,7 @@ pub fn issue(cfg: &Config, profile_name: &str, a: &IssueArgs) -> Result<IssueOut
             break r;
         }
         polls += 1;
+        tracing::info!(poll = polls, "pending approval; polling");
         if polls > 3 {
             return Err(core(raconn_core::pkiws::PkiwsError::Pending));
         }

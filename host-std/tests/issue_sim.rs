@@ -149,6 +149,31 @@ fn issue_pfx_idempotent_and_verified() {
     assert_eq!(j2["from_journal"], true);
     assert_eq!(j2["thumbprint"], j["thumbprint"]);
     assert_eq!(e.sim.enrollments(), 1);
+    // JSON logs: every line of an issuance carries the request id and the
+    // clientTransactionID; the password never appears.
+    let o4 = issue(
+        &e,
+        &cfg,
+        "req-2",
+        s(&e.path("log.pfx")),
+        &["--log-format", "json"],
+    );
+    assert!(o4.status.success(), "{}", text(&o4.stderr));
+    let lines: Vec<serde_json::Value> = text(&o4.stderr)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert!(lines.len() >= 5, "{}", text(&o4.stderr));
+    for l in &lines {
+        assert_eq!(l["span"]["request_id"], "req-2", "{l}");
+        assert!(
+            l["span"]["client_transaction_id"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("raconn-")),
+            "{l}"
+        );
+    }
+    assert!(!text(&o4.stderr).contains("correct horse"));
     // A different request under the same id is refused.
     let pw = e.path("pw");
     let o3 = raconn(&[
@@ -238,7 +263,8 @@ fn legacy_pfx_policy_and_check() {
 #[test]
 fn faults_give_codes_and_leave_nothing() {
     let e = env(ServerKey::P256);
-    let cfg = e.config("raconn.toml", &e.thumbprint, 700, "");
+    let cfg = e.config("raconn.toml", &e.thumbprint, 20000, "");
+    let short = e.config("short.toml", &e.thumbprint, 1500, "");
     let cases: &[(Fault, &str)] = &[
         (Fault::UnknownOid, "RC-PKIWS-005"),
         (Fault::PolicyVerification, "RC-PKIWS-007"),
@@ -246,21 +272,26 @@ fn faults_give_codes_and_leave_nothing() {
         (Fault::Http500, "RC-PKIWS-013"),
         (Fault::MalformedXml, "RC-XML-003"),
         (Fault::WrongKey, "RC-PKIWS-014"),
-        (Fault::Delay(2000), "RC-PKIWS-002"),
+        (Fault::Delay(6000), "RC-PKIWS-002"),
         (Fault::Drop, "RC-PKIWS-018"),
     ];
     for (i, (f, code)) in cases.iter().enumerate() {
         e.sim.set_fault(*f);
         let out = e.path(&format!("f{i}.pfx"));
-        let o = issue(&e, &cfg, &format!("fault-{i}"), s(&out), &[]);
+        let c = if matches!(f, Fault::Delay(_)) {
+            &short
+        } else {
+            &cfg
+        };
+        let o = issue(&e, c, &format!("fault-{i}"), s(&out), &[]);
         let err = text(&o.stderr);
         assert_eq!(o.status.code(), Some(1), "{f:?}: {err}");
         assert!(err.contains(code), "{f:?}: expected {code}: {err}");
         assert!(err.contains("what to do:"), "{err}");
         assert!(!out.exists(), "{f:?} left a PFX behind");
-        if *f == Fault::Delay(2000) {
+        if *f == Fault::Delay(6000) {
             assert!(
-                err.contains("ca_timeout_ms = 700") && err.contains("reading the reply"),
+                err.contains("ca_timeout_ms = 1500") && err.contains("reading the reply"),
                 "{err}"
             );
         }

@@ -1,0 +1,145 @@
+//! Sequential issuances per second against raconn-sim (in this process, on
+//! loopback, schema validation off), for P-256 and RSA-2048 device keys, and
+//! where the time goes: device keygen, TLS + CA round trips, PFX.
+//!
+//! `cargo run --release --example throughput -- [N]`
+
+use std::time::{Duration, Instant};
+
+use raconn_core::engine::{Buffers, Engine, IssueRequest, Issued};
+use raconn_core::inf::{HashAlgorithm, KeyAlgorithm};
+use raconn_core::profile::{Identity, SanKindSel};
+use raconn_host::config::PfxProfile;
+use raconn_host::keys::SoftKey;
+use raconn_host::tls::CaClient;
+use raconn_sim::{Profiles, ServerKey, Sim};
+
+fn main() {
+    let n: u32 = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(20);
+    let mut sim = Sim::new(Profiles::default_set(), ServerKey::Rsa2048).expect("sim");
+    sim.set_validator(None);
+    let server = raconn_sim::server::start(
+        sim.clone(),
+        "127.0.0.1:0",
+        raconn_sim::server::Versions::Both,
+    )
+    .expect("server");
+    // RA identity from the simulator's RA CA.
+    let ra = SoftKey::generate(KeyAlgorithm::EcdsaP256, HashAlgorithm::Sha256).expect("ra");
+    let mut cb = [0u8; 1024];
+    let csr = raconn_core::csr::build(
+        &raconn_core::csr::CsrSpec::new("CN=raconn throughput RA"),
+        &ra,
+        &mut cb,
+    )
+    .expect("csr");
+    let ra_cert = sim.pki.issue_ra(csr, 1).expect("ra cert");
+    let dir = tempfile::tempdir().expect("tmp");
+    let root = dir.path().join("root.pem");
+    std::fs::write(
+        &root,
+        raconn_host::files::to_pem("CERTIFICATE", &sim.pki.root.der),
+    )
+    .expect("root");
+    let client = CaClient::new(
+        "localhost",
+        server.addr.port(),
+        &ra_cert,
+        &ra.to_pkcs8().expect("p8"),
+        Some(&root),
+        30000,
+    )
+    .expect("client");
+    let san = [SanKindSel::Email, SanKindSel::Upn];
+    println!("{n} sequential issuances per key type (CN + E, SAN email + UPN), raconn-sim on loopback, TLS 1.3, new connection per request");
+    for (label, alg, profile) in [
+        (
+            "P-256",
+            KeyAlgorithm::EcdsaP256,
+            "2.16.840.1.113733.1.16.1.2.3.1.1.47196112",
+        ),
+        (
+            "RSA-2048",
+            KeyAlgorithm::Rsa(2048),
+            "2.16.840.1.113733.1.16.1.2.3.1.1.47196109",
+        ),
+    ] {
+        let (mut keygen, mut ca, mut pfx) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+        let start = Instant::now();
+        for i in 0..n {
+            let tx = format!("raconn-tp-{i}");
+            let req = IssueRequest {
+                profile_oid: profile,
+                subject_format: raconn_core::profile::SubjectFormat::CommonNameIncludingEmail,
+                san: &san,
+                other_names: &[],
+                overrides: &[],
+                identity: Identity {
+                    cn: "Zoë Müller",
+                    email: Some("zoe@contoso.com"),
+                    upn: Some("zoe@corp.local"),
+                },
+                seat_id: None,
+                client_transaction_id: &tx,
+            };
+            let (mut a, mut b, mut c) = (vec![0u8; 16384], vec![0u8; 16384], vec![0u8; 16384]);
+            let mut e = Engine::new(
+                req,
+                Buffers {
+                    request: &mut a,
+                    work: &mut b,
+                    token: &mut c,
+                },
+            )
+            .expect("engine");
+            let t0 = Instant::now();
+            let r = e.policy_request().expect("req");
+            let (st, body) = client.post(r.path, r.soap_action, r.body).expect("policy");
+            e.on_policy_reply(st, &body).expect("policy reply");
+            ca += t0.elapsed();
+            let t1 = Instant::now();
+            let key = SoftKey::generate(alg, HashAlgorithm::Sha256).expect("key");
+            keygen += t1.elapsed();
+            let t2 = Instant::now();
+            let r = e.enroll_request(&key).expect("enroll");
+            let (st, body) = client
+                .post(r.path, r.soap_action, r.body)
+                .expect("enroll post");
+            let (cert, chain) = match e.on_enroll_reply(st, &body).expect("reply") {
+                Issued::Certificate {
+                    certificate, chain, ..
+                } => (
+                    certificate.to_vec(),
+                    chain.iter().map(|c| c.to_vec()).collect::<Vec<_>>(),
+                ),
+                Issued::Pending { .. } => panic!("pending"),
+            };
+            ca += t2.elapsed();
+            let t3 = Instant::now();
+            raconn_host::issue::write_pfx(
+                &dir.path().join("u.pfx"),
+                &key.to_pkcs8().expect("p8"),
+                &cert,
+                &chain,
+                "pw-throughput",
+                PfxProfile::Modern,
+                "u",
+            )
+            .expect("pfx");
+            pfx += t3.elapsed();
+        }
+        let total = start.elapsed();
+        let per = |d: Duration| d.as_secs_f64() * 1000.0 / n as f64;
+        println!(
+            "{label:>8}: {:.1} issuances/s ({:.1} ms each): device keygen {:.1} ms, TLS + CA (policy + enrollment, CSR signing included) {:.1} ms, PFX {:.1} ms",
+            n as f64 / total.as_secs_f64(),
+            per(total),
+            per(keygen),
+            per(ca),
+            per(pfx)
+        );
+    }
+}
