@@ -319,3 +319,60 @@ fn faults_give_codes_and_leave_nothing() {
         "{err}"
     );
 }
+
+#[test]
+fn failed_enrollment_resumes_with_the_same_key_and_transaction_id() {
+    let e = env(ServerKey::P256);
+    let cfg = e.config("raconn.toml", &e.thumbprint, 20000, "");
+    // The CA answers with a certificate for another key: nothing is stored, but
+    // the journal keeps the device key and clientTransactionID.
+    e.sim.set_fault(Fault::WrongKey);
+    let out = e.path("r.pfx");
+    let o = issue(&e, &cfg, "resume-1", s(&out), &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(!out.exists());
+    let key_file = e.path("store/journal/resume-1.key.p8");
+    let key_before = std::fs::read(&key_file).expect("device key kept in the journal");
+    assert_eq!(
+        std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    e.sim.set_fault(Fault::None);
+    let o = issue(&e, &cfg, "resume-1", s(&out), &["--json"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(
+        std::fs::read(&key_file).unwrap(),
+        key_before,
+        "the same key was reused"
+    );
+    let rec = e.sim.recorded();
+    let txs: Vec<&str> = rec
+        .iter()
+        .filter(|r| r.path.ends_with("enrollmentService"))
+        .filter_map(|r| {
+            r.body
+                .split("<vs:clientTransactionID>")
+                .nth(1)?
+                .split('<')
+                .next()
+        })
+        .collect();
+    assert_eq!(txs.len(), 2);
+    assert_eq!(txs[0], txs[1], "the retry reused the clientTransactionID");
+    // The certificate in the PFX is for the journal's key.
+    let (ok, pub_cert) = openssl(&[
+        "pkcs12",
+        "-in",
+        s(&out),
+        "-passin",
+        "pass:correct horse battery",
+        "-clcerts",
+        "-nokeys",
+    ]);
+    assert!(ok);
+    let cert = e.path("c.pem");
+    std::fs::write(&cert, pub_cert).unwrap();
+    let (_, a) = openssl(&["x509", "-in", s(&cert), "-noout", "-pubkey"]);
+    let (_, b) = openssl(&["pkey", "-inform", "DER", "-in", s(&key_file), "-pubout"]);
+    assert_eq!(a, b);
+}
