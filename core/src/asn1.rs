@@ -556,7 +556,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads a TLV that must carry `tag`.
-    pub fn expect(&mut self, tag: u8) -> Result<Tlv<'a>, DerError> {
+    pub fn require(&mut self, tag: u8) -> Result<Tlv<'a>, DerError> {
         let off = self.offset();
         match self.peek_tag() {
             None => Err(DerError::Truncated { offset: off }),

@@ -184,38 +184,38 @@ impl<'a> CertificateRef<'a> {
             .into());
         }
         let mut r = outer.reader();
-        let tbs = r.expect(tag::SEQUENCE)?;
-        let alg = r.expect(tag::SEQUENCE)?;
-        let sig = r.expect(tag::BIT_STRING)?;
+        let tbs = r.require(tag::SEQUENCE)?;
+        let alg = r.require(tag::SEQUENCE)?;
+        let sig = r.require(tag::BIT_STRING)?;
         r.finish()?;
         let mut t = tbs.reader();
         let version = match t.optional(tag::ctx_cons(0))? {
             Some(v) => {
                 let mut vr = v.reader();
-                let n = asn1::small_uint(&vr.expect(tag::INTEGER)?)?;
+                let n = asn1::small_uint(&vr.require(tag::INTEGER)?)?;
                 vr.finish()?;
                 n
             }
             None => 0,
         };
-        let serial_t = t.expect(tag::INTEGER)?;
+        let serial_t = t.require(tag::INTEGER)?;
         if serial_t.value.is_empty() {
             return Err(DerError::BadValue {
                 offset: serial_t.offset,
             }
             .into());
         }
-        let _inner_alg = t.expect(tag::SEQUENCE)?;
-        let issuer = NameRef::new(t.expect(tag::SEQUENCE)?)?;
-        let validity = t.expect(tag::SEQUENCE)?;
-        let subject = NameRef::new(t.expect(tag::SEQUENCE)?)?;
-        let spki = SpkiRef::new(t.expect(tag::SEQUENCE)?)?;
+        let _inner_alg = t.require(tag::SEQUENCE)?;
+        let issuer = NameRef::new(t.require(tag::SEQUENCE)?)?;
+        let validity = t.require(tag::SEQUENCE)?;
+        let subject = NameRef::new(t.require(tag::SEQUENCE)?)?;
+        let spki = SpkiRef::new(t.require(tag::SEQUENCE)?)?;
         let _ = t.optional(tag::ctx_prim(1))?;
         let _ = t.optional(tag::ctx_prim(2))?;
         let extensions = match t.optional(tag::ctx_cons(3))? {
             Some(w) => {
                 let mut wr = w.reader();
-                let s = wr.expect(tag::SEQUENCE)?;
+                let s = wr.require(tag::SEQUENCE)?;
                 wr.finish()?;
                 Some(s)
             }
@@ -227,7 +227,7 @@ impl<'a> CertificateRef<'a> {
         let na = vr.any()?;
         vr.finish()?;
         let mut ar = alg.reader();
-        let o = ar.expect(tag::OID)?;
+        let o = ar.require(tag::OID)?;
         let signature_algorithm =
             Oid::from_bytes(o.value).map_err(|_| DerError::BadValue { offset: o.offset })?;
         let (_, signature) = asn1::bit_string(&sig)?;
@@ -364,22 +364,22 @@ impl<'a> Pkcs7Ref<'a> {
             .into());
         }
         let mut r = ci.reader();
-        let ct = r.expect(tag::OID)?;
+        let ct = r.require(tag::OID)?;
         if ct.value != oid::SIGNED_DATA.as_bytes() {
             return Err(CertError::NotSignedData);
         }
-        let wrap = r.expect(tag::ctx_cons(0))?;
+        let wrap = r.require(tag::ctx_cons(0))?;
         r.finish()?;
         let mut wr = wrap.reader();
-        let sd = wr.expect(tag::SEQUENCE)?;
+        let sd = wr.require(tag::SEQUENCE)?;
         wr.finish()?;
         let mut s = sd.reader();
-        s.expect(tag::INTEGER)?;
-        s.expect(tag::SET)?;
-        s.expect(tag::SEQUENCE)?; // encapContentInfo
+        s.require(tag::INTEGER)?;
+        s.require(tag::SET)?;
+        s.require(tag::SEQUENCE)?; // encapContentInfo
         let certs = s.optional(tag::ctx_cons(0))?;
         let _crls = s.optional(tag::ctx_cons(1))?;
-        s.expect(tag::SET)?; // signerInfos
+        s.require(tag::SET)?; // signerInfos
         s.finish()?;
         let p = Pkcs7Ref { certs };
         for c in p.certificates() {

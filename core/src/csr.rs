@@ -394,18 +394,18 @@ impl<'a> CsrRef<'a> {
             });
         }
         let mut r = outer.reader();
-        let tbs = r.expect(tag::SEQUENCE)?;
-        let alg = r.expect(tag::SEQUENCE)?;
-        let sig = r.expect(tag::BIT_STRING)?;
+        let tbs = r.require(tag::SEQUENCE)?;
+        let alg = r.require(tag::SEQUENCE)?;
+        let sig = r.require(tag::BIT_STRING)?;
         r.finish()?;
         let mut t = tbs.reader();
-        let version = asn1::small_uint(&t.expect(tag::INTEGER)?)?;
-        let subject = NameRef::new(t.expect(tag::SEQUENCE)?)?;
-        let spki = SpkiRef::new(t.expect(tag::SEQUENCE)?)?;
-        let attributes = t.expect(tag::ctx_cons(0))?;
+        let version = asn1::small_uint(&t.require(tag::INTEGER)?)?;
+        let subject = NameRef::new(t.require(tag::SEQUENCE)?)?;
+        let spki = SpkiRef::new(t.require(tag::SEQUENCE)?)?;
+        let attributes = t.require(tag::ctx_cons(0))?;
         t.finish()?;
         let mut ar = alg.reader();
-        let o = ar.expect(tag::OID)?;
+        let o = ar.require(tag::OID)?;
         let signature_algorithm =
             Oid::from_bytes(o.value).map_err(|_| DerError::BadValue { offset: o.offset })?;
         let (_, signature) = asn1::bit_string(&sig)?;
@@ -430,15 +430,15 @@ impl<'a> CsrRef<'a> {
     {
         let mut attrs = self.attributes.reader();
         while !attrs.is_empty() {
-            let a = attrs.expect(tag::SEQUENCE)?;
+            let a = attrs.require(tag::SEQUENCE)?;
             let mut ar = a.reader();
-            let o = ar.expect(tag::OID)?;
-            let values = ar.expect(tag::SET)?;
+            let o = ar.require(tag::OID)?;
+            let values = ar.require(tag::SET)?;
             ar.finish()?;
             if o.value == oid::EXTENSION_REQUEST.as_bytes() {
                 let mut vr = values.reader();
                 while !vr.is_empty() {
-                    let exts = vr.expect(tag::SEQUENCE)?;
+                    let exts = vr.require(tag::SEQUENCE)?;
                     ext::for_each_extension(&exts, &mut f)?;
                 }
             }
@@ -451,10 +451,10 @@ impl<'a> CsrRef<'a> {
     pub fn for_each_attribute<F: FnMut(Oid, Tlv<'a>)>(&self, mut f: F) -> Result<(), DerError> {
         let mut attrs = self.attributes.reader();
         while !attrs.is_empty() {
-            let a = attrs.expect(tag::SEQUENCE)?;
+            let a = attrs.require(tag::SEQUENCE)?;
             let mut ar = a.reader();
-            let o = ar.expect(tag::OID)?;
-            let values = ar.expect(tag::SET)?;
+            let o = ar.require(tag::OID)?;
+            let values = ar.require(tag::SET)?;
             f(
                 Oid::from_bytes(o.value).map_err(|_| DerError::BadValue { offset: o.offset })?,
                 values,

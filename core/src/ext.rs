@@ -540,10 +540,10 @@ pub fn decode_general_name<'a>(t: Tlv<'a>) -> Result<GeneralNameRef<'a>, DerErro
         }
         0xa0 => {
             let mut r = t.reader();
-            let o = r.expect(tag::OID)?;
+            let o = r.require(tag::OID)?;
             let oid =
                 Oid::from_bytes(o.value).map_err(|_| DerError::BadValue { offset: o.offset })?;
-            let wrap = r.expect(tag::ctx_cons(0))?;
+            let wrap = r.require(tag::ctx_cons(0))?;
             r.finish()?;
             let mut inner = wrap.reader();
             let value = inner.any()?;
@@ -568,7 +568,7 @@ where
     F: FnMut(GeneralNameRef<'a>) -> Result<(), DerError>,
 {
     let mut r = Reader::with_base(ext_value, base);
-    let seq = r.expect(tag::SEQUENCE)?;
+    let seq = r.require(tag::SEQUENCE)?;
     r.finish()?;
     let mut names = seq.reader();
     while !names.is_empty() {
@@ -580,7 +580,7 @@ where
 /// Decodes a KeyUsage extnValue into a certreq mask.
 pub fn decode_key_usage(ext_value: &[u8], base: usize) -> Result<u16, DerError> {
     let mut r = Reader::with_base(ext_value, base);
-    let t = r.expect(tag::BIT_STRING)?;
+    let t = r.require(tag::BIT_STRING)?;
     r.finish()?;
     let (_, bits) = asn1::bit_string(&t)?;
     let b0 = bits.first().copied().unwrap_or(0) as u16;
@@ -595,11 +595,11 @@ pub fn for_each_eku<F: FnMut(Oid)>(
     mut f: F,
 ) -> Result<(), DerError> {
     let mut r = Reader::with_base(ext_value, base);
-    let seq = r.expect(tag::SEQUENCE)?;
+    let seq = r.require(tag::SEQUENCE)?;
     r.finish()?;
     let mut ids = seq.reader();
     while !ids.is_empty() {
-        let o = ids.expect(tag::OID)?;
+        let o = ids.require(tag::OID)?;
         f(Oid::from_bytes(o.value).map_err(|_| DerError::BadValue { offset: o.offset })?);
     }
     Ok(())
@@ -611,7 +611,7 @@ pub fn decode_basic_constraints(
     base: usize,
 ) -> Result<(bool, Option<u64>), DerError> {
     let mut r = Reader::with_base(ext_value, base);
-    let seq = r.expect(tag::SEQUENCE)?;
+    let seq = r.require(tag::SEQUENCE)?;
     r.finish()?;
     let mut s = seq.reader();
     let ca = match s.optional(tag::BOOLEAN)? {
@@ -781,15 +781,15 @@ where
 {
     let mut r = exts.reader();
     while !r.is_empty() {
-        let e = r.expect(tag::SEQUENCE)?;
+        let e = r.require(tag::SEQUENCE)?;
         let mut er = e.reader();
-        let o = er.expect(tag::OID)?;
+        let o = er.require(tag::OID)?;
         let oid = Oid::from_bytes(o.value).map_err(|_| DerError::BadValue { offset: o.offset })?;
         let critical = match er.optional(tag::BOOLEAN)? {
             Some(b) => asn1::boolean(&b)?,
             None => false,
         };
-        let v = er.expect(tag::OCTET_STRING)?;
+        let v = er.require(tag::OCTET_STRING)?;
         er.finish()?;
         let value_offset = v.offset + (v.raw.len() - v.value.len());
         f(ExtensionRef {

@@ -649,13 +649,13 @@ impl<'a> NameRef<'a> {
     ) -> Result<(), DerError> {
         let mut rdns = self.der.reader();
         while !rdns.is_empty() {
-            let set = rdns.expect(tag::SET)?;
+            let set = rdns.require(tag::SET)?;
             let mut avas = set.reader();
             let mut first = true;
             while !avas.is_empty() {
-                let atv = avas.expect(tag::SEQUENCE)?;
+                let atv = avas.require(tag::SEQUENCE)?;
                 let mut r = atv.reader();
-                let o = r.expect(tag::OID)?;
+                let o = r.require(tag::OID)?;
                 let oid = Oid::from_bytes(o.value)
                     .map_err(|_| DerError::BadValue { offset: o.offset })?;
                 let value = r.any()?;

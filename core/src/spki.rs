@@ -61,11 +61,11 @@ impl<'a> SpkiRef<'a> {
             });
         }
         let mut r = der.reader();
-        let alg = r.expect(tag::SEQUENCE)?;
-        let bits = r.expect(tag::BIT_STRING)?;
+        let alg = r.require(tag::SEQUENCE)?;
+        let bits = r.require(tag::BIT_STRING)?;
         r.finish()?;
         let mut ar = alg.reader();
-        let o = ar.expect(tag::OID)?;
+        let o = ar.require(tag::OID)?;
         let algorithm =
             Oid::from_bytes(o.value).map_err(|_| DerError::BadValue { offset: o.offset })?;
         let params = if ar.is_empty() { None } else { Some(ar.any()?) };
@@ -94,8 +94,8 @@ impl<'a> SpkiRef<'a> {
         if self.algorithm == oid::RSA_ENCRYPTION {
             let bits = (|| {
                 let mut r = Reader::new(self.key);
-                let seq = r.expect(tag::SEQUENCE).ok()?;
-                let n = seq.reader().expect(tag::INTEGER).ok()?;
+                let seq = r.require(tag::SEQUENCE).ok()?;
+                let n = seq.reader().require(tag::INTEGER).ok()?;
                 let mut v = n.value;
                 while let [0, rest @ ..] = v {
                     v = rest;

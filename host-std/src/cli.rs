@@ -209,6 +209,18 @@ fn init_logs(format: &str) {
     };
 }
 
+/// Prints the text form, or the JSON form with `--json`.
+fn show(json: bool, text: &str, value: &serde_json::Value) {
+    if json {
+        out(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(value).unwrap_or_default()
+        ));
+    } else {
+        out(text);
+    }
+}
+
 fn out(s: &str) {
     let mut o = std::io::stdout().lock();
     let _ = o.write_all(s.as_bytes());
@@ -255,14 +267,7 @@ fn run(cli: Cli) -> Result<ExitCode, HostError> {
         Command::Policy { profile, json } => {
             let cfg = load_config(config.as_deref())?;
             let (t, j) = crate::issue::policy(&cfg, &profile)?;
-            if json {
-                out(&format!(
-                    "{}\n",
-                    serde_json::to_string_pretty(&j).unwrap_or_default()
-                ));
-            } else {
-                out(&t);
-            }
+            show(json, &t, &j);
             Ok(ExitCode::SUCCESS)
         }
         Command::Issue(a) => {
@@ -335,14 +340,7 @@ fn run(cli: Cli) -> Result<ExitCode, HostError> {
                     .starts_with('<')
                 {
                     let (t, j) = crate::soap::message(text)?;
-                    if json {
-                        out(&format!(
-                            "{}\n",
-                            serde_json::to_string_pretty(&j).unwrap_or_default()
-                        ));
-                    } else {
-                        out(&t);
-                    }
+                    show(json, &t, &j);
                     return Ok(ExitCode::SUCCESS);
                 }
             }

@@ -378,14 +378,7 @@ impl Sim {
     }
 
     fn policy(&self, doc: &roxmltree::Document<'_>, f: Fault) -> Reply {
-        let text = |name: &str| {
-            doc.descendants()
-                .find(|n| n.tag_name().name() == name)
-                .and_then(|n| n.text())
-                .unwrap_or("")
-                .trim()
-                .to_string()
-        };
+        let text = |name: &str| first_text(doc, name);
         let oid = text("oid");
         let ctid = text("clientTransactionID");
         let Some(p) = self.profile(&oid).filter(|_| f != Fault::UnknownOid) else {
@@ -447,14 +440,7 @@ impl Sim {
     }
 
     fn enroll(&self, doc: &roxmltree::Document<'_>, f: Fault) -> Reply {
-        let text = |name: &str| {
-            doc.descendants()
-                .find(|n| n.tag_name().name() == name)
-                .and_then(|n| n.text())
-                .unwrap_or("")
-                .trim()
-                .to_string()
-        };
+        let text = |name: &str| first_text(doc, name);
         let oid = text("certificateProfileID");
         let ctid = text("clientTransactionID");
         let request_type = text("requestType");
@@ -607,6 +593,16 @@ impl Sim {
         }
         respond(token(&p7))
     }
+}
+
+/// Text of the first element with local name `name` (empty when absent).
+fn first_text(doc: &roxmltree::Document<'_>, name: &str) -> String {
+    doc.descendants()
+        .find(|n| n.tag_name().name() == name)
+        .and_then(|n| n.text())
+        .unwrap_or("")
+        .trim()
+        .to_string()
 }
 
 /// A non-cryptographic unique-ish number (ids, temp names).
