@@ -24,9 +24,7 @@ use crate::ext::{GeneralName, GeneralNameRef};
 use crate::oid::{self, Oid};
 use crate::pkiws::check::{self, Field, Override, ValueOf};
 use crate::pkiws::enroll::{self, EnrollRequest, Outcome};
-use crate::pkiws::{
-    fault, policy, PkiwsError, ACTION_ENROLL, ACTION_POLICY, PATH_ENROLL, PATH_POLICY,
-};
+use crate::pkiws::{policy, PkiwsError, ACTION_ENROLL, ACTION_POLICY, PATH_ENROLL, PATH_POLICY};
 use crate::profile::{self, Identity, ProfileWarning, SanKindSel, SubjectFormat};
 use crate::spki::{KeyKind, SpkiRef};
 use crate::xml::XmlError;
@@ -320,7 +318,7 @@ impl<'a, 'b> Engine<'a, 'b> {
         if self.state != State::PolicySent {
             return Err(PkiwsError::WrongState.into());
         }
-        let doc = reply_text(http_status, body)?;
+        let doc = crate::pkiws::reply_text(http_status, body)?;
         let p = policy::parse_response(doc, self.req.profile_oid).map_err(pk)?;
         let planned = check::plan(
             &p,
@@ -501,7 +499,7 @@ impl<'a, 'b> Engine<'a, 'b> {
         if self.state != State::EnrollSent {
             return Err(PkiwsError::WrongState.into());
         }
-        let doc = reply_text(http_status, body)?;
+        let doc = crate::pkiws::reply_text(http_status, body)?;
         let r = enroll::parse_response(doc).map_err(pk)?;
         let server_tx = match r.server_transaction_id.and_then(|t| t.plain()) {
             Some(s) => self.arena.put(s.as_bytes())?,
@@ -627,18 +625,4 @@ fn pk(e: PkiwsError) -> Error {
         PkiwsError::Xml(x) => Error::Xml(x),
         e => Error::Pkiws(e),
     }
-}
-
-/// Turns a reply into text, mapping faults and HTTP errors.
-fn reply_text(http_status: u16, body: &[u8]) -> Result<&str, Error> {
-    let doc = core::str::from_utf8(body);
-    if let Ok(d) = doc {
-        if let Ok(Some(f)) = fault::parse(d) {
-            return Err(f.classify().into());
-        }
-    }
-    if !(200..300).contains(&http_status) {
-        return Err(PkiwsError::HttpStatus.into());
-    }
-    doc.map_err(|_| Error::Xml(XmlError::Malformed { offset: 0 }))
 }

@@ -140,14 +140,7 @@ pub fn policy(cfg: &Config, name: &str) -> Result<(String, Value), HostError> {
         raconn_core::pkiws::ACTION_POLICY,
         body,
     )?;
-    let text = std::str::from_utf8(&reply)
-        .map_err(|_| core(raconn_core::xml::XmlError::Malformed { offset: 0 }))?;
-    if let Ok(Some(f)) = raconn_core::pkiws::fault::parse(text) {
-        return Err(core(f.classify()));
-    }
-    if !(200..300).contains(&status) {
-        return Err(core(raconn_core::pkiws::PkiwsError::HttpStatus));
-    }
+    let text = raconn_core::pkiws::reply_text(status, &reply).map_err(core)?;
     crate::soap::message(text)
 }
 

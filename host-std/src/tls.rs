@@ -177,22 +177,10 @@ impl CaClient {
         };
         tcp.set_read_timeout(Some(self.timeout)).ok();
         tcp.set_write_timeout(Some(self.timeout)).ok();
-        let name = ServerName::try_from(self.host.clone()).map_err(|e| {
-            self.fail(
-                PkiwsError::TlsFailure,
-                Phase::Handshake,
-                start,
-                e.to_string(),
-            )
-        })?;
-        let conn = rustls::ClientConnection::new(self.cfg.clone(), name).map_err(|e| {
-            self.fail(
-                PkiwsError::TlsFailure,
-                Phase::Handshake,
-                start,
-                e.to_string(),
-            )
-        })?;
+        let setup = |e: String| self.fail(PkiwsError::TlsFailure, Phase::Handshake, start, e);
+        let name = ServerName::try_from(self.host.clone()).map_err(|e| setup(e.to_string()))?;
+        let conn = rustls::ClientConnection::new(self.cfg.clone(), name)
+            .map_err(|e| setup(e.to_string()))?;
         let mut tls = rustls::StreamOwned::new(conn, tcp);
         while tls.conn.is_handshaking() {
             if start.elapsed() > self.timeout {

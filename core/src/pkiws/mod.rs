@@ -249,3 +249,20 @@ pub(crate) const ENVELOPE_START: &str =
     "<?xml version=\"1.0\" encoding=\"utf-8\"?><soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\"><soapenv:Body>";
 /// The end of every request.
 pub(crate) const ENVELOPE_END: &str = "</soapenv:Body></soapenv:Envelope>";
+
+/// Turns a reply into text for the readers: a SOAP fault (whatever the HTTP
+/// status) becomes its classified error, any other non-2xx status is
+/// [`PkiwsError::HttpStatus`], a body that is not UTF-8 is malformed XML.
+/// Both the engine and a host fetching a policy on its own use this.
+pub fn reply_text(http_status: u16, body: &[u8]) -> Result<&str, crate::Error> {
+    let doc = core::str::from_utf8(body);
+    if let Ok(d) = doc {
+        if let Ok(Some(f)) = fault::parse(d) {
+            return Err(f.classify().into());
+        }
+    }
+    if !(200..300).contains(&http_status) {
+        return Err(PkiwsError::HttpStatus.into());
+    }
+    doc.map_err(|_| crate::Error::Xml(XmlError::Malformed { offset: 0 }))
+}
