@@ -20,6 +20,8 @@ command -v qemu-system-arm >/dev/null || need_apt+=(qemu-system-arm)
 command -v xmllint >/dev/null || need_apt+=(libxml2-utils)
 command -v size >/dev/null || need_apt+=(binutils)
 [ -f /etc/ssl/certs/ca-certificates.crt ] || need_apt+=(ca-certificates)
+[ -f /usr/lib/softhsm/libsofthsm2.so ] || need_apt+=(softhsm2)
+command -v x86_64-w64-mingw32-gcc >/dev/null || need_apt+=(gcc-mingw-w64-x86-64)
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
   $SUDO apt-get update -qq
@@ -27,6 +29,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 python3 -c 'import cryptography' 2>/dev/null || python3 -m pip install -q cryptography
 rustup target list --installed | grep -qx thumbv7em-none-eabihf || rustup target add thumbv7em-none-eabihf
+rustup target list --installed | grep -qx x86_64-pc-windows-gnu || rustup target add x86_64-pc-windows-gnu
 rustup component list --installed | grep -q '^rust-src' || rustup component add rust-src
 rustup component list --installed | grep -q '^rustfmt' || rustup component add rustfmt
 rustup component list --installed | grep -q '^clippy' || rustup component add clippy

@@ -54,6 +54,7 @@ pub mod oid;
 pub mod pem;
 pub mod pkiws;
 pub mod profile;
+pub mod sig;
 #[cfg(feature = "p256")]
 pub mod soft_p256;
 pub mod spki;

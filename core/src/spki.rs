@@ -133,3 +133,137 @@ pub fn p256_spki(point: &[u8; 65]) -> [u8; 91] {
     b.copy_from_slice(point);
     out
 }
+
+/// Builds an RSA SubjectPublicKeyInfo (RFC 3279 §2.3.1) from the modulus and
+/// public exponent as big-endian bytes — what a PKCS#11 token (`CKA_MODULUS`,
+/// `CKA_PUBLIC_EXPONENT`), CNG (`BCRYPT_RSAPUBLIC_BLOB`) or a secure element
+/// hands out. Returns the written sub-slice of `buf`.
+pub fn write_rsa<'b>(
+    modulus: &[u8],
+    exponent: &[u8],
+    buf: &'b mut [u8],
+) -> Result<&'b [u8], DerError> {
+    let mut w = asn1::DerWriter::new(buf);
+    let spki = w.begin(tag::SEQUENCE);
+    let alg = w.begin(tag::SEQUENCE);
+    w.oid(&oid::RSA_ENCRYPTION);
+    w.tlv(tag::NULL, &[]);
+    w.end(alg);
+    let bits = w.begin(tag::BIT_STRING);
+    w.byte(0);
+    let key = w.begin(tag::SEQUENCE);
+    w.uint(modulus);
+    w.uint(exponent);
+    w.end(key);
+    w.end(bits);
+    w.end(spki);
+    let n = w.finish()?;
+    buf.get(..n).ok_or(DerError::LogicBug)
+}
+
+/// The NIST curves raconn signs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Curve {
+    /// P-256 (prime256v1).
+    P256,
+    /// P-384 (secp384r1).
+    P384,
+}
+
+impl Curve {
+    /// Field size in bytes (the length of r, s and each coordinate).
+    pub const fn field_len(self) -> usize {
+        match self {
+            Curve::P256 => 32,
+            Curve::P384 => 48,
+        }
+    }
+
+    /// The curve OID.
+    pub const fn oid(self) -> Oid {
+        match self {
+            Curve::P256 => oid::SECP256R1,
+            Curve::P384 => oid::SECP384R1,
+        }
+    }
+
+    /// DER of the curve OID: the `ECParameters` namedCurve (RFC 5480 §2.1.1),
+    /// as PKCS#11's `CKA_EC_PARAMS` wants it.
+    pub const fn params_der(self) -> &'static [u8] {
+        match self {
+            Curve::P256 => &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07],
+            Curve::P384 => &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22],
+        }
+    }
+}
+
+/// Builds an EC SubjectPublicKeyInfo (RFC 5480) from an uncompressed SEC1
+/// point (`0x04 ‖ X ‖ Y`). A point wrapped in a DER OCTET STRING, as PKCS#11
+/// tokens return `CKA_EC_POINT`, is unwrapped first. Anything else is
+/// [`DerError::BadValue`].
+pub fn write_ec<'b>(curve: Curve, point: &[u8], buf: &'b mut [u8]) -> Result<&'b [u8], DerError> {
+    let want = 1 + 2 * curve.field_len();
+    let point = if point.len() == want {
+        point
+    } else {
+        let t = asn1::parse_single(point)?;
+        if t.tag != tag::OCTET_STRING {
+            return Err(DerError::BadValue { offset: 0 });
+        }
+        t.value
+    };
+    if point.len() != want || point.first() != Some(&0x04) {
+        return Err(DerError::BadValue { offset: 0 });
+    }
+    let mut w = asn1::DerWriter::new(buf);
+    let spki = w.begin(tag::SEQUENCE);
+    let alg = w.begin(tag::SEQUENCE);
+    w.oid(&oid::EC_PUBLIC_KEY);
+    w.oid(&curve.oid());
+    w.end(alg);
+    let bits = w.begin(tag::BIT_STRING);
+    w.byte(0);
+    w.bytes(point);
+    w.end(bits);
+    w.end(spki);
+    let n = w.finish()?;
+    buf.get(..n).ok_or(DerError::LogicBug)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+    use super::*;
+
+    #[test]
+    fn ec_spki_equals_the_fixed_prefix_form_and_unwraps_octet_strings() {
+        let mut point = [7u8; 65];
+        point[0] = 4;
+        let mut b = [0u8; 120];
+        let d = write_ec(Curve::P256, &point, &mut b).unwrap();
+        assert_eq!(d, &p256_spki(&point)[..]);
+        let mut wrapped = [0u8; 67];
+        wrapped[0] = 0x04;
+        wrapped[1] = 65;
+        wrapped[2..].copy_from_slice(&point);
+        let mut b2 = [0u8; 120];
+        assert_eq!(write_ec(Curve::P256, &wrapped, &mut b2).unwrap(), d);
+        assert!(write_ec(Curve::P384, &point, &mut b2).is_err());
+        assert_eq!(SpkiRef::parse(d).unwrap().kind(), KeyKind::P256);
+    }
+
+    #[test]
+    fn rsa_spki_reports_its_size() {
+        let mut n = [0xffu8; 256];
+        n[255] = 0xfb;
+        let mut b = [0u8; 300];
+        let d = write_rsa(&n, &[1, 0, 1], &mut b).unwrap();
+        assert_eq!(SpkiRef::parse(d).unwrap().kind(), KeyKind::Rsa(2048));
+        let mut small = [0u8; 100];
+        assert!(matches!(
+            write_rsa(&n, &[1, 0, 1], &mut small),
+            Err(DerError::BufferTooSmall { needed: 294 })
+        ));
+    }
+}

@@ -44,7 +44,7 @@ fn run(dir: &Path) -> Result<(), raconn_host::errors::HostError> {
     };
     std::fs::create_dir_all(dir).map_err(werr(dir))?;
     let dir = dir.canonicalize().map_err(werr(dir))?;
-    let store = dir.join("store");
+    let store = raconn_host::store::StoreLocation::Dir(dir.join("store"));
 
     step(
         1,

@@ -48,7 +48,7 @@ fn main() {
         "localhost",
         server.addr.port(),
         &ra_cert,
-        &ra.to_pkcs8().expect("p8"),
+        std::sync::Arc::new(ra),
         Some(&root),
         30000,
     )

@@ -12,7 +12,7 @@ use raconn_core::{inf, oid, pem, thumbprint};
 use serde_json::json;
 
 use crate::errors::{self, core, HostError};
-use crate::store::{FileStore, RaStore};
+use crate::store::{self, StoreLocation};
 use crate::{files, inspect, keys};
 
 /// raconn — a Registration Authority connector for the DigiCert PKI Platform.
@@ -75,21 +75,27 @@ enum Command {
 
 #[derive(Args, Debug, Clone)]
 struct StoreArg {
-    /// The key store directory (default: $RACONN_STORE, else the user's data dir).
+    /// The RA store: a directory, 'pkcs11:module=PATH;token=LABEL' (PIN in
+    /// $RACONN_PKCS11_PIN) or 'windows:LocalMachine\My'. Default:
+    /// $RACONN_STORE, else raconn.toml's `store`, else the user's data dir.
     #[arg(long, env = "RACONN_STORE")]
-    store: Option<PathBuf>,
+    store: Option<String>,
 }
 
 impl StoreArg {
-    fn path(&self) -> PathBuf {
-        if let Some(p) = &self.store {
-            return p.clone();
+    fn location(&self, config: Option<&Path>) -> Result<StoreLocation, HostError> {
+        if let Some(s) = &self.store {
+            return StoreLocation::parse(s, Path::new("")).map_err(HostError::StoreLocation);
+        }
+        let cfg_path = crate::config::locate(config);
+        if cfg_path.exists() {
+            return Ok(crate::config::load(&cfg_path)?.store);
         }
         let base = std::env::var_os("XDG_DATA_HOME")
             .map(PathBuf::from)
             .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
             .unwrap_or_else(|| PathBuf::from("."));
-        base.join("raconn").join("store")
+        Ok(StoreLocation::Dir(base.join("raconn").join("store")))
     }
 }
 
@@ -324,9 +330,17 @@ fn run(cli: Cli) -> Result<ExitCode, HostError> {
             certreq_label,
             store,
             json,
-        }) => new_request(&inf, &dst, certreq_label, &store.path(), json),
-        Command::Ra(RaCmd::Accept { cert, store }) => accept(&cert, &store.path()),
-        Command::Ra(RaCmd::List { store, json }) => list(&store.path(), json),
+        }) => new_request(
+            &inf,
+            &dst,
+            certreq_label,
+            &store.location(config.as_deref())?,
+            json,
+        ),
+        Command::Ra(RaCmd::Accept { cert, store }) => {
+            accept(&cert, &store.location(config.as_deref())?)
+        }
+        Command::Ra(RaCmd::List { store, json }) => list(&store.location(config.as_deref())?, json),
         Command::Thumbprint(a) => match a.check {
             Some(text) => Ok(check_thumbprint(&text)),
             None => thumbprints(&a.files, a.sha256),
@@ -429,7 +443,16 @@ fn check(config: Option<&Path>, only: Option<&str>) -> Result<ExitCode, HostErro
             return Ok(ExitCode::from(1));
         }
     };
-    let fs = FileStore::open(&cfg.store)?;
+    let fs = match store::open(&cfg.store) {
+        Ok(s) => {
+            line(true, "RA store", &s.describe());
+            s
+        }
+        Err(e) => {
+            line(false, "RA store", &format!("{e} — {}", e.remedy()));
+            return Ok(ExitCode::from(1));
+        }
+    };
     match fs.certificate(&cfg.ra_thumbprint) {
         Err(e) => {
             let present: Vec<String> = fs
@@ -457,17 +480,27 @@ fn check(config: Option<&Path>, only: Option<&str>) -> Result<ExitCode, HostErro
             );
             match fs.key_for_spki(c.spki.der.raw) {
                 Ok(Some(k)) => {
-                    use raconn_core::csr::Signer;
                     let mut sig = vec![0u8; k.max_signature_len()];
                     let probe = b"raconn check: can the RA key sign?";
                     let ok = k
                         .sign(probe, &mut sig)
                         .ok()
                         .and_then(|n| {
-                            keys::verify(k.spki(), &k.algorithm().oid(), probe, &sig[..n]).ok()
+                            keys::verify(k.public_key_der(), &k.algorithm().oid(), probe, &sig[..n])
+                                .ok()
                         })
                         .unwrap_or(false);
                     line(ok, "RA key can sign", &k.describe());
+                    // The same key must also sign a TLS CertificateVerify.
+                    let tls = k
+                        .tls_schemes()
+                        .first()
+                        .map(|s| k.sign_tls(*s, probe).map(|_| *s));
+                    match tls {
+                        Some(Ok(s)) => line(true, "RA key can sign TLS", &format!("{s:?}")),
+                        Some(Err(e)) => line(false, "RA key can sign TLS", &e),
+                        None => line(false, "RA key can sign TLS", "no TLS signature scheme"),
+                    }
                 }
                 Ok(None) => line(
                     false,
@@ -536,7 +569,7 @@ pub fn new_request(
     inf_path: &Path,
     dst: &Path,
     certreq_label: bool,
-    store: &Path,
+    store: &StoreLocation,
     json: bool,
 ) -> Result<ExitCode, HostError> {
     let text_bytes = files::read(inf_path)?;
@@ -572,11 +605,11 @@ pub fn new_request(
             raconn_core::name::subject_to_der(spec.subject, &mut scratch).map_err(core)?;
         }
     }
-    let fs = FileStore::open(store)?;
+    let fs = store::open(store)?;
     let (key_id, key) = fs.generate_key(parsed.key, parsed.hash)?;
-    let need = csr::max_len(&spec, &key).map_err(core)?;
+    let need = csr::max_len(&spec, key.as_ref()).map_err(core)?;
     let mut buf = vec![0u8; need];
-    let der = csr::build(&spec, &key, &mut buf).map_err(core)?;
+    let der = csr::build(&spec, key.as_ref(), &mut buf).map_err(core)?;
     // Never hand out a request that does not verify.
     let c = CsrRef::parse(der).map_err(core)?;
     match keys::verify(c.spki.der.raw, &c.signature_algorithm, c.tbs, c.signature) {
@@ -610,8 +643,8 @@ pub fn new_request(
 }
 
 /// `raconn ra accept`.
-pub fn accept(cert: &Path, store: &Path) -> Result<ExitCode, HostError> {
-    let fs = FileStore::open(store)?;
+pub fn accept(cert: &Path, store: &StoreLocation) -> Result<ExitCode, HostError> {
+    let fs = store::open(store)?;
     let certs = files::certificates_in(cert)?;
     if certs.is_empty() {
         return Err(HostError::Unrecognised {
@@ -650,8 +683,8 @@ pub fn accept(cert: &Path, store: &Path) -> Result<ExitCode, HostError> {
     }))
 }
 
-fn list(store: &Path, json: bool) -> Result<ExitCode, HostError> {
-    let fs = FileStore::open(store)?;
+fn list(store: &StoreLocation, json: bool) -> Result<ExitCode, HostError> {
+    let fs = store::open(store)?;
     let certs = fs.certificates()?;
     let mut rows = Vec::new();
     for s in &certs {

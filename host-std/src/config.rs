@@ -5,7 +5,8 @@
 //! ```toml
 //! ra_cert_thumbprint = "EA7A4E0CD1A4F81CF0740527C31A57F6020C17C5"
 //! ca_timeout_ms = 30000
-//! store = "store"
+//! store = "store"                 # a directory, or pkcs11:module=…;token=…, or windows:LocalMachine\My
+//! journal = "journal"              # optional: where the issuance journal lives
 //! ca_trust = "ca-roots.pem"
 //!
 //! [profiles.users]
@@ -35,6 +36,8 @@ struct RawConfig {
     ca_timeout_ms: u64,
     #[serde(default)]
     store: Option<String>,
+    #[serde(default)]
+    journal: Option<String>,
     #[serde(default)]
     ca_trust: Option<String>,
     #[serde(default)]
@@ -120,8 +123,11 @@ pub struct Config {
     pub thumbprint_notes: Vec<ThumbNote>,
     /// CA timeout.
     pub ca_timeout_ms: u64,
-    /// The store directory.
-    pub store: PathBuf,
+    /// Where the RA key and certificate are.
+    pub store: crate::store::StoreLocation,
+    /// The issuance journal's directory: `journal`, else `<store>/journal`
+    /// for a directory store, else `journal` beside the configuration file.
+    pub journal: PathBuf,
     /// Extra trust anchors for the CA's TLS server (else the system roots).
     pub ca_trust: Option<PathBuf>,
     /// Profiles by name.
@@ -193,7 +199,13 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, HostError> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let store = base.join(raw.store.as_deref().unwrap_or("store"));
+    let store = crate::store::StoreLocation::parse(raw.store.as_deref().unwrap_or("store"), base)
+        .map_err(|e| err(None, "store", e))?;
+    let journal = match (&raw.journal, store.dir()) {
+        (Some(j), _) => base.join(j),
+        (None, Some(d)) => d.join("journal"),
+        (None, None) => base.join("journal"),
+    };
     let ca_trust = raw.ca_trust.as_ref().map(|t| base.join(t));
     if let Some(t) = &ca_trust {
         if !t.exists() {
@@ -265,6 +277,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, HostError> {
         thumbprint_notes: parsed.notes.to_vec(),
         ca_timeout_ms: raw.ca_timeout_ms,
         store,
+        journal,
         ca_trust,
         profiles,
     })

@@ -24,7 +24,7 @@ pub enum HostError {
     KeyEncoding(String),
     /// No key in the store matches the certificate.
     #[error("RC-HOST-005: no private key in {store} matches the certificate's public key ({key})")]
-    NoMatchingKey { store: PathBuf, key: String },
+    NoMatchingKey { store: String, key: String },
     /// The file holds nothing raconn recognises.
     #[error("RC-HOST-006: {path}: {what}")]
     Unrecognised { path: PathBuf, what: String },
@@ -72,6 +72,12 @@ pub enum HostError {
     /// Writing the PFX failed.
     #[error("RC-HOST-014: PFX could not be written: {0}")]
     Pfx(String),
+    /// A PKCS#11 token or the Windows key store refused or failed.
+    #[error("RC-HOST-015: key store: {0}")]
+    Token(String),
+    /// `--store` names nothing raconn can open.
+    #[error("RC-HOST-016: store location {0}")]
+    StoreLocation(String),
 }
 
 /// The host's codes.
@@ -90,6 +96,8 @@ pub const HOST_CODES: &[Code] = &[
     Code { code: "RC-HOST-012", message: "no usable PFX password", remedy: "give --password-file FILE or --password-env VAR with a non-empty password (an empty password with a MAC breaks macOS importers)" },
     Code { code: "RC-HOST-013", message: "no such profile in the configuration", remedy: "use a profile name from the [profiles.NAME] tables of raconn.toml" },
     Code { code: "RC-HOST-014", message: "the PFX could not be written", remedy: "report this as a bug with the key type" },
+    Code { code: "RC-HOST-015", message: "the PKCS#11 token or Windows key store refused or failed", remedy: "check the module path and token label (`softhsm2-util --show-slots` or `pkcs11-tool -L` lists tokens), that RACONN_PKCS11_PIN holds the user PIN, and that the token has room; on Windows run as an administrator for LocalMachine\\My" },
+    Code { code: "RC-HOST-016", message: "the store location is not a directory, a pkcs11: URI or windows:LocalMachine\\My", remedy: "give --store DIR, --store 'pkcs11:module=/usr/lib/softhsm/libsofthsm2.so;token=LABEL' or --store 'windows:LocalMachine\\My'" },
     Code { code: "RC-CONF-001", message: "the configuration file is invalid", remedy: "fix the key named in the error (file:line); README documents every key" },
     Code { code: "RC-TLS-001", message: "TLS could not be set up", remedy: "check ca_trust holds PEM certificates and the RA certificate and key match" },
 ];
@@ -116,6 +124,8 @@ impl HostError {
             HostError::Password(_) => "RC-HOST-012",
             HostError::NoProfile(_) => "RC-HOST-013",
             HostError::Pfx(_) => "RC-HOST-014",
+            HostError::Token(_) => "RC-HOST-015",
+            HostError::StoreLocation(_) => "RC-HOST-016",
         }
     }
 

@@ -6,7 +6,7 @@
 //! refused, and a crash between "key made" and "certificate stored" retries
 //! with the same key and clientTransactionID.
 //!
-//! Journal: `<store>/journal/<request-id>.json` and `<request-id>.key.p8`
+//! Journal: `<journal>/<request-id>.json` and `<request-id>.key.p8` (`journal` in raconn.toml; by default `<store>/journal` for a directory store)
 //! (PKCS#8, 0600), written atomically.
 
 use std::path::{Path, PathBuf};
@@ -25,8 +25,9 @@ use crate::config::{Config, KeyChoice, PfxProfile, Profile};
 use crate::errors::{core, HostError};
 use crate::files;
 use crate::keys::SoftKey;
-use crate::store::FileStore;
+use crate::store::{self, RaKey};
 use crate::tls::CaClient;
+use std::sync::Arc;
 
 /// What to issue.
 #[derive(Debug, Clone)]
@@ -93,18 +94,10 @@ fn check_request_id(id: &str) -> Result<(), HostError> {
     Ok(())
 }
 
-/// The RA certificate and its key for TLS, from the store.
-pub fn ra_identity(cfg: &Config) -> Result<(Vec<u8>, Vec<u8>), HostError> {
-    let store = FileStore::open(&cfg.store)?;
-    let cert = store.certificate(&cfg.ra_thumbprint)?;
-    let c = CertificateRef::parse(&cert.der).map_err(core)?;
-    let key = store
-        .key_for_spki(c.spki.der.raw)?
-        .ok_or_else(|| HostError::NoMatchingKey {
-            store: cfg.store.clone(),
-            key: crate::store::key_id(c.spki.der.raw),
-        })?;
-    Ok((cert.der, key.to_pkcs8()?.to_vec()))
+/// The RA certificate (DER) and its key, from the configured store.
+pub fn ra_identity(cfg: &Config) -> Result<(Vec<u8>, Arc<dyn RaKey>), HostError> {
+    let (cert, key) = store::open(&cfg.store)?.identity(&cfg.ra_thumbprint)?;
+    Ok((cert.der, key))
 }
 
 /// A CA client for a profile.
@@ -114,7 +107,7 @@ pub fn client(cfg: &Config, p: &Profile) -> Result<CaClient, HostError> {
         &p.host,
         p.port,
         &cert,
-        &key,
+        key,
         cfg.ca_trust.as_deref(),
         cfg.ca_timeout_ms,
     )
@@ -230,7 +223,7 @@ fn outcome(
 pub fn issue(cfg: &Config, profile_name: &str, a: &IssueArgs) -> Result<IssueOutcome, HostError> {
     check_request_id(&a.request_id)?;
     let p = profile(cfg, profile_name)?;
-    let jdir = cfg.store.join("journal");
+    let jdir = cfg.journal.clone();
     std::fs::create_dir_all(&jdir).map_err(|err| HostError::Write {
         path: jdir.clone(),
         err,

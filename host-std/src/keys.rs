@@ -156,6 +156,41 @@ impl Signer for SoftKey {
     }
 }
 
+impl crate::store::RaKey for SoftKey {
+    fn describe(&self) -> String {
+        SoftKey::describe(self)
+    }
+
+    fn software_pkcs8(&self) -> Option<Zeroizing<Vec<u8>>> {
+        self.to_pkcs8().ok()
+    }
+
+    fn tls_schemes(&self) -> &'static [crate::store::TlsScheme] {
+        use crate::store::TlsScheme::*;
+        match &self.key {
+            KeyPair::Rsa(..) => &[RsaPssSha256, RsaPssSha384, RsaPkcs1Sha256, RsaPkcs1Sha384],
+            KeyPair::P256(_) => &[EcdsaP256Sha256],
+            KeyPair::P384(_) => &[EcdsaP384Sha384],
+        }
+    }
+
+    /// Software keys sign the CertificateVerify through aws-lc-rs (the same
+    /// code path rustls uses when it loads the PKCS#8 itself).
+    fn sign_tls(&self, scheme: crate::store::TlsScheme, msg: &[u8]) -> Result<Vec<u8>, String> {
+        use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+        let p8 = self.to_pkcs8().map_err(|e| e.to_string())?;
+        let k = rustls::crypto::aws_lc_rs::sign::any_supported_type(&PrivateKeyDer::Pkcs8(
+            PrivatePkcs8KeyDer::from(p8.to_vec()),
+        ))
+        .map_err(|e| e.to_string())?;
+        let want = crate::tls::scheme_of(scheme);
+        let s = k
+            .choose_scheme(&[want])
+            .ok_or_else(|| format!("{} cannot sign {want:?}", SoftKey::describe(self)))?;
+        s.sign(msg).map_err(|e| e.to_string())
+    }
+}
+
 /// Verifies `sig` over `msg` with the key in `spki` and the algorithm `alg`.
 /// Returns `Ok(false)` for a wrong signature, `Err` for an unsupported algorithm.
 pub fn verify(spki: &[u8], alg: &oid::Oid, msg: &[u8], sig: &[u8]) -> Result<bool, String> {

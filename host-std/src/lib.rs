@@ -9,6 +9,9 @@ pub mod files;
 pub mod inspect;
 pub mod issue;
 pub mod keys;
+pub mod pkcs11;
 pub mod soap;
 pub mod store;
 pub mod tls;
+#[cfg(windows)]
+pub mod winstore;

@@ -1,21 +1,34 @@
-//! The RA key and certificate store.
+//! The RA key and certificate stores, behind one seam.
 //!
-//! [`RaStore`] is the seam every store implements (the file store here; a
-//! PKCS#11 token and the Windows certificate store come later). The file
-//! store is one directory:
+//! [`RaStore`] is what `raconn ra new-request/accept/list`, `raconn check`
+//! and the TLS client use; [`RaKey`] is a private key that signs without
+//! leaving its store (the core's [`Signer`] for CSRs, [`RaKey::sign_tls`]
+//! for the TLS CertificateVerify). Three stores implement it:
+//!
+//! * the directory store here ([`FileStore`]);
+//! * a PKCS#11 token ([`crate::pkcs11`], `pkcs11:module=…;token=…`), where
+//!   the key is generated on the token and never leaves it;
+//! * on Windows, LocalMachine\My with CNG keys ([`crate::winstore`],
+//!   `windows:LocalMachine\My`).
+//!
+//! The file store is one directory:
 //!
 //! ```text
 //! <store>/keys/<KEY-ID>.p8     PKCS#8 DER private key, mode 0600, written atomically
 //! <store>/certs/<SHA-1>.cer    DER certificate, named by its thumbprint
 //! ```
 //! Directories are created with mode 0700. The key id is the SHA-1 of the
-//! key's SubjectPublicKeyInfo, in uppercase hex.
+//! key's SubjectPublicKeyInfo, in uppercase hex, in every store (PKCS#11
+//! `CKA_ID`, the CNG key name).
 
+use std::fmt;
 use std::fs;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use raconn_core::cert::CertificateRef;
+use raconn_core::csr::Signer;
 use raconn_core::inf::{HashAlgorithm, KeyAlgorithm};
 use raconn_core::thumbprint::Thumbprint;
 use sha1::Digest;
@@ -23,6 +36,113 @@ use sha1::Digest;
 use crate::errors::{core, HostError};
 use crate::files;
 use crate::keys::SoftKey;
+
+/// TLS 1.2/1.3 signature schemes an RA key may sign the CertificateVerify with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsScheme {
+    /// rsa_pss_rsae_sha256 (TLS 1.3 needs PSS for RSA).
+    RsaPssSha256,
+    /// rsa_pss_rsae_sha384.
+    RsaPssSha384,
+    /// rsa_pkcs1_sha256 (TLS 1.2).
+    RsaPkcs1Sha256,
+    /// rsa_pkcs1_sha384 (TLS 1.2).
+    RsaPkcs1Sha384,
+    /// ecdsa_secp256r1_sha256.
+    EcdsaP256Sha256,
+    /// ecdsa_secp384r1_sha384.
+    EcdsaP384Sha384,
+}
+
+/// A private key held by a store.
+pub trait RaKey: Signer + Send + Sync {
+    /// A short description (`RSA 2048 bit on PKCS#11 token raconn`).
+    fn describe(&self) -> String;
+    /// The PKCS#8 of a software key, which rustls then loads itself; `None`
+    /// for keys that never leave their store.
+    fn software_pkcs8(&self) -> Option<zeroize::Zeroizing<Vec<u8>>> {
+        None
+    }
+    /// The TLS schemes this key signs, best first.
+    fn tls_schemes(&self) -> &'static [TlsScheme];
+    /// Signs a TLS CertificateVerify message (hashing it as `scheme` says);
+    /// ECDSA signatures are DER.
+    fn sign_tls(&self, scheme: TlsScheme, msg: &[u8]) -> Result<Vec<u8>, String>;
+}
+
+/// Where the RA key and certificate live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreLocation {
+    /// A directory ([`FileStore`]).
+    Dir(PathBuf),
+    /// A PKCS#11 token.
+    Pkcs11(crate::pkcs11::Pkcs11Uri),
+    /// A Windows system store (`LocalMachine\My`).
+    Windows(String),
+}
+
+impl StoreLocation {
+    /// Reads a store location: `pkcs11:module=PATH;token=LABEL`,
+    /// `windows:LocalMachine\My`, or a directory (relative to `base`).
+    pub fn parse(text: &str, base: &Path) -> Result<Self, String> {
+        let t = text.trim();
+        if let Some(rest) = t.strip_prefix("pkcs11:") {
+            return crate::pkcs11::Pkcs11Uri::parse(rest).map(StoreLocation::Pkcs11);
+        }
+        if let Some(rest) = t.strip_prefix("windows:") {
+            let name = rest.replace('/', "\\");
+            if !name.eq_ignore_ascii_case("LocalMachine\\My") {
+                return Err(format!(
+                    "{rest:?}: raconn uses the Windows store LocalMachine\\My, as the reference connector does"
+                ));
+            }
+            return Ok(StoreLocation::Windows("LocalMachine\\My".into()));
+        }
+        if t.is_empty() {
+            return Err("empty store location".into());
+        }
+        Ok(StoreLocation::Dir(base.join(t)))
+    }
+
+    /// The directory of a directory store.
+    pub fn dir(&self) -> Option<&Path> {
+        match self {
+            StoreLocation::Dir(p) => Some(p),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for StoreLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreLocation::Dir(p) => write!(f, "{}", p.display()),
+            StoreLocation::Pkcs11(u) => write!(f, "{u}"),
+            StoreLocation::Windows(n) => write!(f, "windows:{n}"),
+        }
+    }
+}
+
+/// Opens the store at `loc`.
+pub fn open(loc: &StoreLocation) -> Result<Box<dyn RaStore>, HostError> {
+    match loc {
+        StoreLocation::Dir(p) => Ok(Box::new(FileStore::open(p)?)),
+        StoreLocation::Pkcs11(u) => Ok(Box::new(crate::pkcs11::Pkcs11Store::open(u)?)),
+        StoreLocation::Windows(_) => open_windows(),
+    }
+}
+
+#[cfg(windows)]
+fn open_windows() -> Result<Box<dyn RaStore>, HostError> {
+    Ok(Box::new(crate::winstore::WindowsStore::open()?))
+}
+
+#[cfg(not(windows))]
+fn open_windows() -> Result<Box<dyn RaStore>, HostError> {
+    Err(HostError::Token(
+        "the Windows certificate store exists only on Windows; use a directory or a pkcs11: store here".into(),
+    ))
+}
 
 /// A certificate held by a store.
 #[derive(Debug, Clone)]
@@ -37,18 +157,41 @@ pub struct StoredCert {
 
 /// What every RA store offers.
 pub trait RaStore {
-    /// Makes a new key; returns its id.
+    /// Makes a new key in the store; returns its id and the key.
     fn generate_key(
         &self,
         alg: KeyAlgorithm,
         hash: HashAlgorithm,
-    ) -> Result<(String, SoftKey), HostError>;
+    ) -> Result<(String, Arc<dyn RaKey>), HostError>;
+    /// The key whose SubjectPublicKeyInfo is `spki`, if the store holds it.
+    fn key_for_spki(&self, spki: &[u8]) -> Result<Option<Arc<dyn RaKey>>, HostError>;
     /// Stores a certificate whose key the store holds; returns its thumbprint.
     fn accept_certificate(&self, der: &[u8]) -> Result<Thumbprint, HostError>;
     /// Every certificate in the store.
     fn certificates(&self) -> Result<Vec<StoredCert>, HostError>;
     /// Where it is, for messages.
     fn describe(&self) -> String;
+
+    /// The certificate with this thumbprint.
+    fn certificate(&self, t: &Thumbprint) -> Result<StoredCert, HostError> {
+        self.certificates()?
+            .into_iter()
+            .find(|c| c.thumbprint == *t)
+            .ok_or_else(|| HostError::ThumbprintNotFound(t.to_string()))
+    }
+
+    /// The certificate with this thumbprint and its key.
+    fn identity(&self, t: &Thumbprint) -> Result<(StoredCert, Arc<dyn RaKey>), HostError> {
+        let cert = self.certificate(t)?;
+        let c = CertificateRef::parse(&cert.der).map_err(core)?;
+        let key = self
+            .key_for_spki(c.spki.der.raw)?
+            .ok_or_else(|| HostError::NoMatchingKey {
+                store: self.describe(),
+                key: key_id(c.spki.der.raw),
+            })?;
+        Ok((cert, key))
+    }
 }
 
 /// The directory store.
@@ -88,7 +231,7 @@ impl FileStore {
     }
 
     /// Loads the key whose SPKI equals `spki`, if the store has it.
-    pub fn key_for_spki(&self, spki: &[u8]) -> Result<Option<SoftKey>, HostError> {
+    pub fn soft_key(&self, spki: &[u8]) -> Result<Option<SoftKey>, HostError> {
         let p = self.key_path(&key_id(spki));
         if !p.exists() {
             return Ok(None);
@@ -104,14 +247,6 @@ impl FileStore {
         Ok(Some(k))
     }
 
-    /// The certificate with this thumbprint.
-    pub fn certificate(&self, t: &Thumbprint) -> Result<StoredCert, HostError> {
-        self.certificates()?
-            .into_iter()
-            .find(|c| c.thumbprint == *t)
-            .ok_or_else(|| HostError::ThumbprintNotFound(t.to_string()))
-    }
-
     /// The store's root directory.
     pub fn root(&self) -> &Path {
         &self.root
@@ -123,18 +258,22 @@ impl RaStore for FileStore {
         &self,
         alg: KeyAlgorithm,
         hash: HashAlgorithm,
-    ) -> Result<(String, SoftKey), HostError> {
+    ) -> Result<(String, Arc<dyn RaKey>), HostError> {
         let k = SoftKey::generate(alg, hash)?;
         let id = key_id(k.spki());
         files::write_atomic(&self.key_path(&id), &k.to_pkcs8()?, 0o600)?;
-        Ok((id, k))
+        Ok((id, Arc::new(k)))
+    }
+
+    fn key_for_spki(&self, spki: &[u8]) -> Result<Option<Arc<dyn RaKey>>, HostError> {
+        Ok(self.soft_key(spki)?.map(|k| Arc::new(k) as Arc<dyn RaKey>))
     }
 
     fn accept_certificate(&self, der: &[u8]) -> Result<Thumbprint, HostError> {
         let c = CertificateRef::parse(der).map_err(core)?;
-        if self.key_for_spki(c.spki.der.raw)?.is_none() {
+        if self.soft_key(c.spki.der.raw)?.is_none() {
             return Err(HostError::NoMatchingKey {
-                store: self.root.clone(),
+                store: self.describe(),
                 key: key_id(c.spki.der.raw),
             });
         }

@@ -1,5 +1,7 @@
 //! Mutual TLS to the CA: rustls with the aws-lc-rs provider only. The client
-//! presents the RA certificate and its key from the store, verifies the
+//! presents the RA certificate and signs the CertificateVerify through the
+//! store's key ([`RaKeySigner`]: a PKCS#11 or CNG key never leaves its
+//! store; a file key is handed to aws-lc-rs as PKCS#8), verifies the
 //! server against `ca_trust` or the system roots with the hostname checked
 //! (there is no option to skip verification), and bounds connect, handshake,
 //! write and each read by `ca_timeout_ms`. Errors name the phase, the
@@ -13,8 +15,105 @@ use std::time::{Duration, Instant};
 
 use raconn_core::pkiws::{PkiwsError, CONTENT_TYPE};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+use rustls::SignatureScheme;
 
 use crate::errors::HostError;
+use crate::store::{RaKey, TlsScheme};
+
+/// The rustls name of a scheme.
+pub fn scheme_of(s: TlsScheme) -> SignatureScheme {
+    match s {
+        TlsScheme::RsaPssSha256 => SignatureScheme::RSA_PSS_SHA256,
+        TlsScheme::RsaPssSha384 => SignatureScheme::RSA_PSS_SHA384,
+        TlsScheme::RsaPkcs1Sha256 => SignatureScheme::RSA_PKCS1_SHA256,
+        TlsScheme::RsaPkcs1Sha384 => SignatureScheme::RSA_PKCS1_SHA384,
+        TlsScheme::EcdsaP256Sha256 => SignatureScheme::ECDSA_NISTP256_SHA256,
+        TlsScheme::EcdsaP384Sha384 => SignatureScheme::ECDSA_NISTP384_SHA384,
+    }
+}
+
+/// A store key as a rustls `SigningKey`: the TLS CertificateVerify is signed
+/// by [`RaKey::sign_tls`], inside the store.
+pub struct RaKeySigner {
+    key: Arc<dyn RaKey>,
+}
+
+impl RaKeySigner {
+    /// Wraps a store key.
+    pub fn new(key: Arc<dyn RaKey>) -> Self {
+        RaKeySigner { key }
+    }
+}
+
+impl std::fmt::Debug for RaKeySigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RaKeySigner({})", self.key.describe())
+    }
+}
+
+impl rustls::sign::SigningKey for RaKeySigner {
+    fn choose_scheme(&self, offered: &[SignatureScheme]) -> Option<Box<dyn rustls::sign::Signer>> {
+        let s = self
+            .key
+            .tls_schemes()
+            .iter()
+            .copied()
+            .find(|s| offered.contains(&scheme_of(*s)))?;
+        Some(Box::new(SchemeSigner {
+            key: self.key.clone(),
+            scheme: s,
+        }))
+    }
+
+    fn algorithm(&self) -> rustls::SignatureAlgorithm {
+        match self.key.tls_schemes().first() {
+            Some(TlsScheme::EcdsaP256Sha256 | TlsScheme::EcdsaP384Sha384) => {
+                rustls::SignatureAlgorithm::ECDSA
+            }
+            _ => rustls::SignatureAlgorithm::RSA,
+        }
+    }
+}
+
+struct SchemeSigner {
+    key: Arc<dyn RaKey>,
+    scheme: TlsScheme,
+}
+
+impl std::fmt::Debug for SchemeSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SchemeSigner({:?})", self.scheme)
+    }
+}
+
+impl rustls::sign::Signer for SchemeSigner {
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, rustls::Error> {
+        self.key
+            .sign_tls(self.scheme, message)
+            .map_err(rustls::Error::General)
+    }
+
+    fn scheme(&self) -> SignatureScheme {
+        scheme_of(self.scheme)
+    }
+}
+
+#[derive(Debug)]
+struct RaIdentity(Arc<rustls::sign::CertifiedKey>);
+
+impl rustls::client::ResolvesClientCert for RaIdentity {
+    fn resolve(
+        &self,
+        _root_hint_subjects: &[&[u8]],
+        _sigschemes: &[SignatureScheme],
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(self.0.clone())
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
+}
 
 /// Which part of the exchange failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,24 +173,37 @@ fn trust_store(ca_trust: Option<&std::path::Path>) -> Result<rustls::RootCertSto
 }
 
 impl CaClient {
-    /// A client presenting `ra_cert` (DER) with `ra_key` (PKCS#8 DER).
+    /// A client presenting `ra_cert` (DER), signing with the store's `ra_key`.
     pub fn new(
         host: &str,
         port: u16,
         ra_cert: &[u8],
-        ra_key_pkcs8: &[u8],
+        ra_key: Arc<dyn RaKey>,
         ca_trust: Option<&std::path::Path>,
         timeout_ms: u64,
     ) -> Result<CaClient, HostError> {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let roots = trust_store(ca_trust)?;
-        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(ra_key_pkcs8.to_vec()));
+        let unusable = |e: rustls::Error| HostError::Tls(format!("RA key unusable for TLS: {e}"));
+        let signing_key: Arc<dyn rustls::sign::SigningKey> = match ra_key.software_pkcs8() {
+            Some(p8) => {
+                let der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(p8.to_vec()));
+                provider
+                    .key_provider
+                    .load_private_key(der)
+                    .map_err(unusable)?
+            }
+            None => Arc::new(RaKeySigner::new(ra_key)),
+        };
+        let certified = rustls::sign::CertifiedKey::new(
+            vec![CertificateDer::from(ra_cert.to_vec())],
+            signing_key,
+        );
         let cfg = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| HostError::Tls(e.to_string()))?
             .with_root_certificates(roots)
-            .with_client_auth_cert(vec![CertificateDer::from(ra_cert.to_vec())], key)
-            .map_err(|e| HostError::Tls(format!("RA key unusable for TLS: {e}")))?;
+            .with_client_cert_resolver(Arc::new(RaIdentity(Arc::new(certified))));
         Ok(CaClient {
             cfg: Arc::new(cfg),
             host: host.to_string(),

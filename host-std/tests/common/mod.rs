@@ -54,6 +54,16 @@ impl Env {
     }
 }
 
+/// Has the simulator's RA CA sign the PEM request at `csr`; writes the
+/// certificate as PEM to `out` and returns its DER.
+pub fn sim_signs(sim: &Sim, csr: &Path, out: &Path) -> Vec<u8> {
+    let pem = std::fs::read_to_string(csr).expect("csr");
+    let blocks = raconn_host::files::parse_blocks(pem.as_bytes()).expect("pem");
+    let cert = sim.pki.issue_ra(&blocks[0].der, 1).expect("ra cert");
+    std::fs::write(out, raconn_host::files::to_pem("CERTIFICATE", &cert)).expect("write ra.pem");
+    cert
+}
+
 /// Starts the simulator and onboards an RA certificate with `raconn ra …`.
 pub fn env(server_key: ServerKey) -> Env {
     let sim = Sim::new(Profiles::default_set(), server_key).expect("sim");
@@ -79,11 +89,8 @@ pub fn env(server_key: ServerKey) -> Env {
         s(&store),
     ]);
     assert!(o.status.success(), "{}", text(&o.stderr));
-    let pem = std::fs::read_to_string(&csr).expect("csr");
-    let blocks = raconn_host::files::parse_blocks(pem.as_bytes()).expect("pem");
-    let cert = sim.pki.issue_ra(&blocks[0].der, 1).expect("ra cert");
     let ra = dir.path().join("ra.pem");
-    std::fs::write(&ra, raconn_host::files::to_pem("CERTIFICATE", &cert)).expect("w");
+    sim_signs(&sim, &csr, &ra);
     let o = raconn(&["ra", "accept", s(&ra), "--store", s(&store)]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let thumbprint = text(&o.stdout)

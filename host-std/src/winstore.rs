@@ -1,0 +1,1 @@
+//! Windows LocalMachine\My store (written next).
