@@ -43,6 +43,10 @@ cargo fmt --all --check
 step "cargo clippy -D warnings"
 cargo clippy -j"$JOBS" --workspace --all-targets -- -D warnings
 
+step "Windows store: raconn-host lib + bin for x86_64-pc-windows-gnu (compile check with clippy; cannot run here)"
+cargo clippy -j"$JOBS" -p raconn-host --lib --bins --target x86_64-pc-windows-gnu -- -D warnings
+echo "x86_64-pc-windows-gnu: raconn-host (LocalMachine\\My + CNG store) compiles"
+
 step "no_std, no alloc: raconn-core and raconn-embedded with -Zbuild-std=core for thumbv7em-none-eabihf"
 # Only `core` exists in this build: any crate that links `alloc` fails (E0463/E0152).
 RUSTC_BOOTSTRAP=1 cargo build -j"$JOBS" --release --target thumbv7em-none-eabihf -Zbuild-std=core \

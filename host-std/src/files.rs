@@ -3,7 +3,6 @@
 
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use raconn_core::pem::{self, PemKind};
@@ -13,7 +12,8 @@ use crate::errors::HostError;
 /// Writes `bytes` to `path` atomically: a temporary file in the same
 /// directory created with `mode` (never wider), flushed to disk, renamed over
 /// the target, and the directory synced. A crash leaves either the old file
-/// or the new one, never half of one.
+/// or the new one, never half of one. On Windows `mode` is not applied: the
+/// file takes the directory's ACL (keep the store directory's ACL narrow).
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), HostError> {
     let dir = path
         .parent()
@@ -35,11 +35,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), HostErro
         nonce.iter().map(|b| format!("{b:02x}")).collect::<String>()
     ));
     let result = (|| {
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&tmp)?;
+        let mut opts = fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, mode);
+        #[cfg(not(unix))]
+        let _ = mode;
+        let mut f = opts.open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
         drop(f);

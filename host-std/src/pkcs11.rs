@@ -306,6 +306,11 @@ impl Pkcs11Store {
     }
 }
 
+/// A PKCS#11 `CK_ULONG` (32 bits on Windows, 64 on Linux) from a small value.
+fn ulong(v: usize) -> cryptoki::types::Ulong {
+    cryptoki::types::Ulong::try_from(v).unwrap_or_else(|_| cryptoki::types::Ulong::from(0))
+}
+
 fn curve_of(alg: KeyAlgorithm) -> Curve {
     if alg == KeyAlgorithm::EcdsaP384 {
         Curve::P384
@@ -344,7 +349,7 @@ impl RaStore for Pkcs11Store {
                 Mechanism::RsaPkcsKeyPairGen,
                 vec![
                     Attribute::Verify(true),
-                    Attribute::ModulusBits((bits as u64).into()),
+                    Attribute::ModulusBits(ulong(bits as usize)),
                     Attribute::PublicExponent(vec![1, 0, 1]),
                 ],
             ),
@@ -480,12 +485,7 @@ impl Pkcs11Key {
 
 impl Signer for Pkcs11Key {
     fn algorithm(&self) -> SignatureAlgorithm {
-        match (self.kind, self.hash) {
-            (KeyKind::P256, _) => SignatureAlgorithm::EcdsaSha256,
-            (KeyKind::P384, _) => SignatureAlgorithm::EcdsaSha384,
-            (_, HashAlgorithm::Sha384) => SignatureAlgorithm::RsaPkcs1Sha384,
-            _ => SignatureAlgorithm::RsaPkcs1Sha256,
-        }
+        crate::store::signature_algorithm(self.kind, self.hash)
     }
 
     fn public_key_der(&self) -> &[u8] {
@@ -493,11 +493,7 @@ impl Signer for Pkcs11Key {
     }
 
     fn max_signature_len(&self) -> usize {
-        match self.kind {
-            KeyKind::Rsa(bits) => (bits as usize).div_ceil(8),
-            KeyKind::P384 => 104,
-            _ => 72,
-        }
+        crate::store::max_signature_len(self.kind)
     }
 
     fn sign(&self, tbs: &[u8], out: &mut [u8]) -> Result<usize, SignError> {
@@ -506,16 +502,8 @@ impl Signer for Pkcs11Key {
             SignatureAlgorithm::RsaPkcs1Sha384 => self.sign_raw(&Mechanism::Sha384RsaPkcs, tbs),
             SignatureAlgorithm::EcdsaSha256 => self.sign_ecdsa(&sha2::Sha256::digest(tbs)),
             SignatureAlgorithm::EcdsaSha384 => self.sign_ecdsa(&sha2::Sha384::digest(tbs)),
-        }
-        .map_err(|e| {
-            tracing::error!("{e}");
-            SignError::KeyUnavailable
-        })?;
-        let dst = out
-            .get_mut(..sig.len())
-            .ok_or(SignError::BufferTooSmall { needed: sig.len() })?;
-        dst.copy_from_slice(&sig);
-        Ok(sig.len())
+        };
+        crate::store::deliver_signature(sig, out)
     }
 }
 
@@ -525,23 +513,14 @@ impl RaKey for Pkcs11Key {
     }
 
     fn tls_schemes(&self) -> &'static [TlsScheme] {
-        match self.kind {
-            KeyKind::P256 => &[TlsScheme::EcdsaP256Sha256],
-            KeyKind::P384 => &[TlsScheme::EcdsaP384Sha384],
-            _ => &[
-                TlsScheme::RsaPssSha256,
-                TlsScheme::RsaPssSha384,
-                TlsScheme::RsaPkcs1Sha256,
-                TlsScheme::RsaPkcs1Sha384,
-            ],
-        }
+        crate::store::tls_schemes_for(self.kind)
     }
 
     fn sign_tls(&self, scheme: TlsScheme, msg: &[u8]) -> Result<Vec<u8>, String> {
-        let pss = |hash: MechanismType, mgf: PkcsMgfType, s_len: u64| PkcsPssParams {
+        let pss = |hash: MechanismType, mgf: PkcsMgfType, s_len: usize| PkcsPssParams {
             hash_alg: hash,
             mgf,
-            s_len: s_len.into(),
+            s_len: ulong(s_len),
         };
         match scheme {
             TlsScheme::RsaPssSha256 => self.sign_raw(

@@ -23,7 +23,6 @@
 
 use std::fmt;
 use std::fs;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -68,6 +67,61 @@ pub trait RaKey: Signer + Send + Sync {
     /// Signs a TLS CertificateVerify message (hashing it as `scheme` says);
     /// ECDSA signatures are DER.
     fn sign_tls(&self, scheme: TlsScheme, msg: &[u8]) -> Result<Vec<u8>, String>;
+}
+
+/// The CSR signature algorithm of a store key of `kind` (RSA signs with `hash`).
+pub fn signature_algorithm(
+    kind: raconn_core::spki::KeyKind,
+    hash: HashAlgorithm,
+) -> raconn_core::csr::SignatureAlgorithm {
+    use raconn_core::csr::SignatureAlgorithm as A;
+    use raconn_core::spki::KeyKind as K;
+    match (kind, hash) {
+        (K::P256, _) => A::EcdsaSha256,
+        (K::P384, _) => A::EcdsaSha384,
+        (_, HashAlgorithm::Sha384) => A::RsaPkcs1Sha384,
+        _ => A::RsaPkcs1Sha256,
+    }
+}
+
+/// Upper bound of a signature by a key of `kind` (DER ECDSA, or the RSA modulus size).
+pub fn max_signature_len(kind: raconn_core::spki::KeyKind) -> usize {
+    match kind {
+        raconn_core::spki::KeyKind::Rsa(bits) => (bits as usize).div_ceil(8),
+        raconn_core::spki::KeyKind::P384 => 104,
+        _ => 72,
+    }
+}
+
+/// The TLS schemes a key of `kind` offers, best first (RSA: PSS before PKCS#1 v1.5).
+pub fn tls_schemes_for(kind: raconn_core::spki::KeyKind) -> &'static [TlsScheme] {
+    match kind {
+        raconn_core::spki::KeyKind::P256 => &[TlsScheme::EcdsaP256Sha256],
+        raconn_core::spki::KeyKind::P384 => &[TlsScheme::EcdsaP384Sha384],
+        _ => &[
+            TlsScheme::RsaPssSha256,
+            TlsScheme::RsaPssSha384,
+            TlsScheme::RsaPkcs1Sha256,
+            TlsScheme::RsaPkcs1Sha384,
+        ],
+    }
+}
+
+/// Copies a signature a store made into the core's output buffer; a failure
+/// is logged (it names the token or API call) and reported as unavailable.
+pub fn deliver_signature(
+    sig: Result<Vec<u8>, String>,
+    out: &mut [u8],
+) -> Result<usize, raconn_core::csr::SignError> {
+    let sig = sig.map_err(|e| {
+        tracing::error!("{e}");
+        raconn_core::csr::SignError::KeyUnavailable
+    })?;
+    let dst = out
+        .get_mut(..sig.len())
+        .ok_or(raconn_core::csr::SignError::BufferTooSmall { needed: sig.len() })?;
+    dst.copy_from_slice(&sig);
+    Ok(sig.len())
 }
 
 /// Where the RA key and certificate live.
@@ -206,14 +260,14 @@ pub fn key_id(spki: &[u8]) -> String {
 }
 
 fn mkdir(p: &Path) -> Result<(), HostError> {
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(p)
-        .map_err(|err| HostError::Write {
-            path: p.to_path_buf(),
-            err,
-        })
+    let mut b = fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    b.create(p).map_err(|err| HostError::Write {
+        path: p.to_path_buf(),
+        err,
+    })
 }
 
 impl FileStore {
@@ -318,7 +372,9 @@ impl RaStore for FileStore {
     }
 }
 
-/// Checks a key file is not readable by group or others.
+/// The permission bits of a key file (to check it is not readable by group or others).
+#[cfg(unix)]
 pub fn key_file_mode(path: &Path) -> std::io::Result<u32> {
+    use std::os::unix::fs::PermissionsExt;
     Ok(fs::metadata(path)?.permissions().mode() & 0o777)
 }

@@ -228,6 +228,10 @@ fn issue_with_token_key(alg: &str, versions: Versions) {
     let keys = h.private_keys();
     assert_eq!(keys, vec![(true, false, 0)]);
     let cfg = config(&h, &thumb, server.addr.port());
+    // Without --store, `raconn ra list` uses raconn.toml's store.
+    let o = h.raconn(&["--config", s(&cfg), "ra", "list", "--json"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(text(&o.stdout).contains(&thumb), "{}", text(&o.stdout));
     let o = h.raconn(&["--config", s(&cfg), "check"]);
     let out = text(&o.stdout);
     assert!(o.status.success(), "{out}{}", text(&o.stderr));
