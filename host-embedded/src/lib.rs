@@ -1,14 +1,26 @@
 //! # raconn-embedded
 //!
-//! The appliance adapter of raconn: `#![no_std]`, no `alloc`, no panics. It
-//! holds no protocol code of its own — the DER, the rules and (later) the
-//! issuance engine come from `raconn-core`; this crate adds what an
-//! appliance needs around them. So far: making a PEM certificate request in
-//! fixed caller buffers with any [`Signer`] (the secure-element seam), used
-//! by the QEMU firmware in `firmware/`. The HSM seam, embedded-tls transport
-//! and flash journal follow (issue "raconn-embedded").
+//! The appliance adapter of raconn: `#![no_std]`, no `alloc`, no panics, no
+//! protocol code of its own — it drives `raconn-core`'s issuance engine and
+//! adds what an appliance needs around it:
+//!
+//! * [`hsm`]: the secure-element seam (keys in slots; P-256, RSA-2048
+//!   PKCS#1 v1.5 / PSS), the core's `Signer` over a slot, and
+//!   [`soft_hsm`], a software P-256 part for tests and the QEMU firmware;
+//! * [`tls`]: embedded-tls 0.19 mutual TLS with the RA key in the HSM and a
+//!   verifier always supplied ([`verify`]: chain to the stored anchor, host
+//!   name, expiry when there is a clock; [`rsa`]: RSA verification without
+//!   a heap);
+//! * [`store`]: configuration, RA certificate, trust anchor and the
+//!   issuance journal on NOR flash through `sequential-storage`;
+//! * [`client`]: the issuance — one TLS connection per SOAP call, HTTP
+//!   framing from the core ([`raconn_core::pkiws::http`]), journal steps
+//!   that survive a reset at any point;
+//! * [`error`]: `RC-EMB-…` codes with remedies.
+//!
+//! [`csr_pem`] makes a PEM request in caller buffers with any `Signer`.
 #![no_std]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![deny(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -18,6 +30,16 @@
     clippy::unimplemented,
     clippy::unreachable
 )]
+
+pub mod client;
+pub mod error;
+pub mod hsm;
+pub mod rsa;
+#[cfg(feature = "soft-hsm")]
+pub mod soft_hsm;
+pub mod store;
+pub mod tls;
+pub mod verify;
 
 pub use raconn_core;
 use raconn_core::csr::{self, CsrSpec, Signer};

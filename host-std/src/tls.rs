@@ -13,7 +13,7 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use raconn_core::pkiws::{PkiwsError, CONTENT_TYPE};
+use raconn_core::pkiws::PkiwsError;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use rustls::SignatureScheme;
 
@@ -307,80 +307,88 @@ impl CaClient {
                 .complete_io(&mut tls.sock)
                 .map_err(|e| self.io_fail(Phase::Handshake, start, e))?;
         }
-        let req = format!(
-            "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: {CONTENT_TYPE}\r\nSOAPAction: \"{soap_action}\"\r\nContent-Length: {}\r\nConnection: close\r\nUser-Agent: raconn/{}\r\n\r\n",
-            self.host,
+        let mut head_buf = [0u8; 1024];
+        let req = raconn_core::pkiws::http::write_head(
+            &self.host,
+            self.port,
+            path,
+            soap_action,
             body.len(),
-            env!("CARGO_PKG_VERSION")
-        );
-        tls.write_all(req.as_bytes())
+            concat!("raconn/", env!("CARGO_PKG_VERSION")),
+            &mut head_buf,
+        )
+        .map_err(|e| self.fail(PkiwsError::Xml(e), Phase::Write, start, e.to_string()))?;
+        tls.write_all(req)
             .map_err(|e| self.io_fail(Phase::Write, start, e))?;
         tls.write_all(body.as_bytes())
             .map_err(|e| self.io_fail(Phase::Write, start, e))?;
         tls.flush()
             .map_err(|e| self.io_fail(Phase::Write, start, e))?;
+        use raconn_core::pkiws::http::{self, BodyLength};
+        let malformed = |c: &Self, what: &str| {
+            c.fail(
+                PkiwsError::HttpMalformed,
+                Phase::Read,
+                start,
+                what.to_string(),
+            )
+        };
         let mut buf = Vec::new();
         let mut chunk = [0u8; 16384];
-        let (head_end, content_len) = loop {
-            let n = match tls.read(&mut chunk) {
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !buf.is_empty() => 0,
-                Err(e) => return Err(self.io_fail(Phase::Read, start, e)),
-            };
-            if n == 0 {
-                if buf.is_empty() {
-                    return Err(self.fail(
-                        PkiwsError::TlsFailure,
+        let mut head = None;
+        let mut closed = false;
+        loop {
+            if head.is_none() {
+                head = http::parse_head(&buf)
+                    .map_err(|_| malformed(self, "bad status line or header"))?;
+            }
+            if let Some(h) = head {
+                let body = buf.get(h.len..).unwrap_or(&[]);
+                match h.body {
+                    BodyLength::Length(n) if body.len() >= n => {
+                        return Ok((h.status, body[..n].to_vec()));
+                    }
+                    BodyLength::Chunked => {
+                        let mut b = body.to_vec();
+                        if let Some(n) = http::dechunk(&mut b)
+                            .map_err(|_| malformed(self, "bad chunked encoding"))?
+                        {
+                            b.truncate(n);
+                            return Ok((h.status, b));
+                        }
+                    }
+                    BodyLength::UntilClose if closed => return Ok((h.status, body.to_vec())),
+                    _ => {}
+                }
+                if closed {
+                    return Err(malformed(self, "the reply body ended early"));
+                }
+            } else if closed {
+                return Err(if buf.is_empty() {
+                    self.fail(
+                        PkiwsError::ConnectionClosed,
                         Phase::Read,
                         start,
                         "the CA closed the connection without answering".into(),
-                    ));
-                }
-                break (buf.len(), None);
-            }
-            buf.extend_from_slice(&chunk[..n]);
-            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                let head = String::from_utf8_lossy(&buf[..i]).to_ascii_lowercase();
-                let len = head
-                    .lines()
-                    .find_map(|l| l.strip_prefix("content-length:"))
-                    .and_then(|v| v.trim().parse::<usize>().ok());
-                break (i + 4, len);
+                    )
+                } else {
+                    malformed(self, "the reply head ended early")
+                });
             }
             if start.elapsed() > self.timeout {
                 return Err(self.fail(
                     PkiwsError::Timeout,
                     Phase::Read,
                     start,
-                    "reply headers incomplete".into(),
+                    "reply incomplete".into(),
                 ));
             }
-        };
-        let status_line = String::from_utf8_lossy(&buf[..head_end.min(buf.len())])
-            .lines()
-            .next()
-            .unwrap_or("")
-            .to_string();
-        let status: u16 = status_line
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        let mut body_bytes = buf.get(head_end..).unwrap_or(&[]).to_vec();
-        loop {
-            if content_len.is_some_and(|l| body_bytes.len() >= l) {
-                break;
-            }
             match tls.read(&mut chunk) {
-                Ok(0) => break,
-                Ok(n) => body_bytes.extend_from_slice(&chunk[..n]),
-                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+                Ok(0) => closed = true,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => closed = true,
                 Err(e) => return Err(self.io_fail(Phase::Read, start, e)),
             }
         }
-        if let Some(l) = content_len {
-            body_bytes.truncate(l);
-        }
-        Ok((status, body_bytes))
     }
 }

@@ -17,6 +17,7 @@ pub mod check;
 pub mod enroll;
 pub mod fault;
 pub mod health;
+pub mod http;
 pub mod policy;
 pub mod revoke;
 
@@ -91,6 +92,8 @@ pub enum PkiwsError {
     WrongState,
     /// The connection was closed before a reply arrived.
     ConnectionClosed,
+    /// The reply is not HTTP/1.x (status line, headers or chunking).
+    HttpMalformed,
 }
 
 explain!(PkiwsError {
@@ -111,6 +114,7 @@ explain!(PkiwsError {
     CertificateMismatch => ("RC-PKIWS-015", "the issued certificate does not carry the subject or SAN that was asked for", "nothing was stored; compare the profile (raconn policy PROFILE) with the request and contact DigiCert support if the profile is right"),
     KeyNotAsPolicy => ("RC-PKIWS-016", "the device key does not have the size the certificate profile asks for", "use the key type and size `raconn policy PROFILE` shows (or leave `key` unset to follow the policy)"),
     WrongState => ("RC-PKIWS-017", "issuance engine used out of order", "report this as a bug in the host"),
+    HttpMalformed => ("RC-PKIWS-019", "the CA's reply is not well-formed HTTP/1.1", "check the CA FQDN and port and any proxy between raconn and the CA"),
     ConnectionClosed => ("RC-PKIWS-018", "the CA closed the connection without answering", "retry with the same request id (it is safe: nothing is enrolled twice); if it persists, check proxies or firewalls between raconn and the CA"),
 });
 

@@ -153,6 +153,9 @@ struct State {
     recorded: Vec<Recorded>,
     serial: u64,
     pending: std::collections::HashMap<String, (u32, Vec<u8>)>,
+    /// clientTransactionID → (CSR, PKCS#7 issued for it).
+    by_ctid: std::collections::HashMap<String, (Vec<u8>, Vec<u8>)>,
+    issued: usize,
 }
 
 /// The simulator.
@@ -235,6 +238,8 @@ impl Sim {
                 recorded: vec![],
                 serial: 1,
                 pending: Default::default(),
+                by_ctid: Default::default(),
+                issued: 0,
             })),
             validator: find_validator(),
         })
@@ -263,6 +268,12 @@ impl Sim {
             .lock()
             .map(|s| s.recorded.clone())
             .unwrap_or_default()
+    }
+
+    /// How many certificates were issued (a retry with the same
+    /// clientTransactionID and request gets the first one back and is not counted).
+    pub fn certificates_issued(&self) -> usize {
+        self.state.lock().map(|s| s.issued).unwrap_or(0)
     }
 
     /// How many enrollment requests (issue, not poll) were received.
@@ -559,6 +570,20 @@ impl Sim {
                 )
             }
         };
+        // A repeated clientTransactionID with the same request gets the
+        // certificate issued the first time (how a retry after a lost reply
+        // is recognised); a different request is issued anew.
+        if !ctid.is_empty() && f == Fault::None {
+            if let Ok(s) = self.state.lock() {
+                if let Some((c, p7)) = s.by_ctid.get(&ctid) {
+                    if *c == csr {
+                        let p7 = p7.clone();
+                        drop(s);
+                        return respond(token(&p7));
+                    }
+                }
+            }
+        }
         let serial = {
             let mut s = match self.state.lock() {
                 Ok(s) => s,
@@ -583,6 +608,12 @@ impl Sim {
             }
         };
         let p7 = self.pki.chain_p7(&cert);
+        if let Ok(mut s) = self.state.lock() {
+            s.issued += 1;
+            if !ctid.is_empty() && f == Fault::None {
+                s.by_ctid.insert(ctid.clone(), (csr.clone(), p7.clone()));
+            }
+        }
         if let Fault::PendingThenIssued(n) = f {
             let reference = format!("PEND-{serial:08X}");
             if let Ok(mut s) = self.state.lock() {

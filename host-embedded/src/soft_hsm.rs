@@ -1,0 +1,99 @@
+//! A software "secure element" with `N` P-256 slots and a ChaCha20 random
+//! source seeded by the caller. It serves the host tests and the QEMU
+//! firmware; a real appliance implements [`Hsm`] for its part instead.
+//! RSA is [`HsmError::Unsupported`], as on most small secure elements.
+
+use core::cell::RefCell;
+
+use raconn_core::csr::Signer;
+use raconn_core::soft_p256::SoftP256;
+use rand_chacha::ChaCha20Rng;
+use rand_core::{RngCore, SeedableRng};
+
+use crate::hsm::{Hsm, HsmError, HsmSig, KeySpec, Slot};
+
+/// The software HSM.
+pub struct SoftHsm<const N: usize> {
+    slots: [Option<SoftP256>; N],
+    rng: RefCell<ChaCha20Rng>,
+}
+
+impl<const N: usize> SoftHsm<N> {
+    /// An HSM with empty slots and a random source seeded with `seed`.
+    pub fn new(seed: [u8; 32]) -> Self {
+        SoftHsm {
+            slots: [const { None }; N],
+            rng: RefCell::new(ChaCha20Rng::from_seed(seed)),
+        }
+    }
+
+    /// Puts a known P-256 scalar in a slot (provisioning, tests).
+    pub fn import_p256(&mut self, slot: Slot, scalar: &[u8; 32]) -> Result<(), HsmError> {
+        let k = SoftP256::from_bytes(scalar).map_err(|_| HsmError::Device)?;
+        *self
+            .slots
+            .get_mut(usize::from(slot))
+            .ok_or(HsmError::NoSuchSlot)? = Some(k);
+        Ok(())
+    }
+
+    fn key(&self, slot: Slot) -> Result<&SoftP256, HsmError> {
+        self.slots
+            .get(usize::from(slot))
+            .ok_or(HsmError::NoSuchSlot)?
+            .as_ref()
+            .ok_or(HsmError::EmptySlot)
+    }
+}
+
+impl<const N: usize> Hsm for SoftHsm<N> {
+    fn generate(&mut self, slot: Slot, spec: KeySpec) -> Result<(), HsmError> {
+        if spec != KeySpec::P256 {
+            return Err(HsmError::Unsupported);
+        }
+        if usize::from(slot) >= N {
+            return Err(HsmError::NoSuchSlot);
+        }
+        // A scalar out of range (probability ~2^-32) is drawn again.
+        for _ in 0..8 {
+            let mut s = [0u8; 32];
+            self.fill_random(&mut s)?;
+            if let Ok(k) = SoftP256::from_bytes(&s) {
+                if let Some(x) = self.slots.get_mut(usize::from(slot)) {
+                    *x = Some(k);
+                }
+                return Ok(());
+            }
+        }
+        Err(HsmError::Device)
+    }
+
+    fn public_key<'b>(&self, slot: Slot, out: &'b mut [u8]) -> Result<&'b [u8], HsmError> {
+        let spki = self.key(slot)?.public_key_der();
+        let dst = out
+            .get_mut(..spki.len())
+            .ok_or(HsmError::BufferTooSmall { needed: spki.len() })?;
+        dst.copy_from_slice(spki);
+        Ok(dst)
+    }
+
+    fn sign(&self, slot: Slot, alg: HsmSig, msg: &[u8], out: &mut [u8]) -> Result<usize, HsmError> {
+        if alg != HsmSig::EcdsaP256Sha256 {
+            return Err(HsmError::Unsupported);
+        }
+        self.key(slot)?.sign(msg, out).map_err(|e| match e {
+            raconn_core::csr::SignError::BufferTooSmall { needed } => {
+                HsmError::BufferTooSmall { needed }
+            }
+            _ => HsmError::Device,
+        })
+    }
+
+    fn fill_random(&self, out: &mut [u8]) -> Result<(), HsmError> {
+        self.rng
+            .try_borrow_mut()
+            .map_err(|_| HsmError::Device)?
+            .fill_bytes(out);
+        Ok(())
+    }
+}

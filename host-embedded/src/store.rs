@@ -1,0 +1,353 @@
+//! Flash storage for the appliance: configuration, the RA certificate, the
+//! trust anchor and the issuance journal, in one `sequential-storage` map
+//! over any `embedded-storage-async` NOR flash (power-fail safe: an item is
+//! either fully written or ignored after a reset; CRC-checked).
+//!
+//! Records are versioned byte strings (first byte = format version 1):
+//!
+//! ```text
+//! config   : 1, host_len, host, port(be16), oid_len, oid, ra_slot, device_slot
+//! journal  : 1, state, slot, tx_len, tx, fingerprint[32], cert_len(be16), cert
+//!            state 1 = key made, 2 = request sent, 3 = certificate issued
+//! ```
+//! Journal keys are `J` followed by the first 15 bytes of SHA-256 of the
+//! request id, so any id fits a fixed 16-byte key.
+
+use embedded_storage_async::nor_flash::NorFlash;
+use sequential_storage::cache::{Cache, Uncached};
+use sequential_storage::map::{MapConfig, MapStorage};
+use sha2::Digest;
+
+use crate::error::EmbeddedError;
+
+/// Map key.
+pub type Key = [u8; 16];
+
+const K_CONFIG: Key = *b"raconn/config\0\0\0";
+const K_RA_CERT: Key = *b"raconn/ra-cert\0\0";
+const K_ANCHOR: Key = *b"raconn/anchor\0\0\0";
+
+/// Largest record (a journal entry with a 2 KB certificate).
+pub const MAX_RECORD: usize = 2400;
+
+type Map<F> = MapStorage<Key, F, Cache<Uncached, Uncached, Uncached, Key>>;
+
+/// The appliance configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Config<'a> {
+    /// CA host name (checked against the server certificate).
+    pub host: &'a str,
+    /// CA port.
+    pub port: u16,
+    /// The DigiCert certificate-profile OID.
+    pub profile_oid: &'a str,
+    /// HSM slot of the RA key.
+    pub ra_slot: u8,
+    /// HSM slot for the device key.
+    pub device_slot: u8,
+}
+
+/// Where an issuance stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum JournalState {
+    /// The device key is made; nothing was sent.
+    KeyMade,
+    /// The enrollment request was sent (maybe received by the CA).
+    Sent,
+    /// The certificate is stored.
+    Issued,
+}
+
+/// A journal record, borrowed from the caller's buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Journal<'a> {
+    /// The state.
+    pub state: JournalState,
+    /// The device key's slot.
+    pub slot: u8,
+    /// clientTransactionID, reused on every retry.
+    pub tx: &'a str,
+    /// SHA-256 of what was asked (same id + different request = refused).
+    pub fingerprint: [u8; 32],
+    /// The issued certificate (state `Issued`), else empty.
+    pub certificate: &'a [u8],
+}
+
+fn flash_err<E>(e: sequential_storage::Error<E>) -> EmbeddedError {
+    match e {
+        sequential_storage::Error::FullStorage => EmbeddedError::StorageFull,
+        sequential_storage::Error::BufferTooSmall(n) => EmbeddedError::BufferTooSmall { needed: n },
+        _ => EmbeddedError::Storage,
+    }
+}
+
+/// The key of a request id's journal record.
+pub fn journal_key(request_id: &str) -> Key {
+    let d = sha2::Sha256::digest(request_id.as_bytes());
+    let mut k = [0u8; 16];
+    k[0] = b'J';
+    for (dst, src) in k.iter_mut().skip(1).zip(d.iter()) {
+        *dst = *src;
+    }
+    k
+}
+
+struct W<'b> {
+    buf: &'b mut [u8],
+    pos: usize,
+}
+
+impl W<'_> {
+    fn put(&mut self, b: &[u8]) {
+        if let Some(d) = self.buf.get_mut(self.pos..self.pos + b.len()) {
+            d.copy_from_slice(b);
+        }
+        self.pos += b.len();
+    }
+    fn done(self) -> Result<usize, EmbeddedError> {
+        if self.pos > self.buf.len() {
+            Err(EmbeddedError::BufferTooSmall { needed: self.pos })
+        } else {
+            Ok(self.pos)
+        }
+    }
+}
+
+struct R<'b> {
+    buf: &'b [u8],
+    pos: usize,
+}
+
+impl<'b> R<'b> {
+    fn take(&mut self, n: usize) -> Result<&'b [u8], EmbeddedError> {
+        let s = self
+            .buf
+            .get(self.pos..self.pos + n)
+            .ok_or(EmbeddedError::JournalCorrupt)?;
+        self.pos += n;
+        Ok(s)
+    }
+    fn u8(&mut self) -> Result<u8, EmbeddedError> {
+        self.take(1)?
+            .first()
+            .copied()
+            .ok_or(EmbeddedError::JournalCorrupt)
+    }
+    fn u16(&mut self) -> Result<u16, EmbeddedError> {
+        let b = self.take(2)?;
+        Ok(u16::from_be_bytes([
+            b.first().copied().unwrap_or(0),
+            b.get(1).copied().unwrap_or(0),
+        ]))
+    }
+    fn str8(&mut self) -> Result<&'b str, EmbeddedError> {
+        let n = usize::from(self.u8()?);
+        core::str::from_utf8(self.take(n)?).map_err(|_| EmbeddedError::JournalCorrupt)
+    }
+}
+
+fn len8(s: &str) -> Result<u8, EmbeddedError> {
+    u8::try_from(s.len()).map_err(|_| EmbeddedError::BufferTooSmall { needed: s.len() })
+}
+
+/// Encodes a config record.
+pub fn encode_config(c: &Config<'_>, out: &mut [u8]) -> Result<usize, EmbeddedError> {
+    let mut w = W { buf: out, pos: 0 };
+    w.put(&[1, len8(c.host)?]);
+    w.put(c.host.as_bytes());
+    w.put(&c.port.to_be_bytes());
+    w.put(&[len8(c.profile_oid)?]);
+    w.put(c.profile_oid.as_bytes());
+    w.put(&[c.ra_slot, c.device_slot]);
+    w.done()
+}
+
+/// Decodes a config record.
+pub fn decode_config(b: &[u8]) -> Result<Config<'_>, EmbeddedError> {
+    let mut r = R { buf: b, pos: 0 };
+    if r.u8()? != 1 {
+        return Err(EmbeddedError::JournalCorrupt);
+    }
+    let host = r.str8()?;
+    let port = r.u16()?;
+    let profile_oid = r.str8()?;
+    Ok(Config {
+        host,
+        port,
+        profile_oid,
+        ra_slot: r.u8()?,
+        device_slot: r.u8()?,
+    })
+}
+
+/// Encodes a journal record.
+pub fn encode_journal(j: &Journal<'_>, out: &mut [u8]) -> Result<usize, EmbeddedError> {
+    let mut w = W { buf: out, pos: 0 };
+    let state = match j.state {
+        JournalState::KeyMade => 1,
+        JournalState::Sent => 2,
+        JournalState::Issued => 3,
+    };
+    w.put(&[1, state, j.slot, len8(j.tx)?]);
+    w.put(j.tx.as_bytes());
+    w.put(&j.fingerprint);
+    let cl = u16::try_from(j.certificate.len()).map_err(|_| EmbeddedError::BufferTooSmall {
+        needed: j.certificate.len(),
+    })?;
+    w.put(&cl.to_be_bytes());
+    w.put(j.certificate);
+    w.done()
+}
+
+/// Decodes a journal record.
+pub fn decode_journal(b: &[u8]) -> Result<Journal<'_>, EmbeddedError> {
+    let mut r = R { buf: b, pos: 0 };
+    if r.u8()? != 1 {
+        return Err(EmbeddedError::JournalCorrupt);
+    }
+    let state = match r.u8()? {
+        1 => JournalState::KeyMade,
+        2 => JournalState::Sent,
+        3 => JournalState::Issued,
+        _ => return Err(EmbeddedError::JournalCorrupt),
+    };
+    let slot = r.u8()?;
+    let tx = r.str8()?;
+    let mut fingerprint = [0u8; 32];
+    fingerprint.copy_from_slice(r.take(32)?);
+    let cl = usize::from(r.u16()?);
+    let certificate = r.take(cl)?;
+    Ok(Journal {
+        state,
+        slot,
+        tx,
+        fingerprint,
+        certificate,
+    })
+}
+
+/// The appliance's flash store.
+pub struct Store<F: NorFlash> {
+    map: Map<F>,
+}
+
+impl<F: NorFlash> Store<F> {
+    /// A store over `flash_range` of `flash` (at least 2 erase pages).
+    pub fn new(flash: F, flash_range: core::ops::Range<u32>) -> Result<Self, EmbeddedError> {
+        let cfg = MapConfig::try_new(flash_range).map_err(|_| EmbeddedError::Storage)?;
+        Ok(Store {
+            map: MapStorage::new(flash, cfg, Cache::new_uncached()),
+        })
+    }
+
+    /// Gives the flash back (for tests that simulate a reset).
+    pub fn into_flash(self) -> F {
+        self.map.destroy().0
+    }
+
+    async fn put(
+        &mut self,
+        key: &Key,
+        value: &[u8],
+        scratch: &mut [u8],
+    ) -> Result<(), EmbeddedError> {
+        self.map
+            .store_item(scratch, key, &value)
+            .await
+            .map_err(flash_err)
+    }
+
+    async fn get<'d>(
+        &mut self,
+        key: &Key,
+        scratch: &'d mut [u8],
+    ) -> Result<Option<&'d [u8]>, EmbeddedError> {
+        self.map
+            .fetch_item::<&[u8]>(scratch, key)
+            .await
+            .map_err(flash_err)
+    }
+
+    /// Stores the configuration.
+    pub async fn set_config(
+        &mut self,
+        c: &Config<'_>,
+        scratch: &mut [u8],
+    ) -> Result<(), EmbeddedError> {
+        let mut rec = [0u8; 600];
+        let n = encode_config(c, &mut rec)?;
+        self.put(&K_CONFIG, rec.get(..n).unwrap_or(&[]), scratch)
+            .await
+    }
+
+    /// Reads the configuration into `scratch`.
+    pub async fn config<'d>(&mut self, scratch: &'d mut [u8]) -> Result<Config<'d>, EmbeddedError> {
+        let b = self
+            .get(&K_CONFIG, scratch)
+            .await?
+            .ok_or(EmbeddedError::NotConfigured)?;
+        decode_config(b)
+    }
+
+    /// Stores the RA certificate (DER).
+    pub async fn set_ra_cert(
+        &mut self,
+        der: &[u8],
+        scratch: &mut [u8],
+    ) -> Result<(), EmbeddedError> {
+        self.put(&K_RA_CERT, der, scratch).await
+    }
+
+    /// Reads the RA certificate into `scratch`.
+    pub async fn ra_cert<'d>(&mut self, scratch: &'d mut [u8]) -> Result<&'d [u8], EmbeddedError> {
+        self.get(&K_RA_CERT, scratch)
+            .await?
+            .ok_or(EmbeddedError::NotConfigured)
+    }
+
+    /// Stores the trust anchor (DER).
+    pub async fn set_anchor(
+        &mut self,
+        der: &[u8],
+        scratch: &mut [u8],
+    ) -> Result<(), EmbeddedError> {
+        self.put(&K_ANCHOR, der, scratch).await
+    }
+
+    /// Reads the trust anchor into `scratch`.
+    pub async fn anchor<'d>(&mut self, scratch: &'d mut [u8]) -> Result<&'d [u8], EmbeddedError> {
+        self.get(&K_ANCHOR, scratch)
+            .await?
+            .ok_or(EmbeddedError::NotConfigured)
+    }
+
+    /// Writes a journal record.
+    pub async fn set_journal(
+        &mut self,
+        request_id: &str,
+        j: &Journal<'_>,
+        scratch: &mut [u8],
+    ) -> Result<(), EmbeddedError> {
+        let mut rec = [0u8; MAX_RECORD];
+        let n = encode_journal(j, &mut rec)?;
+        self.put(
+            &journal_key(request_id),
+            rec.get(..n).unwrap_or(&[]),
+            scratch,
+        )
+        .await
+    }
+
+    /// Reads a journal record into `scratch`.
+    pub async fn journal<'d>(
+        &mut self,
+        request_id: &str,
+        scratch: &'d mut [u8],
+    ) -> Result<Option<Journal<'d>>, EmbeddedError> {
+        match self.get(&journal_key(request_id), scratch).await? {
+            Some(b) => decode_journal(b).map(Some),
+            None => Ok(None),
+        }
+    }
+}

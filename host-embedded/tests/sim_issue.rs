@@ -1,0 +1,370 @@
+//! raconn-embedded against raconn-sim over a real TCP socket
+//! (`embedded-io-adapters` around tokio's TcpStream), TLS 1.3 through
+//! embedded-tls with the RA key in the software HSM, flash on
+//! sequential-storage's mock NOR flash:
+//!
+//! * full issuance (P-256 and RSA-2048 server keys — the RSA one makes the
+//!   server sign its CertificateVerify with RSA-PSS, verified without alloc),
+//!   the certificate checked by `openssl verify` against the simulator's CAs;
+//! * the same request id again: from the journal, CA not contacted;
+//! * wrong trust anchor and wrong host name: refused with their codes;
+//! * a power cut at every flash write of an issuance (and once right after
+//!   the CA answered): after "reboot" the same request completes and the
+//!   simulator has issued exactly one certificate.
+
+use std::process::Command;
+use std::time::Instant;
+
+use embedded_io_adapters::tokio_1::FromTokio;
+use raconn_core::error::Explain;
+use raconn_core::profile::{Identity, SanKindSel, SubjectFormat};
+use raconn_core::spki::SpkiRef;
+use raconn_embedded::client::{self, Connect, Job, Source, Stop, Work};
+use raconn_embedded::error::EmbeddedError;
+use raconn_embedded::hsm::{Hsm, KeySpec, SlotKey};
+use raconn_embedded::soft_hsm::SoftHsm;
+use raconn_embedded::store::{Config, Store};
+use raconn_sim::server::Versions;
+use raconn_sim::{Profiles, ServerKey, Sim};
+use sequential_storage::mock_flash::{MockFlashBase, WriteCountCheck};
+
+const P256_PROFILE: &str = "2.16.840.1.113733.1.16.1.2.3.1.1.47196112";
+type Flash = MockFlashBase<16, 4, 1024>;
+const RANGE: core::ops::Range<u32> = 0..(16 * 4 * 1024);
+
+struct Tcp;
+
+impl Connect for Tcp {
+    type Socket = FromTokio<tokio::net::TcpStream>;
+    async fn connect(&mut self, host: &str, port: u16) -> Result<Self::Socket, EmbeddedError> {
+        // As if DNS pointed a foreign name at the simulator.
+        let host = if host == "ca.contoso.example" {
+            "127.0.0.1"
+        } else {
+            host
+        };
+        let s = tokio::net::TcpStream::connect((host, port))
+            .await
+            .map_err(|_| EmbeddedError::Io)?;
+        Ok(FromTokio::new(s))
+    }
+}
+
+struct Rig {
+    sim: Sim,
+    _server: raconn_sim::server::Server,
+    port: u16,
+    hsm: SoftHsm<4>,
+    ra_cert: Vec<u8>,
+}
+
+fn rig(server_key: ServerKey) -> Rig {
+    let sim = Sim::new(Profiles::default_set(), server_key).expect("sim");
+    let server =
+        raconn_sim::server::start(sim.clone(), "127.0.0.1:0", Versions::Tls13).expect("server");
+    let port = server.addr.port();
+    let mut seed = [0u8; 32];
+    getrandom_seed(&mut seed);
+    let mut hsm = SoftHsm::<4>::new(seed);
+    // RA onboarding: key generated in slot 0, CSR signed in the slot.
+    hsm.generate(0, KeySpec::P256).expect("ra key");
+    let key = SlotKey::new(&hsm, 0).expect("slot");
+    let spec = raconn_core::csr::CsrSpec::new("CN=appliance RA");
+    let mut der = [0u8; 1024];
+    let csr = raconn_core::csr::build(&spec, &key, &mut der).expect("csr");
+    let ra_cert = sim.pki.issue_ra(csr, 1).expect("ra cert");
+    Rig {
+        sim,
+        _server: server,
+        port,
+        hsm,
+        ra_cert,
+    }
+}
+
+fn getrandom_seed(seed: &mut [u8; 32]) {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    for (i, b) in seed.iter_mut().enumerate() {
+        *b = (t >> ((i % 16) * 8)) as u8 ^ (i as u8).wrapping_mul(151);
+    }
+}
+
+fn flash() -> Flash {
+    Flash::new(WriteCountCheck::OnceOnly, None, false)
+}
+
+async fn provision(flash: Flash, r: &Rig, host: &str, anchor: &[u8]) -> Flash {
+    let mut store = Store::new(flash, RANGE).expect("store");
+    let mut scratch = [0u8; 2600];
+    store
+        .set_config(
+            &Config {
+                host,
+                port: r.port,
+                profile_oid: P256_PROFILE,
+                ra_slot: 0,
+                device_slot: 1,
+            },
+            &mut scratch,
+        )
+        .await
+        .expect("config");
+    store
+        .set_ra_cert(&r.ra_cert, &mut scratch)
+        .await
+        .expect("ra");
+    store
+        .set_anchor(anchor, &mut scratch)
+        .await
+        .expect("anchor");
+    store.into_flash()
+}
+
+struct Bufs {
+    v: Vec<Vec<u8>>,
+}
+
+impl Bufs {
+    fn new() -> Bufs {
+        Bufs {
+            v: [16640, 4096, 16384, 8192, 8192, 8192, 2600, 2600, 2600, 2600]
+                .iter()
+                .map(|n| vec![0u8; *n])
+                .collect(),
+        }
+    }
+    fn work(&mut self) -> Work<'_> {
+        let mut it = self.v.iter_mut();
+        let mut next = || it.next().unwrap().as_mut_slice();
+        Work {
+            tls_read: next(),
+            tls_write: next(),
+            reply: next(),
+            request: next(),
+            work: next(),
+            token: next(),
+            cfg: next(),
+            ra: next(),
+            anchor: next(),
+            journal: next(),
+        }
+    }
+}
+
+const SAN: &[SanKindSel] = &[];
+
+fn job(id: &str) -> Job<'_> {
+    Job {
+        request_id: id,
+        subject_format: SubjectFormat::CommonNameIncludingEmail,
+        san: SAN,
+        other_names: &[],
+        identity: Identity {
+            cn: "appliance-0042",
+            email: Some("ops@contoso.example"),
+            upn: None,
+        },
+    }
+}
+
+async fn run(
+    r: &mut Rig,
+    flash: Flash,
+    id: &str,
+    stop: Stop,
+) -> (Flash, Result<(Vec<u8>, client::Outcome), EmbeddedError>) {
+    let mut store = Store::new(flash, RANGE).expect("store");
+    let mut b = Bufs::new();
+    let mut out = vec![0u8; 4096];
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let res = client::issue(
+        &mut Tcp,
+        &mut r.hsm,
+        &mut store,
+        &job(id),
+        Some(now),
+        b.work(),
+        &mut out,
+        stop,
+    )
+    .await;
+    let res = res.map(|o| (out[..o.len].to_vec(), o));
+    (store.into_flash(), res)
+}
+
+fn pem(der: &[u8]) -> String {
+    raconn_host::files::to_pem("CERTIFICATE", der)
+}
+
+fn openssl_verify(r: &Rig, cert: &[u8]) {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(d.path().join("root.pem"), pem(&r.sim.pki.root.der)).unwrap();
+    std::fs::write(d.path().join("issuing.pem"), pem(&r.sim.pki.issuing.der)).unwrap();
+    std::fs::write(d.path().join("leaf.pem"), pem(cert)).unwrap();
+    let o = Command::new("openssl")
+        .current_dir(d.path())
+        .args([
+            "verify",
+            "-CAfile",
+            "root.pem",
+            "-untrusted",
+            "issuing.pem",
+            "leaf.pem",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+async fn full_issuance(server_key: ServerKey) {
+    let mut r = rig(server_key);
+    let root = r.sim.pki.root.der.clone();
+    let f = provision(flash(), &r, "localhost", &root).await;
+    let t = Instant::now();
+    let (f, res) = run(&mut r, f, "dev-0042", Stop::Never).await;
+    let ms = t.elapsed().as_millis();
+    let (cert, o) = res.unwrap_or_else(|e| panic!("{e} ({})", e.remedy()));
+    eprintln!("embedded issuance ({server_key:?} server): {ms} ms for 2 TLS 1.3 handshakes + policy + enrollment");
+    assert_eq!(o.source, Source::Issued);
+    assert!(o.expiry_checked);
+    openssl_verify(&r, &cert);
+    // The certificate is for the device key in slot 1.
+    let c = raconn_core::cert::CertificateRef::parse(&cert).unwrap();
+    let mut spki = [0u8; 300];
+    assert_eq!(c.spki.der.raw, r.hsm.public_key(1, &mut spki).unwrap());
+    assert_eq!(
+        SpkiRef::parse(c.spki.der.raw).unwrap().kind(),
+        raconn_core::spki::KeyKind::P256
+    );
+    assert_eq!(r.sim.enrollments(), 1);
+    // Again: from the journal, the CA not contacted.
+    let before = r.sim.recorded().len();
+    let (_, res) = run(&mut r, f, "dev-0042", Stop::Never).await;
+    let (again, o) = res.unwrap();
+    assert_eq!(o.source, Source::Journal);
+    assert_eq!(again, cert);
+    assert_eq!(r.sim.recorded().len(), before);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn issues_with_p256_server() {
+    full_issuance(ServerKey::P256).await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn issues_with_rsa_server() {
+    full_issuance(ServerKey::Rsa2048).await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn refuses_wrong_anchor_and_wrong_host() {
+    let mut r = rig(ServerKey::Rsa2048);
+    // A trust anchor that did not issue the server's certificate.
+    let other = r.sim.pki.ra_ca.der.clone();
+    let f = provision(flash(), &r, "localhost", &other).await;
+    let (_, res) = run(&mut r, f, "dev-1", Stop::Never).await;
+    let e = res.unwrap_err();
+    assert_eq!(e, EmbeddedError::UntrustedServer, "{e}");
+    assert_eq!(e.code(), "RC-EMB-004");
+    // The right anchor, but the server's certificate does not name the host.
+    let root = r.sim.pki.root.der.clone();
+    let f = provision(flash(), &r, "ca.contoso.example", &root).await;
+    let (_, res) = run(&mut r, f, "dev-2", Stop::Never).await;
+    let e = res.unwrap_err();
+    assert_eq!(e, EmbeddedError::HostnameMismatch, "{e}");
+    assert_eq!(e.code(), "RC-EMB-003");
+    // Nothing was enrolled.
+    assert_eq!(r.sim.enrollments(), 0);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn power_cut_at_every_journal_write_enrolls_once() {
+    let mut r = rig(ServerKey::P256);
+    let root = r.sim.pki.root.der.clone();
+    let base = provision(flash(), &r, "localhost", &root).await;
+    // How many words an undisturbed issuance writes.
+    let mut probe = base.clone();
+    probe.bytes_until_shutoff = Some(u32::MAX);
+    let (after, res) = run(&mut r, probe, "probe", Stop::Never).await;
+    res.unwrap();
+    let total = u32::MAX - after.bytes_until_shutoff.unwrap();
+    assert!(total > 100, "{total}");
+    let mut cuts = 0;
+    let step = (total / 20).max(1);
+    let mut at = 0;
+    while at <= total {
+        let id = format!("cut-{at}");
+        let issued_before = r.sim.certificates_issued();
+        let mut f = base.clone();
+        f.bytes_until_shutoff = Some(at);
+        let (f, res) = run(&mut r, f, &id, Stop::Never).await;
+        if res.is_err() {
+            cuts += 1;
+        }
+        // Reboot: the same flash, no more cuts.
+        let mut f = f;
+        f.bytes_until_shutoff = None;
+        let (f, res) = run(&mut r, f, &id, Stop::Never).await;
+        let (cert, _) = res.unwrap_or_else(|e| panic!("after a cut at word {at}: {e}"));
+        assert_eq!(
+            r.sim.certificates_issued(),
+            issued_before + 1,
+            "cut at word {at}"
+        );
+        // And once more: from the journal.
+        let (_, res) = run(&mut r, f, &id, Stop::Never).await;
+        let (again, o) = res.unwrap();
+        assert_eq!((again, o.source), (cert, Source::Journal));
+        at += step;
+    }
+    assert!(cuts > 10, "only {cuts} runs were cut");
+    // A reset after the CA answered but before the certificate was stored:
+    // the retry sends the same key and clientTransactionID, the CA recognises it.
+    let issued_before = r.sim.certificates_issued();
+    let enrolls_before = r.sim.enrollments();
+    let (f, res) = run(&mut r, base.clone(), "lost-reply", Stop::AfterEnrollReply).await;
+    assert!(res.is_err());
+    let (_, res) = run(&mut r, f, "lost-reply", Stop::Never).await;
+    res.unwrap();
+    assert_eq!(r.sim.enrollments(), enrolls_before + 2);
+    assert_eq!(r.sim.certificates_issued(), issued_before + 1);
+    eprintln!("power cuts: {cuts} interrupted runs over {total} written words, each recovered with one certificate");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn same_id_different_request_is_refused() {
+    let mut r = rig(ServerKey::P256);
+    let root = r.sim.pki.root.der.clone();
+    let f = provision(flash(), &r, "localhost", &root).await;
+    let (f, res) = run(&mut r, f, "dev-9", Stop::Never).await;
+    res.unwrap();
+    let mut store = Store::new(f, RANGE).unwrap();
+    let mut b = Bufs::new();
+    let mut out = vec![0u8; 4096];
+    let mut j = job("dev-9");
+    j.identity.cn = "someone-else";
+    let e = client::issue(
+        &mut Tcp,
+        &mut r.hsm,
+        &mut store,
+        &j,
+        None,
+        b.work(),
+        &mut out,
+        Stop::Never,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.code(), "RC-EMB-017");
+}
