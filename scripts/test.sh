@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
 JOBS="${JOBS:-2}"
 FUZZ_SECONDS="${FUZZ_SECONDS:-30}"
+SHARED="$(cd .. && pwd)/shared"   # the kit: docs, XSDs and their validate script
 
 step() { printf '\n=== %s ===\n' "$*"; }
 
@@ -53,15 +54,20 @@ RUSTC_BOOTSTRAP=1 cargo build -j"$JOBS" --release --target thumbv7em-none-eabihf
   -p raconn-core -p raconn-embedded --features raconn-core/p256,raconn-embedded/defmt
 echo "build-std=core: raconn-core and raconn-embedded link with core only"
 
-step "firmware: build (no global allocator, build-std=core) and run under QEMU mps2-an386"
+step "firmware: build (whole adapter, no global allocator, build-std=core) and run under QEMU mps2-an386"
 (cd host-embedded/firmware && RUSTC_BOOTSTRAP=1 cargo build -j"$JOBS" --release)
-ELF=host-embedded/firmware/target/thumbv7em-none-eabihf/release/raconn-firmware
+ELF=$PWD/host-embedded/firmware/target/thumbv7em-none-eabihf/release/raconn-firmware
 size "$ELF"
-FW_OUT=$(mktemp)
-timeout 120 qemu-system-arm -cpu cortex-m4 -machine mps2-an386 -nographic \
-  -semihosting-config enable=on,target=native -kernel "$ELF" > "$FW_OUT"
-openssl req -in "$FW_OUT" -verify -noout -subject
-cmp "$FW_OUT" tests/data/firmware-p256.csr.pem && echo "firmware CSR equals the golden vector"
+python3 scripts/fw-size.py "$ELF"
+FW_DIR=$(mktemp -d)
+(cd "$FW_DIR" && timeout 120 qemu-system-arm -cpu cortex-m4 -machine mps2-an386 -nographic \
+  -semihosting-config enable=on,target=native -kernel "$ELF" > csr.pem 2> log.txt) || { cat "$FW_DIR/log.txt"; exit 1; }
+cat "$FW_DIR/log.txt"
+openssl req -in "$FW_DIR/csr.pem" -verify -noout -subject
+cmp "$FW_DIR/csr.pem" tests/data/firmware-p256.csr.pem && echo "firmware CSR equals the golden vector"
+# The offline half: the enrollment request built from the flash image with the HSM key.
+"$SHARED/schemas/pkiws/validate" "$FW_DIR/enroll-request.xml"
+grep -q "online: RC-EMB-011" "$FW_DIR/log.txt" && echo "firmware ran the online path up to the (absent) network"
 rm -f "$FW_OUT"
 
 step "cargo test (unit, property, interop with openssl and Python cryptography)"

@@ -64,14 +64,34 @@ pub struct Work<'b> {
     pub work: &'b mut [u8],
     /// Engine token buffer (the issued PKCS#7).
     pub token: &'b mut [u8],
-    /// Flash scratch for configuration, RA certificate, anchor (each ≥ 2 KB).
+    /// Flash scratch for the configuration. Every flash scratch must hold the
+    /// largest record in the store (sequential-storage reads items whole):
+    /// 2.5 KB without a cached policy, about 6 KB with one.
     pub cfg: &'b mut [u8],
     /// Flash scratch.
     pub ra: &'b mut [u8],
     /// Flash scratch.
     pub anchor: &'b mut [u8],
-    /// Flash scratch for the journal (≥ [`crate::store::MAX_RECORD`]).
+    /// Flash scratch for the journal.
     pub journal: &'b mut [u8],
+}
+
+impl Work<'_> {
+    /// The same buffers for another call.
+    pub fn reborrow(&mut self) -> Work<'_> {
+        Work {
+            tls_read: self.tls_read,
+            tls_write: self.tls_write,
+            reply: self.reply,
+            request: self.request,
+            work: self.work,
+            token: self.token,
+            cfg: self.cfg,
+            ra: self.ra,
+            anchor: self.anchor,
+            journal: self.journal,
+        }
+    }
 }
 
 /// How the certificate was obtained.
@@ -293,10 +313,14 @@ pub async fn issue<C: Connect, H: Hsm, F: NorFlash>(
     let anchor = store.anchor(w.anchor).await?;
     let fp = fingerprint(cfg.profile_oid, job);
     let mut tx = tx_for(job.request_id);
-    let mut jbuf = [0u8; crate::store::MAX_RECORD + 64];
-    let slot = match store.journal(job.request_id, &mut jbuf).await? {
+    // The engine's token buffer is free until the engine starts.
+    let slot = match store.journal(job.request_id, &mut *w.token).await? {
         Some(j) if j.fingerprint != fp => return Err(EmbeddedError::RequestIdConflict),
         Some(j) if j.state == JournalState::Issued => {
+            crate::log!(
+                "raconn: request {=str}: certificate from the journal",
+                job.request_id
+            );
             let dst = out
                 .get_mut(..j.certificate.len())
                 .ok_or(EmbeddedError::BufferTooSmall {
@@ -310,11 +334,21 @@ pub async fn issue<C: Connect, H: Hsm, F: NorFlash>(
             });
         }
         Some(j) => {
+            crate::log!(
+                "raconn: request {=str}: resuming (slot {=u8}, same clientTransactionID)",
+                job.request_id,
+                j.slot
+            );
             tx.clear();
             let _ = tx.push_str(j.tx);
             j.slot
         }
         None => {
+            crate::log!(
+                "raconn: request {=str}: device key in slot {=u8}",
+                job.request_id,
+                cfg.device_slot
+            );
             hsm.generate(cfg.device_slot, KeySpec::P256)?;
             let rec = Journal {
                 state: JournalState::KeyMade,
@@ -363,6 +397,7 @@ pub async fn issue<C: Connect, H: Hsm, F: NorFlash>(
         let (st, body, ec) = link.post(&r, w.tls_read, w.tls_write, w.reply).await?;
         expiry_checked |= ec;
         e.on_policy_reply(st, w.reply.get(body).unwrap_or(&[]))?;
+        crate::log!("raconn: policy read and request checked against it");
     }
     // Recorded before the request leaves: a reset from here on retries with
     // the same key (same slot) and clientTransactionID.
@@ -398,6 +433,11 @@ pub async fn issue<C: Connect, H: Hsm, F: NorFlash>(
                     .ok_or(EmbeddedError::BufferTooSmall { needed: n })?
                     .copy_from_slice(certificate);
                 issued_len = Some(n);
+                crate::log!(
+                    "raconn: request {=str}: issued, {=usize} bytes",
+                    job.request_id,
+                    n
+                );
                 break;
             }
             Issued::Pending { .. } => {}
@@ -425,4 +465,45 @@ pub async fn issue<C: Connect, H: Hsm, F: NorFlash>(
         source: Source::Issued,
         expiry_checked,
     })
+}
+
+/// The offline half: configuration and the cached policy reply from flash,
+/// the device key generated in its slot, the enrollment request built and
+/// signed there — what the appliance can do before it has a network. `emit`
+/// receives the request (path, SOAPAction, body).
+pub async fn prepare_offline<H: Hsm, F: NorFlash, R>(
+    hsm: &mut H,
+    store: &mut Store<F>,
+    job: &Job<'_>,
+    w: Work<'_>,
+    emit: impl FnOnce(&Request<'_>) -> R,
+) -> Result<R, EmbeddedError> {
+    let cfg = store.config(w.cfg).await?;
+    let policy = store.policy(w.reply).await?;
+    hsm.generate(cfg.device_slot, KeySpec::P256)?;
+    let hsm: &H = hsm;
+    let device = SlotKey::new(hsm, cfg.device_slot)?;
+    let tx = tx_for(job.request_id);
+    let req = IssueRequest {
+        profile_oid: cfg.profile_oid,
+        subject_format: job.subject_format,
+        san: job.san,
+        other_names: job.other_names,
+        overrides: &[],
+        identity: job.identity,
+        seat_id: None,
+        client_transaction_id: &tx,
+    };
+    let mut e = Engine::new(
+        req,
+        Buffers {
+            request: w.request,
+            work: w.work,
+            token: w.token,
+        },
+    )?;
+    e.policy_request()?;
+    e.on_policy_reply(200, policy)?;
+    let r = e.enroll_request(&device)?;
+    Ok(emit(&r))
 }

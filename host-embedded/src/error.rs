@@ -55,6 +55,8 @@ pub enum EmbeddedError {
     JournalCorrupt,
     /// The CA still holds the request for approval.
     StillPending,
+    /// A record is larger than a flash page holds.
+    RecordTooBig,
 }
 
 const CODES: &[Code] = &[
@@ -77,6 +79,7 @@ const CODES: &[Code] = &[
     Code { code: "RC-EMB-017", message: "request id used before for a different request", remedy: "use a new request id for a new request; the same id returns the certificate issued for it" },
     Code { code: "RC-EMB-018", message: "a journal record in flash cannot be read", remedy: "remove the journal entry for this request id and issue again" },
     Code { code: "RC-EMB-019", message: "the CA still holds the request for approval", remedy: "approve the request in PKI Manager, then run the same request id again: it polls with the same clientTransactionID" },
+    Code { code: "RC-EMB-020", message: "a record is larger than one flash erase page can hold", remedy: "give the store a flash with larger erase pages (a cached policy reply needs 8 KiB pages), or store a shorter record" },
 ];
 
 impl EmbeddedError {
@@ -105,6 +108,7 @@ impl EmbeddedError {
             EmbeddedError::RequestIdConflict => 16,
             EmbeddedError::JournalCorrupt => 17,
             EmbeddedError::StillPending => 18,
+            EmbeddedError::RecordTooBig => 19,
         })
     }
 

@@ -16,6 +16,7 @@
 //! * [`client`]: the issuance — one TLS connection per SOAP call, HTTP
 //!   framing from the core ([`raconn_core::pkiws::http`]), journal steps
 //!   that survive a reset at any point;
+//! * [`ram_flash`]: a NOR flash in a byte array (flash images, QEMU);
 //! * [`error`]: `RC-EMB-…` codes with remedies.
 //!
 //! [`csr_pem`] makes a PEM request in caller buffers with any `Signer`.
@@ -31,9 +32,19 @@
     clippy::unreachable
 )]
 
+/// `defmt::info!` with the `defmt` feature, nothing without it.
+macro_rules! log {
+    ($($t:tt)*) => {
+        #[cfg(feature = "defmt")]
+        defmt::info!($($t)*);
+    };
+}
+pub(crate) use log;
+
 pub mod client;
 pub mod error;
 pub mod hsm;
+pub mod ram_flash;
 pub mod rsa;
 #[cfg(feature = "soft-hsm")]
 pub mod soft_hsm;

@@ -26,6 +26,7 @@ pub type Key = [u8; 16];
 const K_CONFIG: Key = *b"raconn/config\0\0\0";
 const K_RA_CERT: Key = *b"raconn/ra-cert\0\0";
 const K_ANCHOR: Key = *b"raconn/anchor\0\0\0";
+const K_POLICY: Key = *b"raconn/policy\0\0\0";
 
 /// Largest record (a journal entry with a 2 KB certificate).
 pub const MAX_RECORD: usize = 2400;
@@ -77,6 +78,7 @@ pub struct Journal<'a> {
 fn flash_err<E>(e: sequential_storage::Error<E>) -> EmbeddedError {
     match e {
         sequential_storage::Error::FullStorage => EmbeddedError::StorageFull,
+        sequential_storage::Error::ItemTooBig => EmbeddedError::RecordTooBig,
         sequential_storage::Error::BufferTooSmall(n) => EmbeddedError::BufferTooSmall { needed: n },
         _ => EmbeddedError::Storage,
     }
@@ -318,6 +320,23 @@ impl<F: NorFlash> Store<F> {
     /// Reads the trust anchor into `scratch`.
     pub async fn anchor<'d>(&mut self, scratch: &'d mut [u8]) -> Result<&'d [u8], EmbeddedError> {
         self.get(&K_ANCHOR, scratch)
+            .await?
+            .ok_or(EmbeddedError::NotConfigured)
+    }
+
+    /// Caches the profile's policy reply (the getPoliciesResponse body), so
+    /// an enrollment request can be prepared without the network.
+    pub async fn set_policy(
+        &mut self,
+        reply: &[u8],
+        scratch: &mut [u8],
+    ) -> Result<(), EmbeddedError> {
+        self.put(&K_POLICY, reply, scratch).await
+    }
+
+    /// Reads the cached policy reply into `scratch`.
+    pub async fn policy<'d>(&mut self, scratch: &'d mut [u8]) -> Result<&'d [u8], EmbeddedError> {
+        self.get(&K_POLICY, scratch)
             .await?
             .ok_or(EmbeddedError::NotConfigured)
     }
