@@ -175,3 +175,45 @@ impl From<HsmError> for EmbeddedError {
 pub fn core<E: Into<raconn_core::Error>>(e: E) -> EmbeddedError {
     EmbeddedError::Core(e.into())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+    extern crate std;
+    use super::*;
+    use std::format;
+
+    #[test]
+    fn codes_are_numbered_in_order_and_every_variant_has_one() {
+        for (i, c) in CODES.iter().enumerate() {
+            assert_eq!(c.code, format!("RC-EMB-{:03}", i + 1));
+            assert!(!c.message.is_empty() && !c.remedy.is_empty());
+        }
+        let all = [
+            EmbeddedError::Hsm(HsmError::Device),
+            EmbeddedError::TlsHandshake,
+            EmbeddedError::HostnameMismatch,
+            EmbeddedError::UntrustedServer,
+            EmbeddedError::ServerCertificateExpired,
+            EmbeddedError::BadServerSignature,
+            EmbeddedError::UnsupportedKey,
+            EmbeddedError::BadServerCertificate,
+            EmbeddedError::BadTrustAnchor,
+            EmbeddedError::ChainTooLong,
+            EmbeddedError::Io,
+            EmbeddedError::Http,
+            EmbeddedError::BufferTooSmall { needed: 1 },
+            EmbeddedError::Storage,
+            EmbeddedError::StorageFull,
+            EmbeddedError::NotConfigured,
+            EmbeddedError::RequestIdConflict,
+            EmbeddedError::JournalCorrupt,
+            EmbeddedError::StillPending,
+            EmbeddedError::RecordTooBig,
+        ];
+        assert_eq!(all.len(), CODES.len());
+        for (i, e) in all.iter().enumerate() {
+            assert_eq!(e.code(), CODES[i].code, "{e:?}");
+        }
+    }
+}

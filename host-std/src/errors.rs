@@ -139,12 +139,14 @@ impl HostError {
     }
 }
 
-/// Every code, core and host.
+/// Every code: core, host, and the appliance adapter's (so an administrator
+/// can look up what an appliance logged).
 pub fn all_codes() -> impl Iterator<Item = &'static Code> {
     raconn_core::error::CODES
         .iter()
         .flat_map(|t| t.iter())
         .chain(HOST_CODES.iter())
+        .chain(raconn_embedded::error::EmbeddedError::CODES.iter())
 }
 
 /// Looks a code up.
