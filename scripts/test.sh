@@ -68,7 +68,7 @@ cmp "$FW_DIR/csr.pem" tests/data/firmware-p256.csr.pem && echo "firmware CSR equ
 # The offline half: the enrollment request built from the flash image with the HSM key.
 "$SHARED/schemas/pkiws/validate" "$FW_DIR/enroll-request.xml"
 grep -q "online: RC-EMB-011" "$FW_DIR/log.txt" && echo "firmware ran the online path up to the (absent) network"
-rm -f "$FW_OUT"
+rm -rf "$FW_DIR"
 
 step "cargo test (unit, property, interop with openssl and Python cryptography)"
 TEST_LOG=$(mktemp)
