@@ -161,10 +161,7 @@ fn fingerprint(profile_oid: &str, job: &Job<'_>) -> [u8; 32] {
     h.finalize().into()
 }
 
-fn tls_err(e: TlsError, v: &ServerVerifier<'_>) -> EmbeddedError {
-    if let Some(f) = v.failure() {
-        return f;
-    }
+fn io_err(e: TlsError) -> EmbeddedError {
     match e {
         TlsError::Io(_) | TlsError::ConnectionClosed => EmbeddedError::Io,
         _ => EmbeddedError::TlsHandshake,
@@ -202,22 +199,13 @@ impl<C: Connect, H: Hsm + ?Sized> CaLink<'_, C, H> {
         tls_write: &mut [u8],
         reply: &mut [u8],
     ) -> Result<(u16, core::ops::Range<usize>, bool), EmbeddedError> {
-        let (hsm, ra_slot, ra_cert, anchor, host, port, now) = (
+        let (host, port) = (self.host, self.port);
+        let socket = self.conn.connect(host, port).await?;
+        let mut provider = Provider::new(
             self.hsm,
             self.ra_slot,
             self.ra_cert,
-            self.anchor,
-            self.host,
-            self.port,
-            self.now,
-        );
-        let conn = &mut *self.conn;
-        let socket = conn.connect(host, port).await?;
-        let mut provider = Provider::new(
-            hsm,
-            ra_slot,
-            ra_cert,
-            ServerVerifier::new(anchor, host, now),
+            ServerVerifier::new(self.anchor, host, self.now),
         )?;
         let config = TlsConfig::new()
             .enable_rsa_signatures()
@@ -225,7 +213,8 @@ impl<C: Connect, H: Hsm + ?Sized> CaLink<'_, C, H> {
         let mut tls: TlsConnection<'_, _, embedded_tls::Aes128GcmSha256> =
             TlsConnection::new(socket, tls_read, tls_write);
         if let Err(e) = tls.open(TlsContext::new(&config, &mut provider)).await {
-            return Err(tls_err(e, provider.server_verifier()));
+            // The verifier knows the exact reason a certificate was refused.
+            return Err(provider.server_verifier().failure().unwrap_or(io_err(e)));
         }
         let expiry_checked = provider.server_verifier().expiry_checked();
         let mut head = [0u8; 512];
@@ -239,26 +228,19 @@ impl<C: Connect, H: Hsm + ?Sized> CaLink<'_, C, H> {
             &mut head,
         )
         .map_err(core)?;
-        let io = |e: TlsError| match e {
-            TlsError::Io(_) | TlsError::ConnectionClosed => EmbeddedError::Io,
-            _ => EmbeddedError::TlsHandshake,
-        };
-        tls.write_all(h).await.map_err(io)?;
-        tls.write_all(req.body.as_bytes()).await.map_err(io)?;
-        tls.flush().await.map_err(io)?;
+        tls.write_all(h).await.map_err(io_err)?;
+        tls.write_all(req.body.as_bytes()).await.map_err(io_err)?;
+        tls.flush().await.map_err(io_err)?;
         let mut got = 0;
         let mut parsed = None;
         loop {
-            if parsed.is_none() {
-                parsed = http::parse_head(reply.get(..got).unwrap_or(&[])).map_err(core)?;
-            }
             let closed = match tls.read(reply.get_mut(got..).unwrap_or(&mut [])).await {
                 Ok(0) | Err(TlsError::ConnectionClosed) => true,
                 Ok(n) => {
                     got += n;
                     false
                 }
-                Err(e) => return Err(io(e)),
+                Err(e) => return Err(io_err(e)),
             };
             if parsed.is_none() {
                 parsed = http::parse_head(reply.get(..got).unwrap_or(&[])).map_err(core)?;

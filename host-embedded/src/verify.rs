@@ -22,7 +22,7 @@ use embedded_tls::{
 use raconn_core::asn1::{tag, Reader};
 use raconn_core::cert::CertificateRef;
 use raconn_core::ext::GeneralNameRef;
-use raconn_core::oid::{self, Oid};
+use raconn_core::oid;
 use raconn_core::spki::{KeyKind, SpkiRef};
 use sha2_10::Digest as _;
 
@@ -305,11 +305,6 @@ fn parse_ipv4(s: &str) -> Option<[u8; 4]> {
         *o = p.parse().ok()?;
     }
     parts.next().is_none().then_some(out)
-}
-
-/// An OID the verifier names in messages.
-pub fn signature_label(o: &Oid) -> &'static str {
-    oid::label(o).unwrap_or("unknown")
 }
 
 #[cfg(test)]
