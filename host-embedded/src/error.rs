@@ -57,6 +57,8 @@ pub enum EmbeddedError {
     StillPending,
     /// A record is larger than a flash page holds.
     RecordTooBig,
+    /// An RSA RA key: embedded-tls cannot send its client signature without alloc.
+    RsaClientKey,
 }
 
 const CODES: &[Code] = &[
@@ -80,6 +82,7 @@ const CODES: &[Code] = &[
     Code { code: "RC-EMB-018", message: "a journal record in flash cannot be read", remedy: "remove the journal entry for this request id and issue again" },
     Code { code: "RC-EMB-019", message: "the CA still holds the request for approval", remedy: "approve the request in PKI Manager, then run the same request id again: it polls with the same clientTransactionID" },
     Code { code: "RC-EMB-020", message: "a record is larger than one flash erase page can hold", remedy: "give the store a flash with larger erase pages (a cached policy reply needs 8 KiB pages), or store a shorter record" },
+    Code { code: "RC-EMB-021", message: "the RA key is RSA: embedded-tls 0.19 without alloc sends only ECDSA client signatures (its CertificateVerify holds 104 bytes)", remedy: "put a P-256 RA key in the secure element (KeyAlgorithm = ECDSA_P256 in the RA request); RSA RA keys work with the desktop host" },
 ];
 
 impl EmbeddedError {
@@ -109,6 +112,7 @@ impl EmbeddedError {
             EmbeddedError::JournalCorrupt => 17,
             EmbeddedError::StillPending => 18,
             EmbeddedError::RecordTooBig => 19,
+            EmbeddedError::RsaClientKey => 20,
         })
     }
 
@@ -210,6 +214,7 @@ mod tests {
             EmbeddedError::JournalCorrupt,
             EmbeddedError::StillPending,
             EmbeddedError::RecordTooBig,
+            EmbeddedError::RsaClientKey,
         ];
         assert_eq!(all.len(), CODES.len());
         for (i, e) in all.iter().enumerate() {

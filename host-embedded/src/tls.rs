@@ -9,7 +9,11 @@
 //! embedded-tls calls `SignerMut::sign`, which panics inside embedded-tls
 //! if signing fails; [`Provider::new`] therefore signs a probe with the RA
 //! slot first, so a missing or locked key is a typed error before the
-//! handshake starts.
+//! handshake starts. For the same reason an RSA RA key is refused up front
+//! (`RC-EMB-021`): without its `alloc`-only `rsa` feature, embedded-tls 0.19
+//! keeps the client CertificateVerify in a 104-byte vector and panics on an
+//! RSA-2048 signature (found by `tests/sim_issue.rs`). The HSM seam still
+//! signs RSA-PSS, ready for a TLS stack that can carry it.
 
 use embedded_tls::{
     Aes128GcmSha256, Certificate, CryptoProvider, SignatureScheme, TlsError, TlsVerifier,
@@ -62,8 +66,9 @@ fn scheme_for(kind: KeyKind) -> Result<(HsmSig, SignatureScheme), EmbeddedError>
             HsmSig::EcdsaP256Sha256,
             SignatureScheme::EcdsaSecp256r1Sha256,
         )),
-        // TLS 1.3 signs with RSA only as PSS (RFC 8446 §4.2.3).
-        KeyKind::Rsa(_) => Ok((HsmSig::RsaPssSha256, SignatureScheme::RsaPssRsaeSha256)),
+        // TLS 1.3 would sign as RSA-PSS (RFC 8446 §4.2.3), but embedded-tls
+        // cannot carry the signature without alloc (see the module doc).
+        KeyKind::Rsa(_) => Err(EmbeddedError::RsaClientKey),
         _ => Err(EmbeddedError::UnsupportedKey),
     }
 }

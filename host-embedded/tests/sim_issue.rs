@@ -21,7 +21,7 @@ use raconn_core::profile::{Identity, SanKindSel, SubjectFormat};
 use raconn_core::spki::SpkiRef;
 use raconn_embedded::client::{self, Connect, Job, Source, Stop, Work};
 use raconn_embedded::error::EmbeddedError;
-use raconn_embedded::hsm::{Hsm, KeySpec, SlotKey};
+use raconn_embedded::hsm::{Hsm, HsmError, HsmSig, KeySpec, SlotKey};
 use raconn_embedded::soft_hsm::SoftHsm;
 use raconn_embedded::store::{Config, Store};
 use raconn_sim::server::Versions;
@@ -50,24 +50,100 @@ impl Connect for Tcp {
     }
 }
 
+/// A part with an RSA-2048 RA key in slot 0 (signing with aws-lc through
+/// raconn-host's software key: PKCS#1 v1.5 for the CSR, PSS for TLS 1.3)
+/// and the software P-256 part behind every other slot — the RA key the
+/// issue asks for on parts that have RSA.
+struct TestHsm {
+    soft: SoftHsm<4>,
+    rsa_ra: Option<raconn_host::keys::SoftKey>,
+}
+
+impl Hsm for TestHsm {
+    fn generate(&mut self, slot: u8, spec: KeySpec) -> Result<(), HsmError> {
+        match (slot, spec) {
+            (0, KeySpec::Rsa2048) => {
+                let k = raconn_host::keys::SoftKey::generate(
+                    raconn_core::inf::KeyAlgorithm::Rsa(2048),
+                    raconn_core::inf::HashAlgorithm::Sha256,
+                )
+                .map_err(|_| HsmError::Device)?;
+                self.rsa_ra = Some(k);
+                Ok(())
+            }
+            _ => self.soft.generate(slot, spec),
+        }
+    }
+
+    fn public_key<'b>(&self, slot: u8, out: &'b mut [u8]) -> Result<&'b [u8], HsmError> {
+        match (slot, &self.rsa_ra) {
+            (0, Some(k)) => {
+                let spki = raconn_core::csr::Signer::public_key_der(k);
+                let d = out
+                    .get_mut(..spki.len())
+                    .ok_or(HsmError::BufferTooSmall { needed: spki.len() })?;
+                d.copy_from_slice(spki);
+                Ok(d)
+            }
+            _ => self.soft.public_key(slot, out),
+        }
+    }
+
+    fn sign(&self, slot: u8, alg: HsmSig, msg: &[u8], out: &mut [u8]) -> Result<usize, HsmError> {
+        use raconn_host::store::{RaKey, TlsScheme};
+        match (slot, &self.rsa_ra) {
+            (0, Some(k)) => {
+                let sig = match alg {
+                    HsmSig::RsaPkcs1Sha256 => {
+                        let mut b = [0u8; 512];
+                        let n = raconn_core::csr::Signer::sign(k, msg, &mut b)
+                            .map_err(|_| HsmError::Device)?;
+                        b[..n].to_vec()
+                    }
+                    HsmSig::RsaPssSha256 => k
+                        .sign_tls(TlsScheme::RsaPssSha256, msg)
+                        .map_err(|_| HsmError::Device)?,
+                    HsmSig::EcdsaP256Sha256 => return Err(HsmError::Unsupported),
+                };
+                out.get_mut(..sig.len())
+                    .ok_or(HsmError::BufferTooSmall { needed: sig.len() })?
+                    .copy_from_slice(&sig);
+                Ok(sig.len())
+            }
+            _ => self.soft.sign(slot, alg, msg, out),
+        }
+    }
+
+    fn fill_random(&self, out: &mut [u8]) -> Result<(), HsmError> {
+        self.soft.fill_random(out)
+    }
+}
+
 struct Rig {
     sim: Sim,
     _server: raconn_sim::server::Server,
     port: u16,
-    hsm: SoftHsm<4>,
+    hsm: TestHsm,
     ra_cert: Vec<u8>,
 }
 
 fn rig(server_key: ServerKey) -> Rig {
+    rig_with(server_key, KeySpec::P256)
+}
+
+fn rig_with(server_key: ServerKey, ra_key: KeySpec) -> Rig {
     let sim = Sim::new(Profiles::default_set(), server_key).expect("sim");
     let server =
         raconn_sim::server::start(sim.clone(), "127.0.0.1:0", Versions::Tls13).expect("server");
     let port = server.addr.port();
     let mut seed = [0u8; 32];
     getrandom_seed(&mut seed);
-    let mut hsm = SoftHsm::<4>::new(seed);
+    let mut hsm = TestHsm {
+        soft: SoftHsm::<4>::new(seed),
+        rsa_ra: None,
+    };
     // RA onboarding: key generated in slot 0, CSR signed in the slot.
-    hsm.generate(0, KeySpec::P256).expect("ra key");
+    hsm.generate(0, ra_key).expect("ra key");
     let key = SlotKey::new(&hsm, 0).expect("slot");
     let spec = raconn_core::csr::CsrSpec::new("CN=appliance RA");
     let mut der = [0u8; 1024];
@@ -228,14 +304,15 @@ fn openssl_verify(r: &Rig, cert: &[u8]) {
 }
 
 async fn full_issuance(server_key: ServerKey) {
-    let mut r = rig(server_key);
+    let ra_key = KeySpec::P256;
+    let mut r = rig_with(server_key, ra_key);
     let root = r.sim.pki.root.der.clone();
     let f = provision(flash(), &r, "localhost", &root).await;
     let t = Instant::now();
     let (f, res) = run(&mut r, f, "dev-0042", Stop::Never).await;
     let ms = t.elapsed().as_millis();
     let (cert, o) = res.unwrap_or_else(|e| panic!("{e} ({})", e.remedy()));
-    eprintln!("embedded issuance ({server_key:?} server): {ms} ms for 2 TLS 1.3 handshakes + policy + enrollment");
+    eprintln!("embedded issuance ({server_key:?} server, {ra_key:?} RA key): {ms} ms for 2 TLS 1.3 handshakes + policy + enrollment");
     assert_eq!(o.source, Source::Issued);
     assert!(o.expiry_checked);
     openssl_verify(&r, &cert);
@@ -265,6 +342,34 @@ async fn issues_with_p256_server() {
 #[tokio::test(flavor = "current_thread")]
 async fn issues_with_rsa_server() {
     full_issuance(ServerKey::Rsa2048).await;
+}
+
+/// An RSA-2048 RA key in the part: embedded-tls 0.19 without alloc cannot
+/// send an RSA CertificateVerify (it panicked here before the adapter
+/// refused it); the adapter says so with RC-EMB-021 before connecting.
+#[tokio::test(flavor = "current_thread")]
+async fn rsa_ra_key_is_refused_before_the_handshake() {
+    let mut r = rig_with(ServerKey::Rsa2048, KeySpec::Rsa2048);
+    // The HSM seam itself signs RSA: the RA request verified, the certificate issued.
+    assert_eq!(
+        SpkiRef::parse(
+            raconn_core::cert::CertificateRef::parse(&r.ra_cert)
+                .unwrap()
+                .spki
+                .der
+                .raw
+        )
+        .unwrap()
+        .kind(),
+        raconn_core::spki::KeyKind::Rsa(2048)
+    );
+    let root = r.sim.pki.root.der.clone();
+    let f = provision(flash(), &r, "localhost", &root).await;
+    let (_, res) = run(&mut r, f, "dev-rsa", Stop::Never).await;
+    let e = res.unwrap_err();
+    assert_eq!(e, EmbeddedError::RsaClientKey, "{e}");
+    assert_eq!(e.code(), "RC-EMB-021");
+    assert!(r.sim.recorded().is_empty());
 }
 
 #[tokio::test(flavor = "current_thread")]
