@@ -168,6 +168,35 @@ fn io_err(e: TlsError) -> EmbeddedError {
     }
 }
 
+/// The core's engine for `job` under `profile_oid`, in the caller's buffers.
+fn engine<'a, 'b>(
+    profile_oid: &'a str,
+    job: &Job<'a>,
+    tx: &'a str,
+    request: &'b mut [u8],
+    work: &'b mut [u8],
+    token: &'b mut [u8],
+) -> Result<Engine<'a, 'b>, EmbeddedError> {
+    let req = IssueRequest {
+        profile_oid,
+        subject_format: job.subject_format,
+        san: job.san,
+        other_names: job.other_names,
+        overrides: &[],
+        identity: job.identity,
+        seat_id: None,
+        client_transaction_id: tx,
+    };
+    Ok(Engine::new(
+        req,
+        Buffers {
+            request,
+            work,
+            token,
+        },
+    )?)
+}
+
 /// The CA as the appliance reaches it: a connector, the RA key slot and
 /// certificate, the trust anchor, the host name and the clock.
 pub struct CaLink<'a, C: Connect, H: Hsm + ?Sized> {
@@ -355,24 +384,7 @@ pub async fn issue<C: Connect, H: Hsm, F: NorFlash>(
         port: cfg.port,
         now,
     };
-    let req = IssueRequest {
-        profile_oid: cfg.profile_oid,
-        subject_format: job.subject_format,
-        san: job.san,
-        other_names: job.other_names,
-        overrides: &[],
-        identity: job.identity,
-        seat_id: None,
-        client_transaction_id: &tx,
-    };
-    let mut e = Engine::new(
-        req,
-        Buffers {
-            request: w.request,
-            work: w.work,
-            token: w.token,
-        },
-    )?;
+    let mut e = engine(cfg.profile_oid, job, &tx, w.request, w.work, w.token)?;
     let mut expiry_checked = false;
     {
         let r = e.policy_request()?;
@@ -466,24 +478,7 @@ pub async fn prepare_offline<H: Hsm, F: NorFlash, R>(
     let hsm: &H = hsm;
     let device = SlotKey::new(hsm, cfg.device_slot)?;
     let tx = tx_for(job.request_id);
-    let req = IssueRequest {
-        profile_oid: cfg.profile_oid,
-        subject_format: job.subject_format,
-        san: job.san,
-        other_names: job.other_names,
-        overrides: &[],
-        identity: job.identity,
-        seat_id: None,
-        client_transaction_id: &tx,
-    };
-    let mut e = Engine::new(
-        req,
-        Buffers {
-            request: w.request,
-            work: w.work,
-            token: w.token,
-        },
-    )?;
+    let mut e = engine(cfg.profile_oid, job, &tx, w.request, w.work, w.token)?;
     e.policy_request()?;
     e.on_policy_reply(200, policy)?;
     let r = e.enroll_request(&device)?;
