@@ -791,11 +791,13 @@ pub fn write_escaped_str<W: fmt::Write>(out: &mut W, s: &str) -> fmt::Result {
     Ok(())
 }
 
-/// Writes an attribute value with RFC 4514 escaping; non-string values as `#hex`.
+/// Writes an attribute value with RFC 4514 escaping; non-string values, and
+/// empty strings (which have no text form a subject string accepts), as
+/// `#hex` of the whole value, so what is written always encodes again.
 pub fn write_escaped_value<W: fmt::Write>(out: &mut W, v: &Tlv<'_>) -> fmt::Result {
     let text = match v.tag {
         tag::UTF8_STRING | tag::PRINTABLE_STRING | tag::IA5_STRING | tag::T61_STRING => {
-            core::str::from_utf8(v.value).ok()
+            core::str::from_utf8(v.value).ok().filter(|s| !s.is_empty())
         }
         _ => None,
     };
@@ -823,6 +825,20 @@ pub fn parse_name(der: &[u8]) -> Result<NameRef<'_>, DerError> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
     use super::*;
+    use std::string::ToString;
+
+    #[test]
+    fn empty_values_display_as_hex_and_encode_again() {
+        // Found by the `subject` fuzz target: an empty string has no text form.
+        for input in ["O=#1300", "O=#0c00"] {
+            let mut b = [0u8; 64];
+            let der = subject_to_der(input, &mut b).unwrap().to_vec();
+            let shown = parse_name(&der).unwrap().to_string();
+            assert_eq!(shown.to_ascii_lowercase(), input.to_ascii_lowercase());
+            let mut b2 = [0u8; 64];
+            assert_eq!(subject_to_der(&shown, &mut b2).unwrap(), &der[..]);
+        }
+    }
     use std::string::String;
 
     fn roundtrip(s: &str) -> String {
