@@ -14,6 +14,18 @@
 //! new → policy_request → on_policy_reply → enroll_request(signer)
 //!     → on_enroll_reply → Issued | Pending (→ poll_request → on_enroll_reply)
 //! ```
+//!
+//! For a transaction that resumes after a crash (see [`crate::issuance`],
+//! which drives this engine), the enrollment can also be taken up again:
+//! [`Engine::resume_sent`] with the exact body sent before, [`Engine::expect_key`]
+//! and [`Engine::set_pending`] for a request the CA holds, and
+//! [`Engine::search_request`] / [`Engine::on_search_reply`] to ask the CA
+//! whether it issued a certificate for the request's key.
+//!
+//! Capacities are named and documented ([`MAX_SAN`], [`MAX_CHAIN`],
+//! [`MAX_WARNINGS`]); data past a capacity is an error, never dropped —
+//! except warnings past [`MAX_WARNINGS`], which are counted in
+//! [`Engine::warnings_dropped`].
 
 use core::ops::Range;
 
@@ -24,7 +36,8 @@ use crate::ext::{GeneralName, GeneralNameRef};
 use crate::oid::{self, Oid};
 use crate::pkiws::check::{self, Field, Override, ValueOf};
 use crate::pkiws::enroll::{self, EnrollRequest, Outcome};
-use crate::pkiws::{policy, PkiwsError, ACTION_ENROLL, ACTION_POLICY, PATH_ENROLL, PATH_POLICY};
+use crate::pkiws::search::{self, SearchRequest};
+use crate::pkiws::{policy, PkiwsError, Service};
 use crate::profile::{self, Identity, ProfileWarning, SanKindSel, SubjectFormat};
 use crate::spki::{KeyKind, SpkiRef};
 use crate::xml::XmlError;
@@ -63,6 +76,8 @@ pub struct Buffers<'b> {
 /// Bytes to POST.
 #[derive(Debug, Clone, Copy)]
 pub struct Request<'r> {
+    /// Which service it goes to.
+    pub service: Service,
     /// Path under `https://<fqdn>` (`/pki-ws/policyService`, …).
     pub path: &'static str,
     /// The SOAPAction header value.
@@ -92,7 +107,7 @@ pub enum Issued<'r> {
         /// DER of the end-entity certificate.
         certificate: &'r [u8],
         /// DER of the other certificates: from the reply, then the policy's.
-        chain: heapless::Vec<&'r [u8], 6>,
+        chain: heapless::Vec<&'r [u8], MAX_CHAIN>,
         /// The CA's serverTransactionID.
         server_transaction_id: &'r str,
     },
@@ -120,10 +135,12 @@ struct Arena<'b> {
 impl Arena<'_> {
     fn put(&mut self, b: &[u8]) -> Result<Range<usize>, Error> {
         let end = self.used + b.len();
-        let dst = self
-            .buf
-            .get_mut(self.used..end)
-            .ok_or(XmlError::BufferTooSmall { needed: end })?;
+        let dst = self.buf.get_mut(self.used..end).ok_or(Error::Buffer(
+            crate::error::BufferTooSmall {
+                buffer: "work",
+                needed: end,
+            },
+        ))?;
         dst.copy_from_slice(b);
         let r = self.used..end;
         self.used = end;
@@ -142,6 +159,34 @@ impl Arena<'_> {
 
 /// Maximum SAN entries the engine puts in a request.
 pub const MAX_SAN: usize = 8;
+/// Maximum certificates besides the end-entity one (reply and policy CAs).
+pub const MAX_CHAIN: usize = 6;
+/// Maximum warnings kept (more are counted, not kept).
+pub const MAX_WARNINGS: usize = 8;
+
+/// What a `searchCertificate` reply said about the request's key.
+#[derive(Debug)]
+pub enum Search<'r> {
+    /// A valid certificate for the request's key, checked like an issued one.
+    Found(Issued<'r>),
+    /// None on this page.
+    NotFound {
+        /// The CA has more pages: ask again from `next_index`.
+        more: bool,
+        /// `startIndex` of the next page.
+        next_index: u32,
+    },
+}
+
+fn warn(
+    w: &mut heapless::Vec<ProfileWarning, MAX_WARNINGS>,
+    dropped: &mut usize,
+    x: ProfileWarning,
+) {
+    if w.push(x).is_err() {
+        *dropped += 1;
+    }
+}
 
 /// The engine.
 pub struct Engine<'a, 'b> {
@@ -156,13 +201,49 @@ pub struct Engine<'a, 'b> {
     seat: &'a str,
     other: heapless::Vec<(Oid, Range<usize>, Range<usize>), 4>,
     pairs: heapless::Vec<(Range<usize>, Range<usize>), 12>,
-    cas: heapless::Vec<Range<usize>, 6>,
+    cas: heapless::Vec<Range<usize>, MAX_CHAIN>,
     csr: Range<usize>,
+    spki: Range<usize>,
     key: Option<KeyRequirements>,
-    warnings: heapless::Vec<ProfileWarning, 8>,
+    warnings: heapless::Vec<ProfileWarning, MAX_WARNINGS>,
+    warnings_dropped: usize,
     pending: Option<Range<usize>>,
+    ctid: heapless::String<160>,
     request_max: usize,
+    last_len: usize,
+    last: (Service, &'static str, usize),
+    search_index: u32,
+    outcome: Option<Stored>,
     token_len: usize,
+}
+
+/// Where a certificate of an outcome is.
+#[derive(Debug, Clone)]
+enum Place {
+    /// In the token buffer.
+    Token(Range<usize>),
+    /// The policy's n-th CA certificate.
+    Ca(usize),
+}
+
+/// An outcome, as ranges of the engine's buffers.
+#[derive(Debug, Clone)]
+enum Stored {
+    Certificate {
+        leaf: Range<usize>,
+        chain: heapless::Vec<Place, MAX_CHAIN>,
+        server_tx: Range<usize>,
+    },
+    Pending(Range<usize>),
+}
+
+/// The range `inner` occupies in `outer` (empty when it is not inside).
+fn offset_in(outer: &[u8], inner: &[u8]) -> Range<usize> {
+    let start = (inner.as_ptr() as usize).checked_sub(outer.as_ptr() as usize);
+    match start {
+        Some(s) if s + inner.len() <= outer.len() => s..s + inner.len(),
+        _ => 0..0,
+    }
 }
 
 /// How much of each buffer an issuance used (to size buffers on a device).
@@ -179,11 +260,12 @@ pub struct BufferUse {
 impl<'a, 'b> Engine<'a, 'b> {
     /// Checks the request locally (profile OID, fallbacks, other-names, subject).
     pub fn new(req: IssueRequest<'a>, bufs: Buffers<'b>) -> Result<Self, Error> {
-        crate::xml::check_transaction_id(req.client_transaction_id)?;
+        let ctid = owned_ctid(req.client_transaction_id)?;
         let (_, w) = profile::parse_template(req.profile_oid)?;
-        let mut warnings: heapless::Vec<ProfileWarning, 8> = heapless::Vec::new();
+        let mut warnings: heapless::Vec<ProfileWarning, MAX_WARNINGS> = heapless::Vec::new();
+        let mut dropped = 0;
         if let Some(w) = w {
-            let _ = warnings.push(w);
+            warn(&mut warnings, &mut dropped, w);
         }
         let id = &req.identity;
         let needs_email =
@@ -191,7 +273,7 @@ impl<'a, 'b> Engine<'a, 'b> {
         let email = if needs_email {
             let (e, w) = profile::resolve_email(id)?;
             if let Some(w) = w {
-                let _ = warnings.push(w);
+                warn(&mut warnings, &mut dropped, w);
             }
             Some(e)
         } else {
@@ -200,10 +282,10 @@ impl<'a, 'b> Engine<'a, 'b> {
         let upn = if req.san.contains(&SanKindSel::Upn) {
             let (u, w) = profile::resolve_upn(id)?;
             if let Some(w) = w {
-                let _ = warnings.push(w);
+                warn(&mut warnings, &mut dropped, w);
             }
             if let Some(w) = profile::upn_name_warning(u) {
-                let _ = warnings.push(w);
+                warn(&mut warnings, &mut dropped, w);
             }
             Some(u)
         } else {
@@ -241,7 +323,7 @@ impl<'a, 'b> Engine<'a, 'b> {
             let mut b64 = [0u8; 344];
             let v = profile::other_name_value(input, &mut bytes, &mut b64)?;
             if let Some(w) = v.warning {
-                let _ = warnings.push(w);
+                warn(&mut warnings, &mut dropped, w);
             }
             let der = arena.put(v.bytes)?;
             let b64 = arena.put(v.base64.as_bytes())?;
@@ -263,10 +345,17 @@ impl<'a, 'b> Engine<'a, 'b> {
             pairs: heapless::Vec::new(),
             cas: heapless::Vec::new(),
             csr: 0..0,
+            spki: 0..0,
             key: None,
             warnings,
+            warnings_dropped: dropped,
             pending: None,
+            ctid,
             request_max: 0,
+            last_len: 0,
+            last: (Service::Policy, "", 0),
+            search_index: 0,
+            outcome: None,
             token_len: 0,
         })
     }
@@ -285,6 +374,27 @@ impl<'a, 'b> Engine<'a, 'b> {
         &self.warnings
     }
 
+    /// Warnings that did not fit [`MAX_WARNINGS`].
+    pub fn warnings_dropped(&self) -> usize {
+        self.warnings_dropped
+    }
+
+    /// The clientTransactionID the requests carry.
+    pub fn client_transaction_id(&self) -> &str {
+        &self.ctid
+    }
+
+    /// Changes the clientTransactionID (a new attempt after the CA refused).
+    pub fn set_client_transaction_id(&mut self, id: &str) -> Result<(), Error> {
+        self.ctid = owned_ctid(id)?;
+        Ok(())
+    }
+
+    /// The seat id the request is counted against (e-mail ← UPN ← CN unless given).
+    pub fn seat(&self) -> &str {
+        self.seat
+    }
+
     /// The subject the request will carry (certreq syntax).
     pub fn subject(&self) -> &str {
         self.arena.str(&self.subject)
@@ -295,15 +405,14 @@ impl<'a, 'b> Engine<'a, 'b> {
         if self.state != State::New && self.state != State::PolicySent {
             return Err(PkiwsError::WrongState.into());
         }
-        let body = policy::write_request(
-            Some(self.req.client_transaction_id),
-            &[self.req.profile_oid],
-            self.request,
-        )?;
+        let body = policy::write_request(Some(&self.ctid), &[self.req.profile_oid], self.request)
+            .map_err(|e| buffer(e, "request"))?;
         self.state = State::PolicySent;
+        self.last = (Service::Policy, Service::Policy.action(), body.len());
         Ok(Request {
-            path: PATH_POLICY,
-            soap_action: ACTION_POLICY,
+            service: Service::Policy,
+            path: Service::Policy.path(),
+            soap_action: Service::Policy.action(),
             body,
         })
     }
@@ -361,11 +470,15 @@ impl<'a, 'b> Engine<'a, 'b> {
                 .chain(ca.root.iter())
             {
                 let start = self.arena.used;
-                let der = t.base64("cA certificate", self.arena.free())?;
+                let der = t
+                    .base64("cA certificate", self.arena.free())
+                    .map_err(|e| buffer_at(e, "work", start))?;
                 let n = der.len();
                 CertificateRef::parse(self.arena.buf.get(start..start + n).unwrap_or(&[]))?;
                 self.arena.used += n;
-                let _ = self.cas.push(start..start + n);
+                self.cas
+                    .push(start..start + n)
+                    .map_err(|_| PkiwsError::TooManyCertificates { max: MAX_CHAIN })?;
             }
         }
         let rsa = p
@@ -442,7 +555,8 @@ impl<'a, 'b> Engine<'a, 'b> {
         let n = csr::build(&spec, signer, free)
             .map_err(|e| match e {
                 Error::Der(crate::asn1::DerError::BufferTooSmall { needed }) => {
-                    Error::Xml(XmlError::BufferTooSmall {
+                    Error::Buffer(crate::error::BufferTooSmall {
+                        buffer: "work",
                         needed: start + needed,
                     })
                 }
@@ -452,19 +566,171 @@ impl<'a, 'b> Engine<'a, 'b> {
         drop(san);
         self.arena.used += n;
         self.csr = start..start + n;
+        self.spki = self.csr_spki_range()?;
         self.write_enroll(None)
+    }
+
+    /// Where the CSR's SubjectPublicKeyInfo sits in the arena.
+    fn csr_spki_range(&self) -> Result<Range<usize>, Error> {
+        let csr = CsrRef::parse(self.arena.get(&self.csr))?;
+        let off = (csr.spki.der.raw.as_ptr() as usize)
+            .checked_sub(self.arena.buf.as_ptr() as usize)
+            .ok_or(PkiwsError::WrongState)?;
+        Ok(off..off + csr.spki.der.raw.len())
+    }
+
+    /// Takes up an enrollment sent before (by an earlier process): `body` is
+    /// the exact `RequestSecurityToken` that was sent. The CSR it carries is
+    /// the one later replies are checked against. Call after the policy reply.
+    pub fn resume_sent(&mut self, body: &str) -> Result<(), Error> {
+        if self.state != State::PolicyRead {
+            return Err(PkiwsError::WrongState.into());
+        }
+        let r = enroll::parse_request(body)?;
+        let csr = r.csr.ok_or(XmlError::Missing {
+            what: "binarySecurityToken",
+        })?;
+        let start = self.arena.used;
+        let n = csr
+            .base64("binarySecurityToken", self.arena.free())
+            .map_err(|e| buffer_at(e, "work", start))?
+            .len();
+        self.arena.used += n;
+        self.csr = start..start + n;
+        self.spki = self.csr_spki_range()?;
+        self.state = State::EnrollSent;
+        Ok(())
+    }
+
+    /// The key the certificate must be for (SubjectPublicKeyInfo DER), when
+    /// no CSR was built in this run (a pending request taken up again).
+    pub fn expect_key(&mut self, spki: &[u8]) -> Result<(), Error> {
+        self.spki = self.arena.put(spki)?;
+        Ok(())
+    }
+
+    /// A request the CA holds for approval under `reference`: the next
+    /// request is [`Engine::poll_request`]. Call after the policy reply.
+    pub fn set_pending(&mut self, reference: &str) -> Result<(), Error> {
+        if self.state != State::PolicyRead {
+            return Err(PkiwsError::WrongState.into());
+        }
+        self.pending = Some(self.arena.put(reference.as_bytes())?);
+        Ok(())
+    }
+
+    /// The SubjectPublicKeyInfo replies are checked against (empty until
+    /// a CSR was built or a key given).
+    pub fn expected_key(&self) -> &[u8] {
+        self.arena.get(&self.spki)
+    }
+
+    /// The `searchCertificate` request for valid certificates of this
+    /// request's seat under its profile, from `start_index` on.
+    pub fn search_request(&mut self, start_index: u32) -> Result<Request<'_>, Error> {
+        if self.state != State::EnrollSent || self.spki.is_empty() {
+            return Err(PkiwsError::WrongState.into());
+        }
+        self.search_index = start_index;
+        let body = search::write_request(
+            &SearchRequest {
+                client_transaction_id: Some(&self.ctid),
+                seat_id: Some(self.seat),
+                profile_oid: Some(self.req.profile_oid),
+                common_name: Some(self.expected_cn()),
+                status: Some("VALID"),
+                start_index,
+            },
+            self.request,
+        )
+        .map_err(|e| buffer(e, "request"))?;
+        self.request_max = self.request_max.max(body.len());
+        self.last = (Service::Management, search::ACTION_SEARCH, body.len());
+        Ok(Request {
+            service: Service::Management,
+            path: Service::Management.path(),
+            soap_action: search::ACTION_SEARCH,
+            body,
+        })
+    }
+
+    /// Reads a `searchCertificate` reply: a valid certificate for the
+    /// request's key, checked as an issued one would be, or none on this page.
+    /// Reads a `searchCertificate` reply: a valid certificate for the
+    /// request's key, checked as an issued one would be, or none on this page.
+    pub fn on_search_reply(&mut self, http_status: u16, body: &[u8]) -> Result<Search<'_>, Error> {
+        match self.read_search_reply(http_status, body)? {
+            Some((more, next_index)) => Ok(Search::NotFound { more, next_index }),
+            None => Ok(Search::Found(self.outcome().ok_or(PkiwsError::WrongState)?)),
+        }
+    }
+
+    /// [`Engine::on_search_reply`] without the borrow: `None` when a
+    /// certificate was found (read it with [`Engine::outcome`]), else
+    /// whether more pages follow and where the next starts.
+    pub fn read_search_reply(
+        &mut self,
+        http_status: u16,
+        body: &[u8],
+    ) -> Result<Option<(bool, u32)>, Error> {
+        if self.state != State::EnrollSent || self.spki.is_empty() {
+            return Err(PkiwsError::WrongState.into());
+        }
+        self.outcome = None;
+        let doc = crate::pkiws::reply_text(http_status, body)?;
+        let want = self.arena.get(&self.spki);
+        let token = &mut *self.token;
+        let mut found = 0usize;
+        let summary = search::parse_response(doc, |c| {
+            if found > 0 || !c.status.is_none_or(|s| s.eq_str("VALID")) {
+                return Ok(());
+            }
+            let Some(t) = c.certificate else {
+                return Ok(());
+            };
+            let der = t.base64("certificate", token)?;
+            if CertificateRef::parse(der).is_ok_and(|x| x.spki.der.raw == want) {
+                found = der.len();
+            }
+            Ok(())
+        })
+        .map_err(pk_xml)?;
+        if found == 0 {
+            return Ok(Some((
+                summary.more && summary.listed > 0,
+                self.search_index + summary.listed,
+            )));
+        }
+        self.token_len = found;
+        let leaf = CertificateRef::parse(self.token.get(..found).unwrap_or(&[]))?;
+        self.verify_leaf(&leaf)?;
+        let mut chain: heapless::Vec<Place, MAX_CHAIN> = heapless::Vec::new();
+        for i in 0..self.cas.len() {
+            chain
+                .push(Place::Ca(i))
+                .map_err(|_| PkiwsError::TooManyCertificates { max: MAX_CHAIN })?;
+        }
+        self.state = State::Done;
+        self.outcome = Some(Stored::Certificate {
+            leaf: 0..found,
+            chain,
+            server_tx: 0..0,
+        });
+        Ok(None)
     }
 
     fn write_enroll(&mut self, pending: Option<Range<usize>>) -> Result<Request<'_>, Error> {
         let mut pairs: heapless::Vec<(&str, &str), 12> = heapless::Vec::new();
         if pending.is_none() {
             for (n, v) in &self.pairs {
-                let _ = pairs.push((self.arena.str(n), self.arena.str(v)));
+                pairs
+                    .push((self.arena.str(n), self.arena.str(v)))
+                    .map_err(|_| XmlError::TooMany { what: "pairs" })?;
             }
         }
         let r = EnrollRequest {
             profile_oid: self.req.profile_oid,
-            client_transaction_id: Some(self.req.client_transaction_id),
+            client_transaction_id: Some(&self.ctid),
             csr_der: if pending.is_none() {
                 Some(self.arena.get(&self.csr))
             } else {
@@ -473,12 +739,19 @@ impl<'a, 'b> Engine<'a, 'b> {
             pending_reference: pending.as_ref().map(|p| self.arena.str(p)),
             name_value_pairs: &pairs,
         };
-        let body = enroll::write_request(&r, self.request)?;
+        let body = enroll::write_request(&r, self.request).map_err(|e| buffer(e, "request"))?;
         self.request_max = self.request_max.max(body.len());
+        self.last_len = body.len();
+        self.last = (
+            Service::Enrollment,
+            Service::Enrollment.action(),
+            body.len(),
+        );
         self.state = State::EnrollSent;
         Ok(Request {
-            path: PATH_ENROLL,
-            soap_action: ACTION_ENROLL,
+            service: Service::Enrollment,
+            path: Service::Enrollment.path(),
+            soap_action: Service::Enrollment.action(),
             body,
         })
     }
@@ -489,6 +762,25 @@ impl<'a, 'b> Engine<'a, 'b> {
         self.write_enroll(Some(p))
     }
 
+    /// The last request written, as [`Engine::policy_request`],
+    /// [`Engine::enroll_request`], [`Engine::poll_request`] or
+    /// [`Engine::search_request`] returned it.
+    pub fn last_sent(&self) -> Request<'_> {
+        let (service, soap_action, n) = self.last;
+        Request {
+            service,
+            path: service.path(),
+            soap_action,
+            body: core::str::from_utf8(self.request.get(..n).unwrap_or(&[])).unwrap_or(""),
+        }
+    }
+
+    /// The last enrollment request written (the body of the last
+    /// [`Engine::enroll_request`] or [`Engine::poll_request`]).
+    pub fn last_request(&self) -> &str {
+        core::str::from_utf8(self.request.get(..self.last_len).unwrap_or(&[])).unwrap_or("")
+    }
+
     /// The CSR sent (DER).
     pub fn csr(&self) -> &[u8] {
         self.arena.get(&self.csr)
@@ -496,9 +788,17 @@ impl<'a, 'b> Engine<'a, 'b> {
 
     /// Reads the enrollment reply and checks the certificate.
     pub fn on_enroll_reply(&mut self, http_status: u16, body: &[u8]) -> Result<Issued<'_>, Error> {
+        self.read_enroll_reply(http_status, body)?;
+        self.outcome().ok_or(PkiwsError::WrongState.into())
+    }
+
+    /// [`Engine::on_enroll_reply`] without the borrow: the outcome is then
+    /// read with [`Engine::outcome`].
+    pub fn read_enroll_reply(&mut self, http_status: u16, body: &[u8]) -> Result<(), Error> {
         if self.state != State::EnrollSent {
             return Err(PkiwsError::WrongState.into());
         }
+        self.outcome = None;
         let doc = crate::pkiws::reply_text(http_status, body)?;
         let r = enroll::parse_response(doc).map_err(pk)?;
         let server_tx = match r.server_transaction_id.and_then(|t| t.plain()) {
@@ -510,27 +810,30 @@ impl<'a, 'b> Engine<'a, 'b> {
                 let p = self.arena.put(reference.plain().unwrap_or("").as_bytes())?;
                 self.pending = Some(p.clone());
                 self.state = State::PolicyRead;
-                return Ok(Issued::Pending {
-                    reference: self.arena.str(&p),
-                });
+                self.outcome = Some(Stored::Pending(p));
+                return Ok(());
             }
             Outcome::Issued { token, value_type } => (token, value_type),
         };
-        let n = token.base64("binarySecurityToken", self.token)?.len();
+        let n = token
+            .base64("binarySecurityToken", self.token)
+            .map_err(|e| buffer(e, "token"))?
+            .len();
         self.token_len = n;
         self.state = State::Done;
         let der: &[u8] = self.token.get(..n).unwrap_or(&[]);
-        let csr = CsrRef::parse(self.arena.get(&self.csr))?;
-        let spki = csr.spki.der.raw;
+        let spki = self.arena.get(&self.spki);
+        let too_many = |_| PkiwsError::TooManyCertificates { max: MAX_CHAIN };
         let mut leaf: Option<CertificateRef<'_>> = None;
-        let mut chain: heapless::Vec<&[u8], 6> = heapless::Vec::new();
+        let mut chain: heapless::Vec<Place, MAX_CHAIN> = heapless::Vec::new();
+        let at = |inner: &[u8]| Place::Token(offset_in(der, inner));
         if let Ok(p7) = Pkcs7Ref::parse(der) {
             for c in p7.certificates() {
                 let c = c?;
                 if c.spki.der.raw == spki && leaf.is_none() {
                     leaf = Some(c);
                 } else {
-                    let _ = chain.push(c.der);
+                    chain.push(at(c.der)).map_err(too_many)?;
                 }
             }
         } else {
@@ -547,24 +850,63 @@ impl<'a, 'b> Engine<'a, 'b> {
             None => return Err(PkiwsError::KeyMismatch.into()),
         };
         self.verify_leaf(&leaf)?;
-        for r in &self.cas {
+        for (i, r) in self.cas.iter().enumerate() {
             let c = self.arena.get(r);
-            if !chain.contains(&c) {
-                let _ = chain.push(c);
+            let dup = chain.iter().any(|p| match p {
+                Place::Token(t) => der.get(t.clone()) == Some(c),
+                Place::Ca(_) => false,
+            });
+            if !dup {
+                chain.push(Place::Ca(i)).map_err(too_many)?;
             }
         }
-        Ok(Issued::Certificate {
-            certificate: leaf.der,
+        self.outcome = Some(Stored::Certificate {
+            leaf: offset_in(der, leaf.der),
             chain,
-            server_transaction_id: self.arena.str(&server_tx),
-        })
+            server_tx,
+        });
+        Ok(())
+    }
+
+    /// The outcome of the last enrollment or search reply read.
+    pub fn outcome(&self) -> Option<Issued<'_>> {
+        match self.outcome.as_ref()? {
+            Stored::Pending(p) => Some(Issued::Pending {
+                reference: self.arena.str(p),
+            }),
+            Stored::Certificate {
+                leaf,
+                chain,
+                server_tx,
+            } => {
+                let mut c: heapless::Vec<&[u8], MAX_CHAIN> = heapless::Vec::new();
+                for p in chain {
+                    let d = match p {
+                        Place::Token(r) => self.token.get(r.clone()).unwrap_or(&[]),
+                        Place::Ca(i) => self.cas.get(*i).map_or(&[][..], |r| self.arena.get(r)),
+                    };
+                    // Cannot overflow: `chain` has the same capacity.
+                    let _ = c.push(d);
+                }
+                Some(Issued::Certificate {
+                    certificate: self.token.get(leaf.clone()).unwrap_or(&[]),
+                    chain: c,
+                    server_transaction_id: self.arena.str(server_tx),
+                })
+            }
+        }
+    }
+
+    /// The common name the certificate must carry.
+    fn expected_cn(&self) -> &'a str {
+        match self.req.subject_format {
+            SubjectFormat::CommonNameAsEmail => self.email.unwrap_or(""),
+            _ => self.req.identity.cn,
+        }
     }
 
     fn verify_leaf(&self, c: &CertificateRef<'_>) -> Result<(), Error> {
-        let want_cn = match self.req.subject_format {
-            SubjectFormat::CommonNameAsEmail => self.email.unwrap_or(""),
-            _ => self.req.identity.cn,
-        };
+        let want_cn = self.expected_cn();
         let mism = |field| Error::Pkiws(PkiwsError::CertificateMismatch { field });
         if c.subject.find_text(&oid::CN) != Some(want_cn) {
             return Err(mism(Field::SubjectCn));
@@ -617,6 +959,37 @@ fn san_has<F: Fn(GeneralNameRef<'_>) -> bool>(c: &CertificateRef<'_>, f: F) -> b
         Ok(())
     });
     hit
+}
+
+/// Copies a clientTransactionID after checking it (at most 40 characters).
+fn owned_ctid(id: &str) -> Result<heapless::String<160>, Error> {
+    crate::xml::check_transaction_id(id)?;
+    let mut s = heapless::String::new();
+    s.push_str(id).map_err(|_| XmlError::TransactionIdTooLong {
+        len: id.chars().count(),
+    })?;
+    Ok(s)
+}
+
+/// A short caller buffer, named.
+fn buffer(e: XmlError, which: &'static str) -> Error {
+    buffer_at(e, which, 0)
+}
+
+/// A short caller buffer, named; `offset` is where the write started in it.
+fn buffer_at(e: XmlError, which: &'static str, offset: usize) -> Error {
+    match e {
+        XmlError::BufferTooSmall { needed } => Error::Buffer(crate::error::BufferTooSmall {
+            buffer: which,
+            needed: offset + needed,
+        }),
+        e => Error::Xml(e),
+    }
+}
+
+/// An XML problem of a reply is reported as such.
+fn pk_xml(e: XmlError) -> Error {
+    Error::Xml(e)
 }
 
 /// An XML problem is reported as such, not wrapped.

@@ -57,12 +57,43 @@ macro_rules! explain {
 }
 pub(crate) use explain;
 
-/// A caller buffer was too small; `needed` is the size that would have fitted.
+/// A caller buffer was too small: which one, and the size that would have fitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct BufferTooSmall {
-    /// Bytes the output needs.
+    /// Which buffer (`request`, `work`, `token`, `record`, …).
+    pub buffer: &'static str,
+    /// Bytes it needs.
     pub needed: usize,
+}
+
+impl Explain for BufferTooSmall {
+    fn code(&self) -> &'static str {
+        BUFFER_CODE.code
+    }
+    fn message(&self) -> &'static str {
+        BUFFER_CODE.message
+    }
+    fn remedy(&self) -> &'static str {
+        BUFFER_CODE.remedy
+    }
+}
+
+const BUFFER_CODE: Code = Code {
+    code: "RC-BUF-001",
+    message: "a working buffer is too small for this request",
+    remedy: "the error names the buffer and the bytes it needs: give the host that buffer size (on the desktop this means the request is far larger than any real one — report it)",
+};
+
+impl fmt::Display for BufferTooSmall {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_head(f, self)?;
+        write!(
+            f,
+            " (the {} buffer needs {} bytes)",
+            self.buffer, self.needed
+        )
+    }
 }
 
 /// The crate-wide error.
@@ -93,6 +124,12 @@ pub enum Error {
     Pkiws(crate::pkiws::PkiwsError),
     /// Pre-send check against the policy.
     Check(crate::pkiws::check::CheckError),
+    /// HTTP framing of a reply.
+    Http(crate::http::HttpError),
+    /// The issuance transaction and its records.
+    Tx(crate::issuance::TxError),
+    /// A caller buffer too small.
+    Buffer(BufferTooSmall),
 }
 
 macro_rules! fold {
@@ -122,10 +159,27 @@ fold!(
     Profile(crate::profile::ProfileError),
     Xml(crate::xml::XmlError),
     Pkiws(crate::pkiws::PkiwsError),
-    Check(crate::pkiws::check::CheckError)
+    Check(crate::pkiws::check::CheckError),
+    Http(crate::http::HttpError),
+    Tx(crate::issuance::TxError),
+    Buffer(BufferTooSmall)
 );
 
 impl core::error::Error for Error {}
+
+impl Error {
+    /// True when the same request may succeed later unchanged: the network,
+    /// the CA's availability or an approval stood in the way. A service
+    /// retries these with backoff; everything else needs a change first.
+    pub fn retryable(&self) -> bool {
+        match self {
+            Error::Pkiws(e) => e.retryable(),
+            Error::Http(e) => e.retryable(),
+            Error::Tx(e) => e.retryable(),
+            _ => false,
+        }
+    }
+}
 
 /// Every error and warning code of the crate, in module order.
 pub const CODES: &[&[Code]] = &[
@@ -145,6 +199,9 @@ pub const CODES: &[&[Code]] = &[
     crate::xml::XmlError::CODES,
     crate::pkiws::PkiwsError::CODES,
     crate::pkiws::check::CheckError::CODES,
+    crate::http::HttpError::CODES,
+    crate::issuance::TxError::CODES,
+    &[BUFFER_CODE],
 ];
 
 /// Looks a code up (case-insensitive).

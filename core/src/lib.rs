@@ -22,8 +22,12 @@
 //! | [`thumbprint`] | SHA-1/SHA-256 thumbprints, tolerant parsing |
 //! | [`profile`] | the reference connector's PKCS profile rules |
 //! | [`xml`] | XML writer into caller buffers, lenient bounded reader |
-//! | [`pkiws`] | PKI Web Services: getPolicies, RequestSecurityToken, faults |
+//! | [`pkiws`] | PKI Web Services: getPolicies, RequestSecurityToken, searchCertificate, faults |
+//! | [`http`] | HTTP/1.1 request head and the sans-IO reply reader |
+//! | [`engine`] | the protocol steps of one issuance (policy, pre-send check, enrollment) |
+//! | [`issuance`] | the whole issuance transaction: records, resume, retries |
 //! | [`error`] | one `Error` with stable codes and remedies |
+//! | [`catalogue`] | every code of every crate, for `raconn explain` |
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(
@@ -42,13 +46,17 @@ extern crate std;
 
 pub mod error;
 
+pub mod catalogue;
+
 pub mod asn1;
 pub mod cert;
 pub mod csr;
 pub mod engine;
 pub mod ext;
 pub mod hex;
+pub mod http;
 pub mod inf;
+pub mod issuance;
 pub mod name;
 pub mod oid;
 pub mod pem;

@@ -489,7 +489,7 @@ impl Ava<'_> {
         let m = w.begin(tag::SEQUENCE);
         w.oid(&self.oid);
         if self.form == ValueForm::Hex {
-            if self.raw.len() % 2 != 0 || self.raw.is_empty() {
+            if !self.raw.len().is_multiple_of(2) || self.raw.is_empty() {
                 return Err(NameError::BadHexValue { pos: self.pos });
             }
             let start = w.position();

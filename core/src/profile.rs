@@ -522,7 +522,7 @@ fn all_hex(s: &str) -> bool {
 fn is_base64(s: &str) -> bool {
     let t = s.trim();
     !t.is_empty()
-        && t.len() % 4 == 0
+        && t.len().is_multiple_of(4)
         && t.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'=')
 }

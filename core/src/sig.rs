@@ -14,7 +14,7 @@ pub const fn ecdsa_der_max_len(field_len: usize) -> usize {
 
 /// Converts `r ‖ s` (even length, each half big-endian) to DER into `buf`.
 pub fn ecdsa_raw_to_der<'b>(rs: &[u8], buf: &'b mut [u8]) -> Result<&'b [u8], DerError> {
-    if rs.is_empty() || rs.len() % 2 != 0 {
+    if rs.is_empty() || !rs.len().is_multiple_of(2) {
         return Err(DerError::BadValue { offset: 0 });
     }
     let (r, s) = rs.split_at(rs.len() / 2);

@@ -1,7 +1,7 @@
-//! PKI Web Services readers (policy, enrollment, fault) on arbitrary text.
+//! PKI Web Services readers (policy, enrollment, search, fault) on arbitrary text.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use raconn_core::pkiws::{enroll, fault, policy};
+use raconn_core::pkiws::{enroll, fault, policy, search};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(doc) = core::str::from_utf8(data) else {
@@ -27,6 +27,13 @@ fuzz_target!(|data: &[u8]| {
             let _ = token.base64("token", &mut buf);
         }
     }
+    let mut buf = [0u8; 4096];
+    let _ = search::parse_response(doc, |c| {
+        if let Some(t) = c.certificate {
+            let _ = t.base64("certificate", &mut buf);
+        }
+        Ok(())
+    });
     if let Ok(Some(f)) = fault::parse(doc) {
         let _ = f.classify();
     }

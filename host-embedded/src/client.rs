@@ -1,38 +1,40 @@
-//! The appliance's issuance: the core's engine driven over embedded-tls,
-//! one TLS connection per SOAP call (as the reference connector does), with
-//! the flash journal making a request id idempotent and power-cut safe:
+//! The appliance's issuance: the host's half of the core's issuance
+//! transaction ([`raconn_core::issuance`]) over embedded-tls, one TLS
+//! connection per SOAP call (as the reference connector does). The core
+//! decides every step and every record; this module moves bytes, keeps the
+//! records in the flash journal ([`crate::store`]) and the device key in an
+//! HSM slot (the record's key reference is the slot number).
 //!
-//! ```text
-//! journal[id] = Issued   → return the stored certificate (CA not contacted)
-//! (none)                 → device key generated in its slot → KeyMade
-//! KeyMade | Sent         → same slot, same clientTransactionID (no new key)
-//! policy → pre-send check → CSR signed in the slot → Sent → enroll
-//! certificate checked by the engine → Issued (certificate stored)
-//! ```
-//! A reset between any two steps resumes from the last record: the retry
-//! sends the same key and clientTransactionID, so the CA can recognise it.
+//! A reset between any two steps resumes from the last record: the same
+//! slot, the same clientTransactionID; after a lost reply the CA is asked
+//! (searchCertificate) before the identical enrollment is sent again; a
+//! request pending approval is polled, not sent again.
 
 use embedded_io_async::{Read, Write};
 use embedded_storage_async::nor_flash::NorFlash;
 use embedded_tls::{TlsConfig, TlsConnection, TlsContext, TlsError};
-use raconn_core::engine::{Buffers, Engine, IssueRequest, Issued, Request};
-use raconn_core::pkiws::http::{self, BodyLength};
+use raconn_core::engine::Request;
+use raconn_core::http::{Progress, ReplyReader};
+use raconn_core::issuance::{self, Buffers, KeyChoice, Order, PollPolicy, Step, Transaction};
 use raconn_core::profile::{Identity, SanKindSel, SubjectFormat};
-use sha2::Digest;
+use raconn_core::spki::KeyKind;
 
 use crate::error::{core, EmbeddedError};
-use crate::hsm::{Hsm, KeySpec, SlotKey};
-use crate::store::{Journal, JournalState, Store};
+use crate::hsm::{Hsm, HsmError, KeySpec, SlotKey};
+use crate::store::Store;
 use crate::tls::Provider;
 use crate::verify::ServerVerifier;
 
-/// Opens a new transport connection to the CA (TCP or whatever the part has).
+/// Opens a new transport connection to the CA (TCP or whatever the part
+/// has), and waits (the part's timer).
 #[allow(async_fn_in_trait)]
 pub trait Connect {
     /// The stream.
     type Socket: Read + Write;
     /// Connects to `host:port`.
     async fn connect(&mut self, host: &str, port: u16) -> Result<Self::Socket, EmbeddedError>;
+    /// Waits `ms` milliseconds (between polls of a request pending approval).
+    async fn wait(&mut self, ms: u32);
 }
 
 /// What to issue.
@@ -48,6 +50,25 @@ pub struct Job<'a> {
     pub other_names: &'a [&'a str],
     /// The identity to certify.
     pub identity: Identity<'a>,
+    /// The device key (the HSM seam makes P-256 keys, and RSA-2048 where the part has it).
+    pub key: KeyChoice,
+}
+
+impl<'a> Job<'a> {
+    /// The core's order for this job under `profile_oid`.
+    pub fn order(&self, profile_oid: &'a str) -> Order<'a> {
+        Order {
+            request_id: self.request_id,
+            profile_oid,
+            subject_format: self.subject_format,
+            san: self.san,
+            other_names: self.other_names,
+            overrides: &[],
+            identity: self.identity,
+            seat_id: None,
+            key: self.key,
+        }
+    }
 }
 
 /// Caller buffers for one issuance.
@@ -56,14 +77,17 @@ pub struct Work<'b> {
     pub tls_read: &'b mut [u8],
     /// TLS record write buffer (4 096 is plenty for SOAP requests).
     pub tls_write: &'b mut [u8],
-    /// The HTTP reply (head + body).
+    /// The HTTP reply (head + body); its size is the largest reply accepted.
     pub reply: &'b mut [u8],
-    /// Engine buffers.
+    /// Requests to send.
     pub request: &'b mut [u8],
-    /// Engine work buffer.
+    /// The engine's working storage.
     pub work: &'b mut [u8],
-    /// Engine token buffer (the issued PKCS#7).
+    /// The decoded token (the issued PKCS#7).
     pub token: &'b mut [u8],
+    /// The transaction's record (the largest, `Issued` with its chain, is
+    /// about 2 KB for a P-256 certificate under a two-certificate chain).
+    pub record: &'b mut [u8],
     /// Flash scratch for the configuration. Every flash scratch must hold the
     /// largest record in the store (sequential-storage reads items whole):
     /// 2.5 KB without a cached policy, about 6 KB with one.
@@ -86,6 +110,7 @@ impl Work<'_> {
             request: self.request,
             work: self.work,
             token: self.token,
+            record: self.record,
             cfg: self.cfg,
             ra: self.ra,
             anchor: self.anchor,
@@ -102,6 +127,8 @@ pub enum Source {
     Issued,
     /// From the journal: the CA was not contacted.
     Journal,
+    /// A lost enrollment found at the CA by searchCertificate.
+    Search,
 }
 
 /// The result: the certificate is copied into the caller's `out`.
@@ -115,86 +142,26 @@ pub struct Outcome {
     pub expiry_checked: bool,
 }
 
-/// Test hook: where to stop, to simulate a reset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stop {
-    /// Run to the end.
-    Never,
-    /// Stop right after the reply to the enrollment arrived, before storing it.
-    AfterEnrollReply,
-}
-
-fn tx_for(request_id: &str) -> heapless::String<40> {
-    let d = sha2::Sha256::digest(request_id.as_bytes());
-    let mut s = heapless::String::new();
-    let _ = s.push_str("raconn-");
-    for b in d.iter().take(12) {
-        let _ = core::fmt::Write::write_fmt(&mut s, format_args!("{b:02x}"));
-    }
-    s
-}
-
-fn fingerprint(profile_oid: &str, job: &Job<'_>) -> [u8; 32] {
-    let mut h = sha2::Sha256::new();
-    let mut field = |b: &[u8]| {
-        h.update((b.len() as u32).to_be_bytes());
-        h.update(b);
-    };
-    field(profile_oid.as_bytes());
-    field(job.subject_format.as_str().as_bytes());
-    for s in job.san {
-        field(&[match s {
-            SanKindSel::Email => 1,
-            SanKindSel::Upn => 2,
-            SanKindSel::OtherName(_) => 3,
-        }]);
-        if let SanKindSel::OtherName(o) = s {
-            field(o.as_bytes());
-        }
-    }
-    for o in job.other_names {
-        field(o.as_bytes());
-    }
-    field(job.identity.cn.as_bytes());
-    field(job.identity.email.unwrap_or("").as_bytes());
-    field(job.identity.upn.unwrap_or("").as_bytes());
-    h.finalize().into()
-}
+/// How the appliance polls a request held for approval within one run.
+pub const POLL: PollPolicy = PollPolicy {
+    first_ms: 1000,
+    max_ms: 10_000,
+    max_attempts: 4,
+};
 
 fn io_err(e: TlsError) -> EmbeddedError {
     match e {
-        TlsError::Io(_) | TlsError::ConnectionClosed => EmbeddedError::Io,
+        TlsError::Io(_) | TlsError::IoError | TlsError::ConnectionClosed => EmbeddedError::Io,
         _ => EmbeddedError::TlsHandshake,
     }
 }
 
-/// The core's engine for `job` under `profile_oid`, in the caller's buffers.
-fn engine<'a, 'b>(
-    profile_oid: &'a str,
-    job: &Job<'a>,
-    tx: &'a str,
-    request: &'b mut [u8],
-    work: &'b mut [u8],
-    token: &'b mut [u8],
-) -> Result<Engine<'a, 'b>, EmbeddedError> {
-    let req = IssueRequest {
-        profile_oid,
-        subject_format: job.subject_format,
-        san: job.san,
-        other_names: job.other_names,
-        overrides: &[],
-        identity: job.identity,
-        seat_id: None,
-        client_transaction_id: tx,
-    };
-    Ok(Engine::new(
-        req,
-        Buffers {
-            request,
-            work,
-            token,
-        },
-    )?)
+fn key_spec(kind: KeyKind) -> Result<KeySpec, EmbeddedError> {
+    match kind {
+        KeyKind::P256 => Ok(KeySpec::P256),
+        KeyKind::Rsa(2048) => Ok(KeySpec::Rsa2048),
+        _ => Err(core(issuance::TxError::KeyUnsupported)),
+    }
 }
 
 /// The CA as the appliance reaches it: a connector, the RA key slot and
@@ -247,7 +214,7 @@ impl<C: Connect, H: Hsm + ?Sized> CaLink<'_, C, H> {
         }
         let expiry_checked = provider.server_verifier().expiry_checked();
         let mut head = [0u8; 512];
-        let h = http::write_head(
+        let h = raconn_core::http::write_head(
             host,
             port,
             req.path,
@@ -260,46 +227,27 @@ impl<C: Connect, H: Hsm + ?Sized> CaLink<'_, C, H> {
         tls.write_all(h).await.map_err(io_err)?;
         tls.write_all(req.body.as_bytes()).await.map_err(io_err)?;
         tls.flush().await.map_err(io_err)?;
+        let mut reader = ReplyReader::new(reply.len());
         let mut got = 0;
-        let mut parsed = None;
         loop {
-            let closed = match tls.read(reply.get_mut(got..).unwrap_or(&mut [])).await {
-                Ok(0) | Err(TlsError::ConnectionClosed) => true,
-                Ok(n) => {
-                    got += n;
-                    false
-                }
+            if got == reply.len() {
+                return Err(core(raconn_core::http::HttpError::TooLarge {
+                    limit: reply.len(),
+                }));
+            }
+            let n = match tls.read(reply.get_mut(got..).unwrap_or(&mut [])).await {
+                Ok(n) => n,
+                // The peer closed (embedded-tls reports end of stream as IoError).
+                Err(TlsError::ConnectionClosed | TlsError::IoError) => 0,
                 Err(e) => return Err(io_err(e)),
             };
-            if parsed.is_none() {
-                parsed = http::parse_head(reply.get(..got).unwrap_or(&[])).map_err(core)?;
+            if n == 0 {
+                let r = reader.on_close(reply, got)?;
+                return Ok((r.status, r.body, expiry_checked));
             }
-            if let Some(hd) = parsed {
-                match hd.body {
-                    BodyLength::Length(n) if got >= hd.len + n => {
-                        return Ok((hd.status, hd.len..hd.len + n, expiry_checked))
-                    }
-                    BodyLength::Chunked => {
-                        if let Some(n) =
-                            http::dechunk(reply.get_mut(hd.len..got).unwrap_or(&mut []))
-                                .map_err(core)?
-                        {
-                            return Ok((hd.status, hd.len..hd.len + n, expiry_checked));
-                        }
-                    }
-                    BodyLength::UntilClose if closed => {
-                        return Ok((hd.status, hd.len..got, expiry_checked))
-                    }
-                    _ => {}
-                }
-            }
-            if got >= reply.len() {
-                return Err(EmbeddedError::BufferTooSmall {
-                    needed: reply.len() + 1,
-                });
-            }
-            if closed {
-                return Err(core(raconn_core::pkiws::PkiwsError::ConnectionClosed));
+            got += n;
+            if let Progress::Done(r) = reader.advance(reply, got).map_err(core)? {
+                return Ok((r.status, r.body, expiry_checked));
             }
         }
     }
@@ -308,7 +256,6 @@ impl<C: Connect, H: Hsm + ?Sized> CaLink<'_, C, H> {
 /// Issues (or returns from the journal) the certificate for `job`,
 /// configuration, RA certificate and trust anchor read from `store`.
 /// `now`: Unix seconds when the appliance has a trustworthy clock.
-#[allow(clippy::too_many_arguments)]
 pub async fn issue<C: Connect, H: Hsm, F: NorFlash>(
     conn: &mut C,
     hsm: &mut H,
@@ -317,148 +264,104 @@ pub async fn issue<C: Connect, H: Hsm, F: NorFlash>(
     now: Option<i64>,
     w: Work<'_>,
     out: &mut [u8],
-    stop: Stop,
 ) -> Result<Outcome, EmbeddedError> {
     let cfg = store.config(w.cfg).await?;
     let ra_cert = store.ra_cert(w.ra).await?;
     let anchor = store.anchor(w.anchor).await?;
-    let fp = fingerprint(cfg.profile_oid, job);
-    let mut tx = tx_for(job.request_id);
-    // The engine's token buffer is free until the engine starts.
-    let slot = match store.journal(job.request_id, &mut *w.token).await? {
-        Some(j) if j.fingerprint != fp => return Err(EmbeddedError::RequestIdConflict),
-        Some(j) if j.state == JournalState::Issued => {
-            crate::log!(
-                "raconn: request {=str}: certificate from the journal",
-                job.request_id
-            );
-            let dst = out
-                .get_mut(..j.certificate.len())
-                .ok_or(EmbeddedError::BufferTooSmall {
-                    needed: j.certificate.len(),
-                })?;
-            dst.copy_from_slice(j.certificate);
-            return Ok(Outcome {
-                len: j.certificate.len(),
-                source: Source::Journal,
-                expiry_checked: false,
-            });
-        }
-        Some(j) => {
-            crate::log!(
-                "raconn: request {=str}: resuming (slot {=u8}, same clientTransactionID)",
-                job.request_id,
-                j.slot
-            );
-            tx.clear();
-            let _ = tx.push_str(j.tx);
-            j.slot
-        }
-        None => {
-            crate::log!(
-                "raconn: request {=str}: device key in slot {=u8}",
-                job.request_id,
-                cfg.device_slot
-            );
-            hsm.generate(cfg.device_slot, KeySpec::P256)?;
-            let rec = Journal {
-                state: JournalState::KeyMade,
-                slot: cfg.device_slot,
-                tx: &tx,
-                fingerprint: fp,
-                certificate: &[],
-            };
-            store.set_journal(job.request_id, &rec, w.journal).await?;
-            cfg.device_slot
-        }
-    };
-    let hsm: &H = hsm;
-    let device = SlotKey::new(hsm, slot)?;
-    let mut link = CaLink {
-        conn,
-        hsm,
-        ra_slot: cfg.ra_slot,
-        ra_cert,
-        anchor,
-        host: cfg.host,
-        port: cfg.port,
-        now,
-    };
-    let mut e = engine(cfg.profile_oid, job, &tx, w.request, w.work, w.token)?;
-    let mut expiry_checked = false;
-    {
-        let r = e.policy_request()?;
-        let (st, body, ec) = link.post(&r, w.tls_read, w.tls_write, w.reply).await?;
-        expiry_checked |= ec;
-        e.on_policy_reply(st, w.reply.get(body).unwrap_or(&[]))?;
-        crate::log!("raconn: policy read and request checked against it");
-    }
-    // Recorded before the request leaves: a reset from here on retries with
-    // the same key (same slot) and clientTransactionID.
-    store
-        .set_journal(
+    let stored = store.journal(job.request_id, &mut *w.journal).await?;
+    let mut tx = Transaction::new(
+        job.order(cfg.profile_oid),
+        stored,
+        POLL,
+        Buffers {
+            request: w.request,
+            work: w.work,
+            token: w.token,
+            record: w.record,
+        },
+    )?;
+    if let Some(_s) = tx.status().record {
+        crate::log!(
+            "raconn: request {=str}: resuming from the journal ({=str})",
             job.request_id,
-            &Journal {
-                state: JournalState::Sent,
-                slot,
-                tx: &tx,
-                fingerprint: fp,
-                certificate: &[],
-            },
-            w.journal,
-        )
-        .await?;
-    let mut issued_len = None;
-    for attempt in 0..4 {
-        let r = if attempt == 0 {
-            e.enroll_request(&device)?
-        } else {
-            e.poll_request()?
-        };
-        let (st, body, ec) = link.post(&r, w.tls_read, w.tls_write, w.reply).await?;
-        expiry_checked |= ec;
-        if stop == Stop::AfterEnrollReply {
-            return Err(EmbeddedError::Storage);
-        }
-        match e.on_enroll_reply(st, w.reply.get(body).unwrap_or(&[]))? {
-            Issued::Certificate { certificate, .. } => {
-                let n = certificate.len();
+            _s.as_str()
+        );
+    }
+    let mut expiry_checked = false;
+    let mut made = false;
+    loop {
+        match tx.next() {
+            Step::Send(req) => {
+                let mut link = CaLink {
+                    conn: &mut *conn,
+                    hsm: &*hsm,
+                    ra_slot: cfg.ra_slot,
+                    ra_cert,
+                    anchor,
+                    host: cfg.host,
+                    port: cfg.port,
+                    now,
+                };
+                let (st, body, ec) = link.post(&req, w.tls_read, w.tls_write, w.reply).await?;
+                expiry_checked |= ec;
+                tx.on_reply(st, w.reply.get(body).unwrap_or(&[]));
+            }
+            Step::Save { record, .. } => {
+                store.set_journal(job.request_id, record, w.journal).await?;
+                tx.saved();
+            }
+            Step::DeviceKey { kind, reference } => {
+                let slot = match reference {
+                    Some(r) => r.first().copied(),
+                    None => None,
+                };
+                match slot {
+                    Some(slot) => match SlotKey::new(&*hsm, slot) {
+                        Ok(k) => tx.device_key(&k, &[slot]),
+                        Err(HsmError::EmptySlot) => tx.device_key_missing(),
+                        Err(e) => return Err(e.into()),
+                    },
+                    None if made => return Err(core(issuance::TxError::WrongStep)),
+                    None => {
+                        let spec = key_spec(kind)?;
+                        crate::log!(
+                            "raconn: request {=str}: device key in slot {=u8}",
+                            job.request_id,
+                            cfg.device_slot
+                        );
+                        hsm.generate(cfg.device_slot, spec)?;
+                        let k = SlotKey::new(&*hsm, cfg.device_slot)?;
+                        tx.device_key(&k, &[cfg.device_slot]);
+                        made = true;
+                    }
+                }
+            }
+            Step::Wait { ms } => conn.wait(ms).await,
+            Step::Done(d) => {
+                let n = d.certificate.len();
                 out.get_mut(..n)
                     .ok_or(EmbeddedError::BufferTooSmall { needed: n })?
-                    .copy_from_slice(certificate);
-                issued_len = Some(n);
+                    .copy_from_slice(d.certificate);
                 crate::log!(
-                    "raconn: request {=str}: issued, {=usize} bytes",
+                    "raconn: request {=str}: certificate, {=usize} bytes",
                     job.request_id,
                     n
                 );
-                break;
+                return Ok(Outcome {
+                    len: n,
+                    source: if d.from_record {
+                        Source::Journal
+                    } else if d.found_by_search {
+                        Source::Search
+                    } else {
+                        Source::Issued
+                    },
+                    expiry_checked,
+                });
             }
-            Issued::Pending { .. } => {}
+            Step::Failed { error, .. } => return Err(error.into()),
         }
     }
-    let n = issued_len.ok_or(EmbeddedError::StillPending)?;
-    let cert = out
-        .get(..n)
-        .ok_or(EmbeddedError::BufferTooSmall { needed: n })?;
-    store
-        .set_journal(
-            job.request_id,
-            &Journal {
-                state: JournalState::Issued,
-                slot,
-                tx: &tx,
-                fingerprint: fp,
-                certificate: cert,
-            },
-            w.journal,
-        )
-        .await?;
-    Ok(Outcome {
-        len: n,
-        source: Source::Issued,
-        expiry_checked,
-    })
 }
 
 /// The offline half: configuration and the cached policy reply from flash,
@@ -474,13 +377,33 @@ pub async fn prepare_offline<H: Hsm, F: NorFlash, R>(
 ) -> Result<R, EmbeddedError> {
     let cfg = store.config(w.cfg).await?;
     let policy = store.policy(w.reply).await?;
-    hsm.generate(cfg.device_slot, KeySpec::P256)?;
-    let hsm: &H = hsm;
-    let device = SlotKey::new(hsm, cfg.device_slot)?;
-    let tx = tx_for(job.request_id);
-    let mut e = engine(cfg.profile_oid, job, &tx, w.request, w.work, w.token)?;
-    e.policy_request()?;
-    e.on_policy_reply(200, policy)?;
-    let r = e.enroll_request(&device)?;
-    Ok(emit(&r))
+    let mut tx = Transaction::new(
+        job.order(cfg.profile_oid),
+        None,
+        POLL,
+        Buffers {
+            request: w.request,
+            work: w.work,
+            token: w.token,
+            record: w.record,
+        },
+    )?;
+    loop {
+        match tx.next() {
+            // The policy comes from flash; the enrollment goes to `emit`.
+            Step::Send(s) if s.service == raconn_core::pkiws::Service::Policy => {
+                tx.on_reply(200, policy)
+            }
+            Step::Send(req) => return Ok(emit(&req)),
+            Step::DeviceKey { kind, .. } => {
+                hsm.generate(cfg.device_slot, key_spec(kind)?)?;
+                let k = SlotKey::new(&*hsm, cfg.device_slot)?;
+                tx.device_key(&k, &[cfg.device_slot]);
+            }
+            // Offline, nothing is recorded: the request is only shown.
+            Step::Save { .. } => tx.saved(),
+            Step::Wait { .. } | Step::Done(_) => return Err(core(issuance::TxError::WrongStep)),
+            Step::Failed { error, .. } => return Err(error.into()),
+        }
+    }
 }

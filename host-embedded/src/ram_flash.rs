@@ -55,7 +55,7 @@ impl<const N: usize> RamFlash<N> {
         if end > N {
             return Err(NorFlashErrorKind::OutOfBounds);
         }
-        if start % align != 0 || len % align != 0 {
+        if !start.is_multiple_of(align) || !len.is_multiple_of(align) {
             return Err(NorFlashErrorKind::NotAligned);
         }
         Ok(start..end)

@@ -3,15 +3,15 @@
 //! over any `embedded-storage-async` NOR flash (power-fail safe: an item is
 //! either fully written or ignored after a reset; CRC-checked).
 //!
-//! Records are versioned byte strings (first byte = format version 1):
+//! The configuration is a versioned byte string (first byte = format version 1):
 //!
 //! ```text
 //! config   : 1, host_len, host, port(be16), oid_len, oid, ra_slot, device_slot
-//! journal  : 1, state, slot, tx_len, tx, fingerprint[32], cert_len(be16), cert
-//!            state 1 = key made, 2 = request sent, 3 = certificate issued
 //! ```
-//! Journal keys are `J` followed by the first 15 bytes of SHA-256 of the
-//! request id, so any id fits a fixed 16-byte key.
+//! The journal holds the core's issuance records as they are
+//! ([`raconn_core::issuance::record`]; version 1 records of raconn-embedded
+//! 0.1 are read by the core too), keyed by `J` followed by the first 15
+//! bytes of SHA-256 of the request id, so any id fits a fixed 16-byte key.
 
 use embedded_storage_async::nor_flash::NorFlash;
 use sequential_storage::cache::{Cache, Uncached};
@@ -28,9 +28,6 @@ const K_RA_CERT: Key = *b"raconn/ra-cert\0\0";
 const K_ANCHOR: Key = *b"raconn/anchor\0\0\0";
 const K_POLICY: Key = *b"raconn/policy\0\0\0";
 
-/// Largest record (a journal entry with a 2 KB certificate).
-pub const MAX_RECORD: usize = 2400;
-
 type Map<F> = MapStorage<Key, F, Cache<Uncached, Uncached, Uncached, Key>>;
 
 /// The appliance configuration.
@@ -46,33 +43,6 @@ pub struct Config<'a> {
     pub ra_slot: u8,
     /// HSM slot for the device key.
     pub device_slot: u8,
-}
-
-/// Where an issuance stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum JournalState {
-    /// The device key is made; nothing was sent.
-    KeyMade,
-    /// The enrollment request was sent (maybe received by the CA).
-    Sent,
-    /// The certificate is stored.
-    Issued,
-}
-
-/// A journal record, borrowed from the caller's buffer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Journal<'a> {
-    /// The state.
-    pub state: JournalState,
-    /// The device key's slot.
-    pub slot: u8,
-    /// clientTransactionID, reused on every retry.
-    pub tx: &'a str,
-    /// SHA-256 of what was asked (same id + different request = refused).
-    pub fingerprint: [u8; 32],
-    /// The issued certificate (state `Issued`), else empty.
-    pub certificate: &'a [u8],
 }
 
 fn flash_err<E>(e: sequential_storage::Error<E>) -> EmbeddedError {
@@ -126,7 +96,7 @@ impl<'b> R<'b> {
         let s = self
             .buf
             .get(self.pos..self.pos + n)
-            .ok_or(EmbeddedError::JournalCorrupt)?;
+            .ok_or(EmbeddedError::ConfigCorrupt)?;
         self.pos += n;
         Ok(s)
     }
@@ -134,7 +104,7 @@ impl<'b> R<'b> {
         self.take(1)?
             .first()
             .copied()
-            .ok_or(EmbeddedError::JournalCorrupt)
+            .ok_or(EmbeddedError::ConfigCorrupt)
     }
     fn u16(&mut self) -> Result<u16, EmbeddedError> {
         let b = self.take(2)?;
@@ -145,7 +115,7 @@ impl<'b> R<'b> {
     }
     fn str8(&mut self) -> Result<&'b str, EmbeddedError> {
         let n = usize::from(self.u8()?);
-        core::str::from_utf8(self.take(n)?).map_err(|_| EmbeddedError::JournalCorrupt)
+        core::str::from_utf8(self.take(n)?).map_err(|_| EmbeddedError::ConfigCorrupt)
     }
 }
 
@@ -169,7 +139,7 @@ pub fn encode_config(c: &Config<'_>, out: &mut [u8]) -> Result<usize, EmbeddedEr
 pub fn decode_config(b: &[u8]) -> Result<Config<'_>, EmbeddedError> {
     let mut r = R { buf: b, pos: 0 };
     if r.u8()? != 1 {
-        return Err(EmbeddedError::JournalCorrupt);
+        return Err(EmbeddedError::ConfigCorrupt);
     }
     let host = r.str8()?;
     let port = r.u16()?;
@@ -180,52 +150,6 @@ pub fn decode_config(b: &[u8]) -> Result<Config<'_>, EmbeddedError> {
         profile_oid,
         ra_slot: r.u8()?,
         device_slot: r.u8()?,
-    })
-}
-
-/// Encodes a journal record.
-pub fn encode_journal(j: &Journal<'_>, out: &mut [u8]) -> Result<usize, EmbeddedError> {
-    let mut w = W { buf: out, pos: 0 };
-    let state = match j.state {
-        JournalState::KeyMade => 1,
-        JournalState::Sent => 2,
-        JournalState::Issued => 3,
-    };
-    w.put(&[1, state, j.slot, len8(j.tx)?]);
-    w.put(j.tx.as_bytes());
-    w.put(&j.fingerprint);
-    let cl = u16::try_from(j.certificate.len()).map_err(|_| EmbeddedError::BufferTooSmall {
-        needed: j.certificate.len(),
-    })?;
-    w.put(&cl.to_be_bytes());
-    w.put(j.certificate);
-    w.done()
-}
-
-/// Decodes a journal record.
-pub fn decode_journal(b: &[u8]) -> Result<Journal<'_>, EmbeddedError> {
-    let mut r = R { buf: b, pos: 0 };
-    if r.u8()? != 1 {
-        return Err(EmbeddedError::JournalCorrupt);
-    }
-    let state = match r.u8()? {
-        1 => JournalState::KeyMade,
-        2 => JournalState::Sent,
-        3 => JournalState::Issued,
-        _ => return Err(EmbeddedError::JournalCorrupt),
-    };
-    let slot = r.u8()?;
-    let tx = r.str8()?;
-    let mut fingerprint = [0u8; 32];
-    fingerprint.copy_from_slice(r.take(32)?);
-    let cl = usize::from(r.u16()?);
-    let certificate = r.take(cl)?;
-    Ok(Journal {
-        state,
-        slot,
-        tx,
-        fingerprint,
-        certificate,
     })
 }
 
@@ -341,32 +265,22 @@ impl<F: NorFlash> Store<F> {
             .ok_or(EmbeddedError::NotConfigured)
     }
 
-    /// Writes a journal record.
+    /// Writes the record of `request_id` (the core's issuance record bytes).
     pub async fn set_journal(
         &mut self,
         request_id: &str,
-        j: &Journal<'_>,
+        record: &[u8],
         scratch: &mut [u8],
     ) -> Result<(), EmbeddedError> {
-        let mut rec = [0u8; MAX_RECORD];
-        let n = encode_journal(j, &mut rec)?;
-        self.put(
-            &journal_key(request_id),
-            rec.get(..n).unwrap_or(&[]),
-            scratch,
-        )
-        .await
+        self.put(&journal_key(request_id), record, scratch).await
     }
 
-    /// Reads a journal record into `scratch`.
+    /// Reads the record of `request_id` into `scratch`.
     pub async fn journal<'d>(
         &mut self,
         request_id: &str,
         scratch: &'d mut [u8],
-    ) -> Result<Option<Journal<'d>>, EmbeddedError> {
-        match self.get(&journal_key(request_id), scratch).await? {
-            Some(b) => decode_journal(b).map(Some),
-            None => Ok(None),
-        }
+    ) -> Result<Option<&'d [u8]>, EmbeddedError> {
+        self.get(&journal_key(request_id), scratch).await
     }
 }

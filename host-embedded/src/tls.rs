@@ -98,9 +98,7 @@ impl<'a, H: Hsm + ?Sized> Provider<'a, H> {
         // The certificate must be for this key.
         let c = raconn_core::cert::CertificateRef::parse(ra_cert).map_err(crate::error::core)?;
         if c.spki.der.raw != raconn_core::csr::Signer::public_key_der(&key) {
-            return Err(EmbeddedError::Core(
-                raconn_core::pkiws::PkiwsError::RaCertNotFound.into(),
-            ));
+            return Err(EmbeddedError::RaKeyMismatch);
         }
         // Probe: embedded-tls cannot report a signing failure.
         let mut probe = [0u8; 512];

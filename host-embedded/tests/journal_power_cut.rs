@@ -1,44 +1,50 @@
 //! The flash journal under a power cut at every byte written: a request's
-//! records (key made → sent → issued, with a certificate) are written on
+//! core records (key made → sent, with the enrollment body → issued, with a
+//! certificate and its chain) are written on
 //! sequential-storage's mock NOR flash that stops after `n` bytes, for every
 //! `n`; after the "reset" the journal reads back as one of the states that
 //! were fully written — never a torn or corrupt record — and finishing the
 //! sequence from there leaves the issued certificate readable.
 
 use embassy_futures::block_on;
-use raconn_embedded::store::{Config, Journal, JournalState, Store};
+use raconn_core::issuance::record::{self, Chain, Record, RecordState};
+use raconn_embedded::store::{Config, Store};
 use sequential_storage::mock_flash::{MockFlashBase, WriteCountCheck};
 
 type Flash = MockFlashBase<8, 4, 1024>;
 const RANGE: core::ops::Range<u32> = 0..(8 * 4 * 1024);
 
-fn rec<'a>(state: JournalState, cert: &'a [u8]) -> Journal<'a> {
-    Journal {
-        state,
-        slot: 1,
-        tx: "raconn-0123456789abcdef01234567",
-        fingerprint: [7; 32],
-        certificate: cert,
+const TX: &str = "raconn-0123456789abcdef01234567";
+const BODY: &str = "<soapenv:Envelope>… the enrollment request …</soapenv:Envelope>";
+
+/// The record bytes of `state` (the certificate and chain when issued).
+fn rec(state: RecordState, cert: &[u8], chain: &[&[u8]]) -> Vec<u8> {
+    let mut r = Record::new(state, [7; 32], "req-1");
+    r.key_digest = Some([9; 32]);
+    r.client_transaction_id = TX;
+    r.key_ref = &[1];
+    if state == RecordState::Sent {
+        r.body = Some(BODY);
     }
+    if state == RecordState::Issued {
+        r.certificate = cert;
+        r.chain = Chain::List(chain);
+    }
+    let mut out = vec![0u8; record::encoded_len(&r)];
+    let n = record::encode(&r, &mut out).unwrap();
+    out.truncate(n);
+    out
 }
 
-const STATES: [JournalState; 3] = [
-    JournalState::KeyMade,
-    JournalState::Sent,
-    JournalState::Issued,
-];
+const STATES: [RecordState; 3] = [RecordState::KeyMade, RecordState::Sent, RecordState::Issued];
 
 /// Writes the states from `from` on; returns how far it got.
 async fn write_from(store: &mut Store<Flash>, from: usize, cert: &[u8]) -> usize {
     let mut scratch = [0u8; 3000];
+    let chain: [&[u8]; 1] = [&cert[..300]];
     for (i, s) in STATES.iter().enumerate().skip(from) {
-        let c: &[u8] = if *s == JournalState::Issued {
-            cert
-        } else {
-            &[]
-        };
         if store
-            .set_journal("req-1", &rec(*s, c), &mut scratch)
+            .set_journal("req-1", &rec(*s, cert, &chain), &mut scratch)
             .await
             .is_err()
         {
@@ -70,7 +76,7 @@ async fn base() -> Flash {
         store
             .set_journal(
                 &id,
-                &rec(JournalState::Issued, &[i as u8; 900]),
+                &rec(RecordState::Issued, &[i as u8; 900], &[]),
                 &mut scratch,
             )
             .await
@@ -107,17 +113,21 @@ fn every_cut_point_recovers() {
                 .unwrap_or_else(|e| panic!("cut at byte {cut}: {e}"));
             let next = match got {
                 None => 0,
-                Some(j) => {
+                Some(bytes) => {
+                    let j = record::decode(bytes).unwrap_or_else(|e| panic!("cut {cut}: {e}"));
                     assert_eq!(
-                        (j.slot, j.tx, j.fingerprint),
-                        (1, "raconn-0123456789abcdef01234567", [7; 32]),
+                        (j.key_ref, j.client_transaction_id, j.fingerprint),
+                        (&[1u8][..], TX, [7; 32]),
                         "cut {cut}"
                     );
                     let i = STATES.iter().position(|s| *s == j.state).unwrap();
-                    if j.state == JournalState::Issued {
-                        assert_eq!(j.certificate, &cert[..], "cut {cut}");
-                    } else {
-                        assert!(j.certificate.is_empty());
+                    match j.state {
+                        RecordState::Issued => {
+                            assert_eq!(j.certificate, &cert[..], "cut {cut}");
+                            assert!(j.chain.iter().eq([&cert[..300]]), "cut {cut}");
+                        }
+                        RecordState::Sent => assert_eq!(j.body, Some(BODY), "cut {cut}"),
+                        _ => assert!(j.certificate.is_empty() && j.body.is_none()),
                     }
                     i + 1
                 }
@@ -129,8 +139,9 @@ fn every_cut_point_recovers() {
             // Finish from where the journal stands.
             assert_eq!(write_from(&mut s, next, &cert).await, 3, "cut {cut}");
             let mut buf = [0u8; 3000];
-            let j = s.journal("req-1", &mut buf).await.unwrap().unwrap();
-            assert_eq!((j.state, j.certificate), (JournalState::Issued, &cert[..]));
+            let b = s.journal("req-1", &mut buf).await.unwrap().unwrap();
+            let j = record::decode(b).unwrap();
+            assert_eq!((j.state, j.certificate), (RecordState::Issued, &cert[..]));
         }
         eprintln!(
             "{} cut points; journal found at: none {}, key made {}, sent {}, issued {}",

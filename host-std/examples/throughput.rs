@@ -1,13 +1,15 @@
 //! Sequential issuances per second against raconn-sim (in this process, on
-//! loopback, schema validation off), for P-256 and RSA-2048 device keys, and
-//! where the time goes: device keygen, TLS + CA round trips, PFX.
+//! loopback, schema validation off), for P-256 and RSA-2048 device keys,
+//! each driven through the core's issuance transaction as `raconn issue`
+//! drives it (records kept in memory, not on disk), and where the time goes:
+//! device keygen, TLS + CA round trips, PFX.
 //!
 //! `cargo run --release --example throughput -- [N]`
 
 use std::time::{Duration, Instant};
 
-use raconn_core::engine::{Buffers, Engine, IssueRequest, Issued};
 use raconn_core::inf::{HashAlgorithm, KeyAlgorithm};
+use raconn_core::issuance::{Buffers, KeyChoice, Order, PollPolicy, Step, Transaction};
 use raconn_core::profile::{Identity, SanKindSel};
 use raconn_host::config::PfxProfile;
 use raconn_host::keys::SoftKey;
@@ -51,6 +53,7 @@ fn main() {
         std::sync::Arc::new(ra),
         Some(&root),
         30000,
+        4 << 20,
     )
     .expect("client");
     let san = [SanKindSel::Email, SanKindSel::Upn];
@@ -70,8 +73,9 @@ fn main() {
         let (mut keygen, mut ca, mut pfx) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
         let start = Instant::now();
         for i in 0..n {
-            let tx = format!("raconn-tp-{i}");
-            let req = IssueRequest {
+            let id = format!("tp-{label}-{i}");
+            let order = Order {
+                request_id: &id,
                 profile_oid: profile,
                 subject_format: raconn_core::profile::SubjectFormat::CommonNameIncludingEmail,
                 san: &san,
@@ -83,53 +87,65 @@ fn main() {
                     upn: Some("zoe@corp.local"),
                 },
                 seat_id: None,
-                client_transaction_id: &tx,
+                key: KeyChoice::Policy,
             };
-            let (mut a, mut b, mut c) = (vec![0u8; 16384], vec![0u8; 16384], vec![0u8; 16384]);
-            let mut e = Engine::new(
-                req,
+            let (mut a, mut b, mut c, mut d) = (
+                vec![0u8; 16384],
+                vec![0u8; 16384],
+                vec![0u8; 16384],
+                vec![0u8; 16384],
+            );
+            let mut tx = Transaction::new(
+                order,
+                None,
+                PollPolicy::DEFAULT,
                 Buffers {
                     request: &mut a,
                     work: &mut b,
                     token: &mut c,
+                    record: &mut d,
                 },
             )
-            .expect("engine");
-            let t0 = Instant::now();
-            let r = e.policy_request().expect("req");
-            let (st, body) = client.post(r.path, r.soap_action, r.body).expect("policy");
-            e.on_policy_reply(st, &body).expect("policy reply");
-            ca += t0.elapsed();
-            let t1 = Instant::now();
-            let key = SoftKey::generate(alg, HashAlgorithm::Sha256).expect("key");
-            keygen += t1.elapsed();
-            let t2 = Instant::now();
-            let r = e.enroll_request(&key).expect("enroll");
-            let (st, body) = client
-                .post(r.path, r.soap_action, r.body)
-                .expect("enroll post");
-            let (cert, chain) = match e.on_enroll_reply(st, &body).expect("reply") {
-                Issued::Certificate {
-                    certificate, chain, ..
-                } => (
-                    certificate.to_vec(),
-                    chain.iter().map(|c| c.to_vec()).collect::<Vec<_>>(),
-                ),
-                Issued::Pending { .. } => panic!("pending"),
-            };
-            ca += t2.elapsed();
-            let t3 = Instant::now();
-            raconn_host::issue::write_pfx(
-                &dir.path().join("u.pfx"),
-                &key.to_pkcs8().expect("p8"),
-                &cert,
-                &chain,
-                "pw-throughput",
-                PfxProfile::Modern,
-                "u",
-            )
-            .expect("pfx");
-            pfx += t3.elapsed();
+            .expect("transaction");
+            let mut key = None;
+            let mut t = Instant::now();
+            loop {
+                match tx.next() {
+                    Step::Send(s) => {
+                        let (st, body) = client.post(s.path, s.soap_action, s.body).expect("post");
+                        tx.on_reply(st, &body);
+                    }
+                    Step::Save { .. } => tx.saved(),
+                    Step::DeviceKey { .. } => {
+                        ca += t.elapsed();
+                        let t1 = Instant::now();
+                        let k = SoftKey::generate(alg, HashAlgorithm::Sha256).expect("key");
+                        keygen += t1.elapsed();
+                        t = Instant::now();
+                        tx.device_key(&k, b"k");
+                        key = Some(k);
+                    }
+                    Step::Wait { .. } => panic!("pending"),
+                    Step::Failed { error, .. } => panic!("{error}"),
+                    Step::Done(done) => {
+                        ca += t.elapsed();
+                        let t3 = Instant::now();
+                        let chain: Vec<Vec<u8>> = done.chain.iter().map(<[u8]>::to_vec).collect();
+                        raconn_host::issue::write_pfx(
+                            &dir.path().join("u.pfx"),
+                            &key.as_ref().expect("key").to_pkcs8().expect("p8"),
+                            done.certificate,
+                            &chain,
+                            "pw-throughput",
+                            PfxProfile::Modern,
+                            "u",
+                        )
+                        .expect("pfx");
+                        pfx += t3.elapsed();
+                        break;
+                    }
+                }
+            }
         }
         let total = start.elapsed();
         let per = |d: Duration| d.as_secs_f64() * 1000.0 / n as f64;

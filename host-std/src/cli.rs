@@ -305,7 +305,7 @@ fn run(cli: Cli) -> Result<ExitCode, HostError> {
                     "{}\n",
                     json!({"thumbprint": r.thumbprint, "serial": r.serial, "not_after": r.not_after, "subject": r.subject,
                         "pfx": a.out, "from_journal": r.from_journal, "client_transaction_id": r.client_transaction_id,
-                        "server_transaction_id": r.server_transaction_id})
+                        "server_transaction_id": r.server_transaction_id, "found_by_search": r.found_by_search})
                 ));
             } else {
                 out(&format!(

@@ -8,6 +8,9 @@
 //! store = "store"                 # a directory, or pkcs11:module=…;token=…, or windows:LocalMachine\My
 //! journal = "journal"              # optional: where the issuance journal lives
 //! ca_trust = "ca-roots.pem"
+//! max_reply_bytes = 4194304       # optional: the largest CA reply read
+//! keep_device_keys = true         # optional: keep device keys after their PFX is written
+//! poll = { first_ms = 2000, max_ms = 30000, max_attempts = 5 }   # optional: a request pending approval
 //!
 //! [profiles.users]
 //! certification_authority = "pki-ws.symauth.com"
@@ -40,9 +43,35 @@ struct RawConfig {
     journal: Option<String>,
     #[serde(default)]
     ca_trust: Option<String>,
+    #[serde(default = "default_max_reply")]
+    max_reply_bytes: u64,
+    #[serde(default = "default_true")]
+    keep_device_keys: bool,
+    #[serde(default)]
+    poll: Option<RawPoll>,
     #[serde(default)]
     profiles: BTreeMap<String, RawProfile>,
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPoll {
+    first_ms: u32,
+    max_ms: u32,
+    max_attempts: u32,
+}
+
+fn default_max_reply() -> u64 {
+    DEFAULT_MAX_REPLY as u64
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// The default cap on one CA reply: 4 MiB, far above the largest real one
+/// (a policy with its CA chain is under 20 KB).
+pub const DEFAULT_MAX_REPLY: usize = 4 << 20;
 
 fn default_timeout() -> u64 {
     30_000
@@ -65,18 +94,7 @@ struct RawProfile {
     names: BTreeMap<String, String>,
 }
 
-/// Device key choice.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyChoice {
-    /// What the policy asks for (RSA of its key size).
-    Policy,
-    /// RSA 2048.
-    Rsa2048,
-    /// RSA 3072.
-    Rsa3072,
-    /// P-256.
-    P256,
-}
+pub use raconn_core::issuance::{KeyChoice, PollPolicy};
 
 /// PFX compatibility profile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,6 +148,12 @@ pub struct Config {
     pub journal: PathBuf,
     /// Extra trust anchors for the CA's TLS server (else the system roots).
     pub ca_trust: Option<PathBuf>,
+    /// The largest CA reply read, in bytes.
+    pub max_reply_bytes: usize,
+    /// Keep device keys in the journal after their PFX is written.
+    pub keep_device_keys: bool,
+    /// How a request pending approval is polled in one run.
+    pub poll: PollPolicy,
     /// Profiles by name.
     pub profiles: BTreeMap<String, Profile>,
 }
@@ -216,6 +240,24 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, HostError> {
             ));
         }
     }
+    if raw.max_reply_bytes < 64 * 1024 || raw.max_reply_bytes > 1 << 30 {
+        return Err(err(
+            None,
+            "max_reply_bytes",
+            "must be from 65536 (64 KiB) to 1073741824 (1 GiB)".into(),
+        ));
+    }
+    let poll = match raw.poll {
+        None => PollPolicy::DEFAULT,
+        Some(p) if p.first_ms > p.max_ms => {
+            return Err(err(None, "poll", "first_ms is larger than max_ms".into()))
+        }
+        Some(p) => PollPolicy {
+            first_ms: p.first_ms,
+            max_ms: p.max_ms,
+            max_attempts: p.max_attempts,
+        },
+    };
     let mut profiles = BTreeMap::new();
     for (name, p) in raw.profiles {
         let table = format!("profiles.{name}");
@@ -237,16 +279,13 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, HostError> {
         }
         let key = match p.key.as_deref() {
             None => KeyChoice::Policy,
-            Some("rsa-2048") => KeyChoice::Rsa2048,
-            Some("rsa-3072") => KeyChoice::Rsa3072,
-            Some("p256") => KeyChoice::P256,
-            Some(other) => {
-                return Err(err(
+            Some(k) => KeyChoice::parse(k).ok_or_else(|| {
+                err(
                     tb,
                     "key",
-                    format!("{other:?} is not rsa-2048, rsa-3072 or p256"),
-                ))
-            }
+                    format!("{k:?} is not policy, rsa-2048, rsa-3072, rsa-4096, p256 or p384"),
+                )
+            })?,
         };
         let pfx = match p.pfx.as_deref() {
             None | Some("modern") => PfxProfile::Modern,
@@ -279,6 +318,9 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, HostError> {
         store,
         journal,
         ca_trust,
+        max_reply_bytes: raw.max_reply_bytes as usize,
+        keep_device_keys: raw.keep_device_keys,
+        poll,
         profiles,
     })
 }

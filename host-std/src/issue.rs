@@ -1,33 +1,33 @@
-//! `raconn policy` and `raconn issue`: the whole flow through the core's
-//! engine over mutual TLS — policy, pre-send check, device key, CSR,
-//! enrollment, checking the returned certificate, PFX — with a journal that
-//! makes a request id idempotent: the same id returns the same certificate
-//! without contacting the CA, a different request under an existing id is
-//! refused, and a crash between "key made" and "certificate stored" retries
-//! with the same key and clientTransactionID.
+//! `raconn policy` and `raconn issue`: the host's half of the core's
+//! issuance transaction ([`raconn_core::issuance`]). The core decides every
+//! step — policy, pre-send check, device key, records, enrollment, search
+//! after a lost reply, polling, checking the certificate; this module moves
+//! bytes over mutual TLS ([`crate::tls`]), keeps records and device keys in
+//! the journal ([`crate::journal`]), makes keys, and writes the PFX.
 //!
-//! Journal: `<journal>/<request-id>.json` and `<request-id>.key.p8` (`journal` in raconn.toml; by default `<store>/journal` for a directory store)
-//! (PKCS#8, 0600), written atomically.
+//! Before anything is sent it checks what could fail once the CA has
+//! issued: the PFX password, the output path, and that a PFX can be built
+//! with the new key, this subject and password.
 
 use std::path::{Path, PathBuf};
 
-use base64::Engine as _;
 use raconn_core::cert::CertificateRef;
-use raconn_core::engine::{Buffers, Engine, IssueRequest, Issued, KeyRequirements};
 use raconn_core::inf::{HashAlgorithm, KeyAlgorithm};
+use raconn_core::issuance::{self, Buffers, Order, RecordState, Step, Transaction, TxError};
 use raconn_core::oid::Oid;
 use raconn_core::profile::{Identity, SanKindSel};
+use raconn_core::spki::KeyKind;
 use raconn_core::thumbprint::Thumbprint;
-use serde_json::{json, Value};
-use sha2::Digest;
+use serde_json::Value;
+use std::sync::Arc;
 
-use crate::config::{Config, KeyChoice, PfxProfile, Profile};
+use crate::config::{Config, PfxProfile, Profile};
 use crate::errors::{core, HostError};
 use crate::files;
+use crate::journal::{self, Journal};
 use crate::keys::SoftKey;
 use crate::store::{self, RaKey};
 use crate::tls::CaClient;
-use std::sync::Arc;
 
 /// What to issue.
 #[derive(Debug, Clone)]
@@ -67,31 +67,8 @@ pub struct IssueOutcome {
     pub server_transaction_id: String,
     /// Warnings (fallbacks, already-base64 values, …).
     pub warnings: Vec<String>,
-}
-
-fn b64(d: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(d)
-}
-
-fn unb64(s: &str) -> Result<Vec<u8>, HostError> {
-    base64::engine::general_purpose::STANDARD
-        .decode(s)
-        .map_err(|e| HostError::KeyEncoding(format!("journal entry is corrupt: {e}")))
-}
-
-fn check_request_id(id: &str) -> Result<(), HostError> {
-    if id.is_empty()
-        || id.len() > 64
-        || !id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-    {
-        return Err(HostError::Unrecognised {
-            path: PathBuf::from(id),
-            what: "a request id is 1 to 64 characters of A-Z a-z 0-9 . _ -".into(),
-        });
-    }
-    Ok(())
+    /// True when a lost enrollment was found at the CA by searchCertificate.
+    pub found_by_search: bool,
 }
 
 /// The RA certificate (DER) and its key, from the configured store.
@@ -102,15 +79,22 @@ pub fn ra_identity(cfg: &Config) -> Result<(Vec<u8>, Arc<dyn RaKey>), HostError>
 
 /// A CA client for a profile.
 pub fn client(cfg: &Config, p: &Profile) -> Result<CaClient, HostError> {
+    client_and_ra_cert(cfg, p).map(|(c, _)| c)
+}
+
+/// A CA client for a profile, and the RA certificate it presents (DER).
+fn client_and_ra_cert(cfg: &Config, p: &Profile) -> Result<(CaClient, Vec<u8>), HostError> {
     let (cert, key) = ra_identity(cfg)?;
-    CaClient::new(
+    let c = CaClient::new(
         &p.host,
         p.port,
         &cert,
         key,
         cfg.ca_trust.as_deref(),
         cfg.ca_timeout_ms,
-    )
+        cfg.max_reply_bytes,
+    )?;
+    Ok((c, cert))
 }
 
 /// The profile by name.
@@ -125,8 +109,10 @@ pub fn policy(cfg: &Config, name: &str) -> Result<(String, Value), HostError> {
     let p = profile(cfg, name)?;
     let c = client(cfg, p)?;
     let mut buf = vec![0u8; 4096];
-    let tx = format!("raconn-pol-{:016x}", rand_u64());
-    let body = raconn_core::pkiws::policy::write_request(Some(&tx), &[&p.template], &mut buf)
+    let mut nonce = [0u8; 8];
+    let _ = getrandom::fill(&mut nonce);
+    let ctid = issuance::one_off_transaction_id(nonce);
+    let body = raconn_core::pkiws::policy::write_request(Some(&ctid), &[&p.template], &mut buf)
         .map_err(core)?;
     let (status, reply) = c.post(
         raconn_core::pkiws::PATH_POLICY,
@@ -135,23 +121,6 @@ pub fn policy(cfg: &Config, name: &str) -> Result<(String, Value), HostError> {
     )?;
     let text = raconn_core::pkiws::reply_text(status, &reply).map_err(core)?;
     crate::soap::message(text)
-}
-
-fn rand_u64() -> u64 {
-    let mut b = [0u8; 8];
-    let _ = getrandom::fill(&mut b);
-    u64::from_le_bytes(b)
-}
-
-fn fingerprint(p: &Profile, a: &IssueArgs) -> String {
-    let v = json!({
-        "template": p.template, "format": p.subject_format.as_str(),
-        "san": p.san.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>(),
-        "cn": a.cn, "email": a.email, "upn": a.upn,
-        "other": a.other_names.iter().map(|(o, v)| format!("{o}={v}")).collect::<Vec<_>>(),
-    });
-    let d = sha2::Sha256::digest(v.to_string().as_bytes());
-    d.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Writes a PFX of key + certificate + chain.
@@ -164,6 +133,19 @@ pub fn write_pfx(
     profile: PfxProfile,
     alias: &str,
 ) -> Result<(), HostError> {
+    let der = pfx_bytes(key_pkcs8, cert, chain, password, profile, alias)?;
+    files::write_atomic(out, &der, 0o600)
+}
+
+/// The PFX of key + certificate + chain, in memory.
+pub fn pfx_bytes(
+    key_pkcs8: &[u8],
+    cert: &[u8],
+    chain: &[Vec<u8>],
+    password: &str,
+    profile: PfxProfile,
+    alias: &str,
+) -> Result<Vec<u8>, HostError> {
     use p12_keystore::{
         Certificate, EncryptionAlgorithm, KeyStore, KeyStoreEntry, MacAlgorithm, PrivateKey,
         PrivateKeyChain,
@@ -193,15 +175,12 @@ pub fn write_pfx(
             .encryption_algorithm(EncryptionAlgorithm::PbeWithShaAnd3KeyTripleDesCbc)
             .mac_algorithm(MacAlgorithm::HmacSha1),
     };
-    let der = w.write().map_err(pfx_err)?;
-    files::write_atomic(out, &der, 0o600)
+    w.write().map_err(pfx_err)
 }
 
 fn outcome(
     cert: &[u8],
-    from_journal: bool,
-    tx: &str,
-    stx: &str,
+    done: &issuance::Done<'_>,
     warnings: Vec<String>,
 ) -> Result<IssueOutcome, HostError> {
     let c = CertificateRef::parse(cert).map_err(core)?;
@@ -212,74 +191,67 @@ fn outcome(
         serial,
         not_after: c.not_after.to_string(),
         subject: c.subject.to_string(),
-        from_journal,
-        client_transaction_id: tx.to_string(),
-        server_transaction_id: stx.to_string(),
+        from_journal: done.from_record,
+        client_transaction_id: done.client_transaction_id.to_string(),
+        server_transaction_id: done.server_transaction_id.to_string(),
         warnings,
+        found_by_search: done.found_by_search,
     })
 }
 
-/// `raconn issue`.
-pub fn issue(cfg: &Config, profile_name: &str, a: &IssueArgs) -> Result<IssueOutcome, HostError> {
-    check_request_id(&a.request_id)?;
-    let p = profile(cfg, profile_name)?;
-    let jdir = cfg.journal.clone();
-    std::fs::create_dir_all(&jdir).map_err(|err| HostError::Write {
-        path: jdir.clone(),
-        err,
-    })?;
-    let jpath = jdir.join(format!("{}.json", a.request_id));
-    let kpath = jdir.join(format!("{}.key.p8", a.request_id));
-    let fp = fingerprint(p, a);
-    let tx_default = {
-        let d = sha2::Sha256::digest(a.request_id.as_bytes());
-        format!(
-            "raconn-{}",
-            d.iter()
-                .take(12)
-                .map(|b| format!("{b:02x}"))
-                .collect::<String>()
-        )
-    };
-    let mut existing_key: Option<SoftKey> = None;
-    let mut tx = tx_default;
-    // Every log line of this issuance carries the request id and the clientTransactionID.
-    let span = tracing::info_span!("issue", request_id = %a.request_id, client_transaction_id = tracing::field::Empty);
-    if jpath.exists() {
-        let j: Value = serde_json::from_slice(&files::read(&jpath)?)
-            .map_err(|e| HostError::KeyEncoding(e.to_string()))?;
-        if j["fingerprint"].as_str() != Some(fp.as_str()) {
-            return Err(HostError::RequestIdConflict(a.request_id.clone()));
-        }
-        tx = j["client_transaction_id"]
-            .as_str()
-            .unwrap_or(&tx)
-            .to_string();
-        let key_der = zeroize::Zeroizing::new(files::read(&kpath)?);
-        if j["state"] == "issued" {
-            let cert = unb64(j["certificate"].as_str().unwrap_or(""))?;
-            let chain: Vec<Vec<u8>> = j["chain"]
-                .as_array()
-                .map(|v| {
-                    v.iter()
-                        .filter_map(|c| c.as_str().and_then(|s| unb64(s).ok()))
-                        .collect()
-                })
-                .unwrap_or_default();
-            write_pfx(&a.out, &key_der, &cert, &chain, &a.password, p.pfx, &a.cn)?;
-            let stx = j["server_transaction_id"]
-                .as_str()
-                .unwrap_or("")
-                .to_string();
-            return outcome(&cert, true, &tx, &stx, vec![]);
-        }
-        existing_key = Some(SoftKey::from_pkcs8(&key_der)?);
-        tracing::info!(
-            "resuming: the device key and clientTransactionID of the earlier attempt are reused"
-        );
+/// The key `kind` as software key generation takes it.
+fn key_algorithm(kind: KeyKind) -> Result<KeyAlgorithm, HostError> {
+    match kind {
+        KeyKind::Rsa(b @ (2048 | 3072 | 4096)) => Ok(KeyAlgorithm::Rsa(b)),
+        KeyKind::P256 => Ok(KeyAlgorithm::EcdsaP256),
+        KeyKind::P384 => Ok(KeyAlgorithm::EcdsaP384),
+        _ => Err(core(TxError::KeyUnsupported)),
     }
-    span.record("client_transaction_id", tx.as_str());
-    let _g = span.enter();
+}
+
+/// Checks, before anything is sent, that the PFX can be written where asked:
+/// the target is a regular file or a new path in a directory this account
+/// can write.
+fn check_output(out: &Path) -> Result<(), HostError> {
+    let werr = |err| HostError::Write {
+        path: out.to_path_buf(),
+        err,
+    };
+    if let Ok(m) = std::fs::metadata(out) {
+        if !m.is_file() {
+            return Err(werr(std::io::Error::other(
+                "not a regular file: the PFX is written only to a regular file or a new path",
+            )));
+        }
+    }
+    let dir = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let probe = dir.join(format!(".raconn-probe-{}", std::process::id()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .map_err(werr)?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+/// Builds a PFX in memory with `key`, a stand-in certificate, this alias and
+/// password: what could fail once the real certificate is here fails now.
+fn check_pfx(key: &SoftKey, stand_in: &[u8], a: &IssueArgs, p: &Profile) -> Result<(), HostError> {
+    pfx_bytes(&key.to_pkcs8()?, stand_in, &[], &a.password, p.pfx, &a.cn).map(|_| ())
+}
+
+/// `raconn issue`: drives the core's transaction to a certificate and writes the PFX.
+pub fn issue(cfg: &Config, profile_name: &str, a: &IssueArgs) -> Result<IssueOutcome, HostError> {
+    issuance::check_request_id(&a.request_id).map_err(core)?;
+    let p = profile(cfg, profile_name)?;
+    if a.password.is_empty() {
+        return Err(HostError::Password("empty".into()));
+    }
+    check_output(&a.out)?;
     // Every other-name the profile asks for must be given.
     let mut other_values: Vec<&str> = Vec::new();
     for k in &p.san {
@@ -297,7 +269,8 @@ pub fn issue(cfg: &Config, profile_name: &str, a: &IssueArgs) -> Result<IssueOut
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    let req = IssueRequest {
+    let order = Order {
+        request_id: &a.request_id,
         profile_oid: &p.template,
         subject_format: p.subject_format,
         san: &p.san,
@@ -309,95 +282,145 @@ pub fn issue(cfg: &Config, profile_name: &str, a: &IssueArgs) -> Result<IssueOut
             upn: a.upn.as_deref(),
         },
         seat_id: None,
-        client_transaction_id: &tx,
+        key: p.key,
     };
-    let (mut rq, mut wk, mut tk) = (vec![0u8; 32768], vec![0u8; 32768], vec![0u8; 65536]);
-    let mut e = Engine::new(
-        req,
+    let journal = Journal::open(&cfg.journal)?;
+    let _lock = journal.lock(&a.request_id)?;
+    let v0 = journal::v0_request_digest(
+        p,
+        &a.cn,
+        a.email.as_deref(),
+        a.upn.as_deref(),
+        &a.other_names,
+    );
+    let stored = journal.record(&order, &v0)?;
+    let (mut rq, mut wk, mut tk, mut rc) = (
+        vec![0u8; 32768],
+        vec![0u8; 32768],
+        vec![0u8; 65536],
+        vec![0u8; 65536],
+    );
+    let mut tx = Transaction::new(
+        order,
+        stored.as_deref(),
+        cfg.poll,
         Buffers {
             request: &mut rq,
             work: &mut wk,
             token: &mut tk,
+            record: &mut rc,
         },
     )
     .map_err(core)?;
-    let warnings: Vec<String> = e.warnings().iter().map(|w| w.to_string()).collect();
+    // Every log line of this issuance carries the request id and the clientTransactionID.
+    let span = tracing::info_span!("issue", request_id = %a.request_id, client_transaction_id = %tx.client_transaction_id());
+    let _g = span.enter();
+    if let Some(s) = tx.status().record {
+        tracing::info!(record = s.as_str(), "resuming from the journal");
+    }
+    let warnings: Vec<String> = tx.warnings().iter().map(|w| w.to_string()).collect();
     for w in &warnings {
         tracing::warn!("{w}");
     }
-    let c = client(cfg, p)?;
-    let r = e.policy_request().map_err(core)?;
-    tracing::info!(host = %p.host, port = p.port, profile = %p.template, "fetching the policy");
-    let (st, body) = c.post(r.path, r.soap_action, r.body)?;
-    let kr = e.on_policy_reply(st, &body).map_err(core)?;
-    let names: Vec<&str> = e.pairs().map(|(n, _)| n).collect();
-    tracing::info!(key_size = ?kr.key_size, pairs = ?names, "policy read; the request fits the profile");
-    let key = match existing_key {
-        Some(k) => k,
-        None => {
-            let k = SoftKey::generate(key_algorithm(p.key, &kr), HashAlgorithm::Sha256)?;
-            tracing::info!(key = %k.describe(), "device key generated");
-            files::write_atomic(&kpath, &k.to_pkcs8()?, 0o600)?;
-            let j = json!({"request_id": a.request_id, "fingerprint": fp, "client_transaction_id": tx, "state": "keyed", "profile": p.name});
-            files::write_atomic(&jpath, j.to_string().as_bytes(), 0o600)?;
-            k
+    let mut ca: Option<CaClient> = None;
+    let mut ra_cert: Option<Vec<u8>> = None;
+    let mut device: Option<SoftKey> = None;
+    loop {
+        match tx.next() {
+            Step::Send(s) => {
+                if ca.is_none() {
+                    let (c, cert) = client_and_ra_cert(cfg, p)?;
+                    ca = Some(c);
+                    ra_cert = Some(cert);
+                }
+                let Some(c) = ca.as_ref() else { continue };
+                tracing::info!(service = s.service.name(), host = %p.host, port = p.port, "sending");
+                let (st, body) = c.post(s.path, s.soap_action, s.body)?;
+                tx.on_reply(st, &body);
+            }
+            Step::Save { state, record } => {
+                if let Err(e) = journal.save(&a.request_id, record) {
+                    if state == RecordState::Issued {
+                        return Err(not_saved(tx.certificate(), e));
+                    }
+                    return Err(e);
+                }
+                tracing::info!(
+                    record = state.as_str(),
+                    bytes = record.len(),
+                    "journal record saved"
+                );
+                tx.saved();
+            }
+            Step::DeviceKey { kind, reference } => match reference.map(<[u8]>::to_vec) {
+                None => {
+                    let k = SoftKey::generate(key_algorithm(kind)?, HashAlgorithm::Sha256)?;
+                    tracing::info!(key = %k.describe(), "device key generated");
+                    if let Some(stand_in) = &ra_cert {
+                        check_pfx(&k, stand_in, a, p)?;
+                    }
+                    let r = Journal::key_reference(&a.request_id);
+                    journal.save_key(r.as_bytes(), &k)?;
+                    tx.device_key(&k, r.as_bytes());
+                    device = Some(k);
+                }
+                Some(r) => match journal.load_key(&r)? {
+                    Some(k) => {
+                        tx.device_key(&k, &r);
+                        device = Some(k);
+                    }
+                    None => tx.device_key_missing(),
+                },
+            },
+            Step::Wait { ms } => {
+                tracing::info!(
+                    wait_ms = ms,
+                    "the CA holds the request for approval; polling"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(u64::from(ms)));
+                tx.waited();
+            }
+            Step::Done(done) => {
+                let key = device.as_ref().ok_or(core(TxError::WrongStep))?;
+                let chain: Vec<Vec<u8>> = done.chain.iter().map(<[u8]>::to_vec).collect();
+                write_pfx(
+                    &a.out,
+                    &key.to_pkcs8()?,
+                    done.certificate,
+                    &chain,
+                    &a.password,
+                    p.pfx,
+                    &a.cn,
+                )?;
+                if done.found_by_search {
+                    tracing::info!("the certificate of the lost enrollment was found at the CA; nothing was enrolled again");
+                }
+                if !cfg.keep_device_keys {
+                    journal.delete_key(Journal::key_reference(&a.request_id).as_bytes())?;
+                }
+                return outcome(done.certificate, &done, warnings);
+            }
+            Step::Failed { error, retryable } => {
+                tracing::info!(retryable, "issuance failed");
+                return Err(core(error));
+            }
         }
-    };
-    let r = e.enroll_request(&key).map_err(core)?;
-    tracing::info!("enrollment sent");
-    let (mut st, mut body) = c.post(r.path, r.soap_action, r.body)?;
-    let mut polls = 0;
-    let (cert, chain, stx) = loop {
-        let res = match e.on_enroll_reply(st, &body).map_err(core)? {
-            Issued::Certificate {
-                certificate,
-                chain,
-                server_transaction_id,
-            } => Some((
-                certificate.to_vec(),
-                chain.iter().map(|c| c.to_vec()).collect::<Vec<_>>(),
-                server_transaction_id.to_string(),
-            )),
-            Issued::Pending { .. } => None,
-        };
-        if let Some(r) = res {
-            break r;
-        }
-        polls += 1;
-        tracing::info!(poll = polls, "pending approval; polling");
-        if polls > 3 {
-            return Err(core(raconn_core::pkiws::PkiwsError::Pending));
-        }
-        std::thread::sleep(std::time::Duration::from_millis(500));
-        let r = e.poll_request().map_err(core)?;
-        (st, body) = c.post(r.path, r.soap_action, r.body)?;
-    };
-    let j = json!({
-        "request_id": a.request_id, "fingerprint": fp, "client_transaction_id": tx, "state": "issued", "profile": p.name,
-        "server_transaction_id": stx, "certificate": b64(&cert), "chain": chain.iter().map(|c| b64(c)).collect::<Vec<_>>(),
-    });
-    files::write_atomic(&jpath, j.to_string().as_bytes(), 0o600)?;
-    write_pfx(
-        &a.out,
-        &key.to_pkcs8()?,
-        &cert,
-        &chain,
-        &a.password,
-        p.pfx,
-        &a.cn,
-    )?;
-    outcome(&cert, false, &tx, &stx, warnings)
+    }
 }
 
-fn key_algorithm(choice: KeyChoice, kr: &KeyRequirements) -> KeyAlgorithm {
-    match choice {
-        KeyChoice::Rsa2048 => KeyAlgorithm::Rsa(2048),
-        KeyChoice::Rsa3072 => KeyAlgorithm::Rsa(3072),
-        KeyChoice::P256 => KeyAlgorithm::EcdsaP256,
-        KeyChoice::Policy => match kr.key_size {
-            Some(b @ (2048 | 3072 | 4096)) if kr.rsa => KeyAlgorithm::Rsa(b),
-            _ if !kr.rsa => KeyAlgorithm::EcdsaP256,
-            _ => KeyAlgorithm::Rsa(2048),
-        },
+/// The error when the issued certificate could not be saved: it names the
+/// serial, and a rerun finds the certificate by search.
+fn not_saved(cert: Option<&[u8]>, e: HostError) -> HostError {
+    let serial = cert
+        .and_then(|c| CertificateRef::parse(c).ok())
+        .map(|c| {
+            let mut s = String::new();
+            let _ = raconn_core::cert::write_serial(&mut s, c.serial);
+            s
+        })
+        .unwrap_or_default();
+    HostError::IssuedNotSaved {
+        serial,
+        err: Box::new(e),
     }
 }

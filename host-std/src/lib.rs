@@ -8,6 +8,7 @@ pub mod errors;
 pub mod files;
 pub mod inspect;
 pub mod issue;
+pub mod journal;
 pub mod keys;
 pub mod pkcs11;
 pub mod soap;

@@ -5,14 +5,16 @@
 //! server against `ca_trust` or the system roots with the hostname checked
 //! (there is no option to skip verification), and bounds connect, handshake,
 //! write and each read by `ca_timeout_ms`. Errors name the phase, the
-//! elapsed time and the setting to change. HTTP/1.1 framing is the minimum
-//! SOAP needs: one POST per connection, Content-Length bodies.
+//! elapsed time and the setting to change. HTTP/1.1 framing is the core's
+//! ([`raconn_core::http`]): one POST per connection, the reply read by the
+//! sans-IO [`ReplyReader`] into a buffer that grows up to `max_reply_bytes`.
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use raconn_core::http::{Progress, ReplyReader};
 use raconn_core::pkiws::PkiwsError;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use rustls::SignatureScheme;
@@ -145,6 +147,7 @@ pub struct CaClient {
     host: String,
     port: u16,
     timeout: Duration,
+    max_reply: usize,
 }
 
 fn trust_store(ca_trust: Option<&std::path::Path>) -> Result<rustls::RootCertStore, HostError> {
@@ -181,6 +184,7 @@ impl CaClient {
         ra_key: Arc<dyn RaKey>,
         ca_trust: Option<&std::path::Path>,
         timeout_ms: u64,
+        max_reply: usize,
     ) -> Result<CaClient, HostError> {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let roots = trust_store(ca_trust)?;
@@ -209,12 +213,19 @@ impl CaClient {
             host: host.to_string(),
             port,
             timeout: Duration::from_millis(timeout_ms),
+            max_reply,
         })
     }
 
-    fn fail(&self, kind: PkiwsError, phase: Phase, start: Instant, detail: String) -> HostError {
+    fn fail<E: Into<raconn_core::Error>>(
+        &self,
+        kind: E,
+        phase: Phase,
+        start: Instant,
+        detail: String,
+    ) -> HostError {
         HostError::Ca {
-            kind,
+            kind: kind.into(),
             phase,
             elapsed_ms: start.elapsed().as_millis() as u64,
             timeout_ms: self.timeout.as_millis() as u64,
@@ -240,12 +251,14 @@ impl CaClient {
         );
         let kind = if timeout {
             PkiwsError::Timeout
+        } else if phase == Phase::Connect {
+            PkiwsError::Unreachable
         } else if closed && matches!(phase, Phase::Read | Phase::Write) {
             PkiwsError::ConnectionClosed
         } else if tls || phase == Phase::Handshake {
             PkiwsError::TlsFailure
         } else {
-            PkiwsError::HttpStatus
+            PkiwsError::ConnectionClosed
         };
         self.fail(kind, phase, start, e.to_string())
     }
@@ -262,7 +275,7 @@ impl CaClient {
             .to_socket_addrs()
             .map_err(|e| {
                 self.fail(
-                    PkiwsError::TlsFailure,
+                    PkiwsError::NameNotResolved,
                     Phase::Connect,
                     start,
                     format!("cannot resolve {}: {e}", self.host),
@@ -308,7 +321,7 @@ impl CaClient {
                 .map_err(|e| self.io_fail(Phase::Handshake, start, e))?;
         }
         let mut head_buf = [0u8; 1024];
-        let req = raconn_core::pkiws::http::write_head(
+        let req = raconn_core::http::write_head(
             &self.host,
             self.port,
             path,
@@ -324,70 +337,49 @@ impl CaClient {
             .map_err(|e| self.io_fail(Phase::Write, start, e))?;
         tls.flush()
             .map_err(|e| self.io_fail(Phase::Write, start, e))?;
-        use raconn_core::pkiws::http::{self, BodyLength};
-        let malformed = |c: &Self, what: &str| {
-            c.fail(
-                PkiwsError::HttpMalformed,
-                Phase::Read,
-                start,
-                what.to_string(),
-            )
+        let mut reader = ReplyReader::new(self.max_reply);
+        let mut buf = vec![0u8; 16 * 1024];
+        let mut filled = 0;
+        let reply_err = |c: &Self, e: raconn_core::Error| {
+            let d = e.to_string();
+            c.fail(e, Phase::Read, start, d)
         };
-        let mut buf = Vec::new();
-        let mut chunk = [0u8; 16384];
-        let mut head = None;
-        let mut closed = false;
         loop {
-            if head.is_none() {
-                head = http::parse_head(&buf)
-                    .map_err(|_| malformed(self, "bad status line or header"))?;
-            }
-            if let Some(h) = head {
-                let body = buf.get(h.len..).unwrap_or(&[]);
-                match h.body {
-                    BodyLength::Length(n) if body.len() >= n => {
-                        return Ok((h.status, body[..n].to_vec()));
-                    }
-                    BodyLength::Chunked => {
-                        let mut b = body.to_vec();
-                        if let Some(n) = http::dechunk(&mut b)
-                            .map_err(|_| malformed(self, "bad chunked encoding"))?
-                        {
-                            b.truncate(n);
-                            return Ok((h.status, b));
-                        }
-                    }
-                    BodyLength::UntilClose if closed => return Ok((h.status, body.to_vec())),
-                    _ => {}
+            if filled == buf.len() {
+                // Grow by doubling (linear in the reply), up to one byte past the cap.
+                let n = (buf.len() * 2).min(self.max_reply.saturating_add(1));
+                if n == buf.len() {
+                    let e = raconn_core::http::HttpError::TooLarge {
+                        limit: self.max_reply,
+                    };
+                    return Err(reply_err(self, e.into()));
                 }
-                if closed {
-                    return Err(malformed(self, "the reply body ended early"));
-                }
-            } else if closed {
-                return Err(if buf.is_empty() {
-                    self.fail(
-                        PkiwsError::ConnectionClosed,
-                        Phase::Read,
-                        start,
-                        "the CA closed the connection without answering".into(),
-                    )
-                } else {
-                    malformed(self, "the reply head ended early")
-                });
+                buf.resize(n, 0);
             }
             if start.elapsed() > self.timeout {
                 return Err(self.fail(
                     PkiwsError::Timeout,
                     Phase::Read,
                     start,
-                    "reply incomplete".into(),
+                    format!("reply incomplete after {filled} bytes"),
                 ));
             }
-            match tls.read(&mut chunk) {
-                Ok(0) => closed = true,
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => closed = true,
+            let read = match tls.read(&mut buf[filled..]) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => 0,
                 Err(e) => return Err(self.io_fail(Phase::Read, start, e)),
+            };
+            if read == 0 {
+                let r = reader
+                    .on_close(&mut buf, filled)
+                    .map_err(|e| reply_err(self, e))?;
+                return Ok((r.status, buf[r.body].to_vec()));
+            }
+            filled += read;
+            match reader.advance(&mut buf, filled) {
+                Ok(Progress::Done(r)) => return Ok((r.status, buf[r.body].to_vec())),
+                Ok(Progress::NeedMore) => {}
+                Err(e) => return Err(reply_err(self, e.into())),
             }
         }
     }

@@ -198,7 +198,7 @@ fn issue_pfx_idempotent_and_verified() {
         s(&pw),
     ]);
     assert_eq!(o3.status.code(), Some(1));
-    assert!(text(&o3.stderr).contains("RC-HOST-010"));
+    assert!(text(&o3.stderr).contains("RC-TX-001"));
     assert!(!e.path("x.pfx").exists());
     // Every request the simulator saw was schema-valid.
     for r in e.sim.recorded() {

@@ -281,7 +281,7 @@ fn issue_with_token_key(alg: &str, versions: Versions) {
         text(&o.stdout)
     );
     // The journal sits beside raconn.toml when the store is a token.
-    assert!(h.path("journal/hsm-1.json").exists());
+    assert!(h.path("journal/hsm-1.rec").exists());
     // Still exactly one key on the token: issuance made its device key in software.
     assert_eq!(h.private_keys().len(), 1);
 }

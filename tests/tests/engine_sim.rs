@@ -4,7 +4,7 @@
 //! enrollment, and the whole flow over mutual TLS. The simulator validates
 //! every request against the service's XSDs when xmllint is present.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
 
@@ -349,33 +349,24 @@ impl Transport for Https {
         let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
         let conn = rustls::ClientConnection::new(self.cfg.clone(), name).expect("conn");
         let mut tls = rustls::StreamOwned::new(conn, tcp);
-        let req = format!(
-            "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/xml; charset=utf-8\r\nSOAPAction: \"{action}\"\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        tls.write_all(req.as_bytes()).expect("write");
-        let mut r = BufReader::new(tls);
-        let mut status = String::new();
-        r.read_line(&mut status).expect("status");
-        let code = status
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        let mut len = 0;
-        loop {
-            let mut h = String::new();
-            r.read_line(&mut h).expect("header");
-            if h.trim().is_empty() {
-                break;
-            }
-            if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
-                len = v.trim().parse().unwrap_or(0);
-            }
-        }
-        let mut body = vec![0; len];
-        r.read_exact(&mut body).expect("body");
-        (code, body)
+        // The request head and the reply reader are the core's, as in both hosts.
+        let mut head = [0u8; 1024];
+        let h = raconn_core::http::write_head(
+            "localhost",
+            443,
+            path,
+            action,
+            body.len(),
+            "raconn-tests",
+            &mut head,
+        )
+        .expect("head");
+        tls.write_all(h).expect("write");
+        tls.write_all(body.as_bytes()).expect("write");
+        let mut buf = Vec::new();
+        let _ = tls.read_to_end(&mut buf);
+        let r = raconn_core::http::read_all(&mut buf, 1 << 20).expect("reply");
+        (r.status, buf[r.body].to_vec())
     }
 }
 

@@ -5,7 +5,8 @@
 //! - [`policy`]: `getPolicies` request and `getPoliciesResponse` reader.
 //! - [`enroll`]: `RequestSecurityToken` / `requestVSSecurityToken` request
 //!   and `RequestSecurityTokenResponse` reader.
-//! - [`health`]: `getStatus` (health check); [`revoke`]: `updateCertificateStatus`.
+//! - [`health`]: `getStatus` (health check); [`revoke`]: `updateCertificateStatus`;
+//!   [`search`]: `searchCertificate`.
 //! - [`fault`]: SOAP 1.1 (and, defensively, 1.2) faults, classified into the
 //!   failures the reference connector documents.
 //!
@@ -17,9 +18,9 @@ pub mod check;
 pub mod enroll;
 pub mod fault;
 pub mod health;
-pub mod http;
 pub mod policy;
 pub mod revoke;
+pub mod search;
 
 use core::fmt;
 
@@ -50,6 +51,53 @@ pub const PATH_ENROLL: &str = "/pki-ws/enrollmentService";
 pub const PATH_HEALTH: &str = "/pki-ws/healthcheckService";
 /// `Content-Type` of every request.
 pub const CONTENT_TYPE: &str = "text/xml; charset=utf-8";
+
+/// The PKI Web Services a connector calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Service {
+    /// `policyService` (getPolicies).
+    Policy,
+    /// `enrollmentService` (RequestSecurityToken).
+    Enrollment,
+    /// `certificateManagementService` (searchCertificate, updateCertificateStatus).
+    Management,
+    /// `healthcheckService` (getStatus).
+    Health,
+}
+
+impl Service {
+    /// The path under `https://<fqdn>`.
+    pub const fn path(self) -> &'static str {
+        match self {
+            Service::Policy => PATH_POLICY,
+            Service::Enrollment => PATH_ENROLL,
+            Service::Management => revoke::PATH_MANAGEMENT,
+            Service::Health => PATH_HEALTH,
+        }
+    }
+
+    /// The SOAPAction of the service's main operation (management:
+    /// `searchCertificate` and `updateCertificateStatus` have their own).
+    pub const fn action(self) -> &'static str {
+        match self {
+            Service::Policy => ACTION_POLICY,
+            Service::Enrollment => ACTION_ENROLL,
+            Service::Management => search::ACTION_SEARCH,
+            Service::Health => health::ACTION_HEALTH,
+        }
+    }
+
+    /// A short name for logs and metrics.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Service::Policy => "policy",
+            Service::Enrollment => "enrollment",
+            Service::Management => "management",
+            Service::Health => "health",
+        }
+    }
+}
 
 /// Failures talking PKI Web Services, in the words of the reference
 /// connector's troubleshooting table where it has them.
@@ -92,8 +140,12 @@ pub enum PkiwsError {
     WrongState,
     /// The connection was closed before a reply arrived.
     ConnectionClosed,
-    /// The reply is not HTTP/1.x (status line, headers or chunking).
-    HttpMalformed,
+    /// The reply carried more certificates than raconn keeps.
+    TooManyCertificates { max: usize },
+    /// The CA's host name does not resolve.
+    NameNotResolved,
+    /// No connection could be made to the CA (refused, unreachable).
+    Unreachable,
 }
 
 explain!(PkiwsError {
@@ -114,8 +166,10 @@ explain!(PkiwsError {
     CertificateMismatch => ("RC-PKIWS-015", "the issued certificate does not carry the subject or SAN that was asked for", "nothing was stored; compare the profile (raconn policy PROFILE) with the request and contact DigiCert support if the profile is right"),
     KeyNotAsPolicy => ("RC-PKIWS-016", "the device key does not have the size the certificate profile asks for", "use the key type and size `raconn policy PROFILE` shows (or leave `key` unset to follow the policy)"),
     WrongState => ("RC-PKIWS-017", "issuance engine used out of order", "report this as a bug in the host"),
-    HttpMalformed => ("RC-PKIWS-019", "the CA's reply is not well-formed HTTP/1.1", "check the CA FQDN and port and any proxy between raconn and the CA"),
-    ConnectionClosed => ("RC-PKIWS-018", "the CA closed the connection without answering", "retry with the same request id (it is safe: nothing is enrolled twice); if it persists, check proxies or firewalls between raconn and the CA"),
+    ConnectionClosed => ("RC-PKIWS-018", "the CA closed the connection without answering", "retry with the same request id: the retry first asks the CA (searchCertificate) whether it issued, and resends the identical request only when it did not; if it persists, check proxies or firewalls between raconn and the CA"),
+    NameNotResolved => ("RC-PKIWS-021", "the CA's host name does not resolve", "check the certification_authority host name and this machine's DNS (resolv.conf, proxy settings)"),
+    Unreachable => ("RC-PKIWS-022", "no connection to the CA (refused or unreachable)", "check the certification_authority host and port, firewalls between raconn and the CA, and that the CA is up"),
+    TooManyCertificates => ("RC-PKIWS-020", "the CA's reply carries more certificates than raconn keeps", "report the reply; the chain is longer than any PKI Platform chain raconn knows"),
 });
 
 impl fmt::Display for PkiwsError {
@@ -127,8 +181,37 @@ impl fmt::Display for PkiwsError {
             Self::KeyNotAsPolicy { policy_bits } => {
                 write!(f, " (the profile asks for {policy_bits} bits)")
             }
+            Self::TooManyCertificates { max } => write!(f, " (more than {max})"),
             _ => Ok(()),
         }
+    }
+}
+
+impl PkiwsError {
+    /// True when the CA answered the request with a SOAP fault: it decided,
+    /// and it did not issue.
+    pub const fn is_ca_refusal(&self) -> bool {
+        matches!(
+            self,
+            Self::ProfileUnknown | Self::PolicyVerification | Self::SpecialCharacters | Self::Fault
+        )
+    }
+
+    /// True when the same request may succeed later unchanged (the network,
+    /// the CA's availability, an approval).
+    pub const fn retryable(&self) -> bool {
+        matches!(
+            self,
+            Self::Timeout
+                | Self::TlsFailure
+                | Self::Fault
+                | Self::Pending
+                | Self::EmptyToken
+                | Self::HttpStatus
+                | Self::ConnectionClosed
+                | Self::NameNotResolved
+                | Self::Unreachable
+        )
     }
 }
 

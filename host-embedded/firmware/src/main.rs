@@ -21,12 +21,13 @@
 use cortex_m_rt::entry;
 use cortex_m_semihosting::{debug, heprintln, hprint, hprintln};
 use panic_semihosting as _;
-use raconn_embedded::client::{self, Connect, Job, Stop, Work};
+use raconn_embedded::client::{self, Connect, Job, Work};
 use raconn_embedded::error::EmbeddedError;
 use raconn_embedded::hsm::Hsm;
 use raconn_embedded::raconn_core::csr::{CsrSpec, KeyUsageReq, SanSource};
 use raconn_embedded::raconn_core::error::Explain;
 use raconn_embedded::raconn_core::ext::GeneralName;
+use raconn_embedded::raconn_core::issuance::KeyChoice;
 use raconn_embedded::raconn_core::oid;
 use raconn_embedded::raconn_core::profile::{Identity, SubjectFormat};
 use raconn_embedded::raconn_core::soft_p256::SoftP256;
@@ -154,6 +155,8 @@ impl Connect for NoNetwork {
             Err(EmbeddedError::Io)
         }
     }
+
+    async fn wait(&mut self, _ms: u32) {}
 }
 
 /// Writes `data` to a host file over semihosting (`name` ends with NUL).
@@ -204,9 +207,10 @@ async fn appliance() -> Result<(), ()> {
             email: Some("ops@contoso.example"),
             upn: None,
         },
+        key: KeyChoice::P256,
     };
     let (tls_read, tls_write, reply) = (buf!(16640), buf!(4096), buf!(16384));
-    let (request, work, token) = (buf!(8192), buf!(8192), buf!(8192));
+    let (request, work, token, record) = (buf!(8192), buf!(8192), buf!(8192), buf!(4096));
     let (cfg, ra, anchor, journal) = (buf!(6144), buf!(6144), buf!(6144), buf!(6144));
     let mut w = Work {
         tls_read,
@@ -215,6 +219,7 @@ async fn appliance() -> Result<(), ()> {
         request,
         work,
         token,
+        record,
         cfg,
         ra,
         anchor,
@@ -244,7 +249,6 @@ async fn appliance() -> Result<(), ()> {
         None,
         w,
         &mut cert,
-        Stop::Never,
     )
     .await
     {

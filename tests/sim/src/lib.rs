@@ -1,7 +1,13 @@
 //! raconn-sim: a local simulator of the DigiCert (ex-VeriSign) PKI Web
 //! Services — `/pki-ws/policyService`, `/pki-ws/enrollmentService`,
+//! `/pki-ws/certificateManagementService` (searchCertificate),
 //! `/pki-ws/healthcheckService` — over HTTPS with a required client
 //! certificate, for raconn's tests and quickstart.
+//!
+//! Whether a repeated clientTransactionID is recognised (the first
+//! certificate returned again) is a switch, [`Sim::set_recognise_repeats`]:
+//! protocol.md does not confirm that DigiCert does it, so the exactly-once
+//! tests run with it off and count certificates issued.
 //!
 //! It is written independently of raconn-core: requests are read with
 //! roxmltree, certificates are made with rcgen and read with x509-parser, so
@@ -120,6 +126,11 @@ pub enum Fault {
     MalformedXml,
     /// A certificate for another key.
     WrongKey,
+    /// Process the request (an enrollment issues), then close the
+    /// connection without answering: a reply lost on the way back.
+    LoseReply,
+    /// SOAP fault to `searchCertificate` (the RA may not search).
+    SearchRefused,
 }
 
 /// A request the simulator received.
@@ -148,14 +159,34 @@ pub struct Reply {
     pub delay_ms: u64,
 }
 
+/// A certificate the simulator issued, as searchCertificate reports it.
+#[derive(Debug, Clone)]
+pub struct IssuedCert {
+    /// DER.
+    pub der: Vec<u8>,
+    /// The seat it counts against.
+    pub seat: String,
+    /// The profile OID.
+    pub profile: String,
+    /// Serial number, upper-case hex.
+    pub serial: String,
+    /// VALID or REVOKED.
+    pub status: String,
+}
+
 struct State {
     fault: Fault,
+    /// Only requests to a path ending with this get the fault.
+    fault_scope: Option<String>,
     recorded: Vec<Recorded>,
     serial: u64,
     pending: std::collections::HashMap<String, (u32, Vec<u8>)>,
     /// clientTransactionID → (CSR, PKCS#7 issued for it).
     by_ctid: std::collections::HashMap<String, (Vec<u8>, Vec<u8>)>,
     issued: usize,
+    certs: Vec<IssuedCert>,
+    recognise_repeats: bool,
+    page: usize,
 }
 
 /// The simulator.
@@ -235,11 +266,15 @@ impl Sim {
             profiles: Arc::new(profiles),
             state: Arc::new(Mutex::new(State {
                 fault: Fault::None,
+                fault_scope: None,
                 recorded: vec![],
                 serial: 1,
                 pending: Default::default(),
                 by_ctid: Default::default(),
                 issued: 0,
+                certs: vec![],
+                recognise_repeats: true,
+                page: 50,
             })),
             validator: find_validator(),
         })
@@ -255,10 +290,20 @@ impl Sim {
         self.validator.is_some()
     }
 
-    /// Switches a fault on (`Fault::None` switches it off).
+    /// Switches a fault on for every request (`Fault::None` switches it off).
     pub fn set_fault(&self, f: Fault) {
         if let Ok(mut s) = self.state.lock() {
             s.fault = f;
+            s.fault_scope = None;
+        }
+    }
+
+    /// Switches a fault on for one service only (`"enrollmentService"`,
+    /// `"policyService"`, `"certificateManagementService"`).
+    pub fn set_fault_for(&self, service: &str, f: Fault) {
+        if let Ok(mut s) = self.state.lock() {
+            s.fault = f;
+            s.fault_scope = Some(service.to_string());
         }
     }
 
@@ -274,6 +319,38 @@ impl Sim {
     /// clientTransactionID and request gets the first one back and is not counted).
     pub fn certificates_issued(&self) -> usize {
         self.state.lock().map(|s| s.issued).unwrap_or(0)
+    }
+
+    /// Every certificate issued, in order.
+    pub fn certificates(&self) -> Vec<IssuedCert> {
+        self.state
+            .lock()
+            .map(|s| s.certs.clone())
+            .unwrap_or_default()
+    }
+
+    /// Whether a repeated clientTransactionID with the same CSR gets the
+    /// first certificate back (on by default). Off, every enrollment issues
+    /// a new certificate, as a CA that does not recognise repeats would.
+    pub fn set_recognise_repeats(&self, on: bool) {
+        if let Ok(mut s) = self.state.lock() {
+            s.recognise_repeats = on;
+        }
+    }
+
+    /// searchCertificate page size (DigiCert pages by 50).
+    pub fn set_search_page(&self, n: usize) {
+        if let Ok(mut s) = self.state.lock() {
+            s.page = n.max(1);
+        }
+    }
+
+    /// How many searchCertificate requests were received.
+    pub fn searches(&self) -> usize {
+        self.recorded()
+            .iter()
+            .filter(|r| r.body.contains("searchCertificateRequest"))
+            .count()
     }
 
     /// How many enrollment requests (issue, not poll) were received.
@@ -316,7 +393,14 @@ impl Sim {
     pub fn handle(&self, path: &str, soap_action: &str, body: &[u8]) -> Reply {
         let text = String::from_utf8_lossy(body).into_owned();
         let valid = self.validate(&text);
-        let fault_now = self.state.lock().map(|s| s.fault).unwrap_or(Fault::None);
+        let fault_now = self
+            .state
+            .lock()
+            .map(|s| match &s.fault_scope {
+                Some(scope) if !path.ends_with(scope.as_str()) => Fault::None,
+                _ => s.fault,
+            })
+            .unwrap_or(Fault::None);
         if let Ok(mut s) = self.state.lock() {
             s.recorded.push(Recorded {
                 path: path.into(),
@@ -334,6 +418,15 @@ impl Sim {
                 status: 400,
                 body: format!("raconn-sim: request is not valid against the PKI Web Services schema:\n{errors}").into_bytes(),
                 drop: false,
+                delay_ms: 0,
+            };
+        }
+        if fault_now == Fault::LoseReply {
+            let _ = self.route(path, &text, Fault::None);
+            return Reply {
+                status: 0,
+                body: vec![],
+                drop: true,
                 delay_ms: 0,
             };
         }
@@ -377,6 +470,7 @@ impl Sim {
         match path {
             "/pki-ws/policyService" => self.policy(&doc, f),
             "/pki-ws/enrollmentService" => self.enroll(&doc, f),
+            "/pki-ws/certificateManagementService" => self.management(&doc, f),
             "/pki-ws/healthcheckService" => ok(envelope(
                 "<ns2:getStatusResponseMessage xmlns:ns2=\"http://schemas.pki.symantec.com/pkiservices/healthcheck\"><ns2:version>1.0</ns2:version><ns2:serverTransactionID>SIM-HEALTH</ns2:serverTransactionID><ns2:statusCode>UP</ns2:statusCode><ns2:statusMessage>raconn-sim is up</ns2:statusMessage></ns2:getStatusResponseMessage>",
             )),
@@ -572,10 +666,10 @@ impl Sim {
         };
         // A repeated clientTransactionID with the same request gets the
         // certificate issued the first time (how a retry after a lost reply
-        // is recognised); a different request is issued anew.
+        // is recognised, when switched on); a different request is issued anew.
         if !ctid.is_empty() && f == Fault::None {
             if let Ok(s) = self.state.lock() {
-                if let Some((c, p7)) = s.by_ctid.get(&ctid) {
+                if let Some((c, p7)) = s.by_ctid.get(&ctid).filter(|_| s.recognise_repeats) {
                     if *c == csr {
                         let p7 = p7.clone();
                         drop(s);
@@ -608,8 +702,27 @@ impl Sim {
             }
         };
         let p7 = self.pki.chain_p7(&cert);
+        // The seat: the profile's seat attribute, else the e-mail, the UPN, the CN sent.
+        let pair = |n: &str| sent.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+        let seat = p
+            .seat
+            .as_deref()
+            .and_then(pair)
+            .or_else(|| pair("mail_email"))
+            .or_else(|| pair("otherNameUPN"))
+            .or_else(|| pair("common_name"))
+            .unwrap_or_default();
         if let Ok(mut s) = self.state.lock() {
             s.issued += 1;
+            s.certs.push(IssuedCert {
+                der: cert.clone(),
+                seat,
+                profile: p.oid.clone(),
+                serial: x509_parser::parse_x509_certificate(&cert)
+                    .map(|(_, x)| x.raw_serial().iter().map(|b| format!("{b:02X}")).collect())
+                    .unwrap_or_default(),
+                status: "VALID".into(),
+            });
             if !ctid.is_empty() && f == Fault::None {
                 s.by_ctid.insert(ctid.clone(), (csr.clone(), p7.clone()));
             }
@@ -625,6 +738,108 @@ impl Sim {
         respond(token(&p7))
     }
 }
+
+impl Sim {
+    fn management(&self, doc: &roxmltree::Document<'_>, f: Fault) -> Reply {
+        let root = doc
+            .descendants()
+            .find(|n| n.is_element() && n.tag_name().name() == "Body");
+        let op = root
+            .and_then(|b| b.children().find(|c| c.is_element()))
+            .map(|n| n.tag_name().name().to_string())
+            .unwrap_or_default();
+        if op != "searchCertificateRequest" {
+            return fault("Client", "A request element is not understood.", &op);
+        }
+        if f == Fault::SearchRefused {
+            return fault(
+                "Client",
+                "The RA is not authorized to search certificates.",
+                "operation not permitted",
+            );
+        }
+        let text = |name: &str| first_text(doc, name);
+        let (seat, profile, status) = (text("seatId"), text("profileOID"), text("status"));
+        let common_name = text("commonName");
+        let start: usize = text("startIndex").parse().unwrap_or(0);
+        let (certs, page) = match self.state.lock() {
+            Ok(s) => (s.certs.clone(), s.page),
+            Err(_) => return fault("Server", "internal error", "lock"),
+        };
+        let hits: Vec<&IssuedCert> = certs
+            .iter()
+            .filter(|c| seat.is_empty() || c.seat == seat)
+            .filter(|c| profile.is_empty() || c.profile == profile)
+            .filter(|c| status.is_empty() || c.status == status)
+            .filter(|c| common_name.is_empty() || cn_of(&c.der) == common_name)
+            .collect();
+        let shown: Vec<&&IssuedCert> = hits.iter().skip(start).take(page).collect();
+        let more = start + shown.len() < hits.len();
+        let list: String = shown
+            .iter()
+            .map(|c| {
+                let (cn, not_before, not_after) = x509_parser::parse_x509_certificate(&c.der)
+                    .map(|(_, x)| {
+                        (
+                            x.subject()
+                                .iter_common_name()
+                                .next()
+                                .and_then(|a| a.as_str().ok())
+                                .unwrap_or("")
+                                .to_string(),
+                            x.validity().not_before.timestamp() * 1000,
+                            x.validity().not_after.timestamp() * 1000,
+                        )
+                    })
+                    .unwrap_or_default();
+                format!(
+                    "<ns3:certificateInformation><ns3:certificate>{}</ns3:certificate><ns3:seatId>{}</ns3:seatId><ns3:commonName>{}</ns3:commonName><ns3:accountId>SIM-ACCOUNT</ns3:accountId><ns3:profileOID>{}</ns3:profileOID><ns3:emailAddress xsi:nil=\"true\"/><ns3:status>{}</ns3:status><ns3:validFrom>{not_before}</ns3:validFrom><ns3:validTo>{not_after}</ns3:validTo><ns3:serialNumber>{}</ns3:serialNumber><ns3:isEscrowed>false</ns3:isEscrowed><ns3:enrollmentNotes xsi:nil=\"true\"/><ns3:revokeComments xsi:nil=\"true\"/></ns3:certificateInformation>",
+                    b64(&c.der),
+                    esc(&c.seat),
+                    esc(&cn),
+                    esc(&c.profile),
+                    esc(&c.status),
+                    esc(&c.serial),
+                )
+            })
+            .collect();
+        let ctid = text("clientTransactionID");
+        let ctid_el = if ctid.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "<ns3:clientTransactionID>{}</ns3:clientTransactionID>",
+                esc(&ctid)
+            )
+        };
+        let list_el = if shown.is_empty() {
+            String::new()
+        } else {
+            format!("<ns3:certificateList>{list}</ns3:certificateList>")
+        };
+        ok(envelope(&format!(
+            "<ns3:searchCertificateResponse xmlns:ns3=\"{NS_MGMT}\">{ctid_el}<ns3:serverTransactionID>SIM-SRCH-{}</ns3:serverTransactionID><ns3:certificateCount>{}</ns3:certificateCount>{list_el}<ns3:moreCertificateAvailable>{more}</ns3:moreCertificateAvailable><ns3:version>1.0</ns3:version></ns3:searchCertificateResponse>",
+            rand_u64() % 0xFFFF_FFFF,
+            shown.len(),
+        )))
+    }
+}
+
+/// The first common name of a certificate.
+fn cn_of(der: &[u8]) -> String {
+    x509_parser::parse_x509_certificate(der)
+        .ok()
+        .and_then(|(_, x)| {
+            x.subject()
+                .iter_common_name()
+                .next()
+                .and_then(|a| a.as_str().ok())
+                .map(str::to_string)
+        })
+        .unwrap_or_default()
+}
+
+const NS_MGMT: &str = "http://schemas.verisign.com/pkiservices/2009/07/management";
 
 /// Text of the first element with local name `name` (empty when absent).
 fn first_text(doc: &roxmltree::Document<'_>, name: &str) -> String {

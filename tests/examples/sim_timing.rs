@@ -6,13 +6,14 @@
 //! the same policy call through the desktop host (rustls + aws-lc-rs) as the
 //! baseline, in the same run.
 //!
-//! `cargo run --release -p raconn-embedded --example sim_timing -- 20`
+//! `cargo run --release -p raconn-tests --example sim_timing -- 20`
 
 use std::time::Instant;
 
 use embedded_io_adapters::tokio_1::FromTokio;
+use raconn_core::issuance::KeyChoice;
 use raconn_core::profile::{Identity, SubjectFormat};
-use raconn_embedded::client::{self, CaLink, Connect, Job, Stop, Work};
+use raconn_embedded::client::{self, CaLink, Connect, Job, Work};
 use raconn_embedded::error::EmbeddedError;
 use raconn_embedded::hsm::{Hsm, KeySpec, SlotKey};
 use raconn_embedded::ram_flash::RamFlash;
@@ -34,6 +35,10 @@ impl Connect for Tcp {
             .map_err(|_| EmbeddedError::Io)?;
         s.set_nodelay(true).ok();
         Ok(FromTokio::new(s))
+    }
+
+    async fn wait(&mut self, ms: u32) {
+        tokio::time::sleep(std::time::Duration::from_millis(u64::from(ms))).await;
     }
 }
 
@@ -81,10 +86,12 @@ async fn main() {
             .set_anchor(&sim.pki.root.der, &mut scratch)
             .await
             .unwrap();
-        let mut bufs: Vec<Vec<u8>> = [16640, 4096, 16384, 8192, 8192, 8192, 4096, 4096, 4096, 4096]
-            .iter()
-            .map(|s| vec![0u8; *s])
-            .collect();
+        let mut bufs: Vec<Vec<u8>> = [
+            16640, 4096, 16384, 8192, 8192, 8192, 4096, 4096, 4096, 4096, 4096,
+        ]
+        .iter()
+        .map(|s| vec![0u8; *s])
+        .collect();
         let mut out = vec![0u8; 4096];
         // One policy call: one TLS 1.3 handshake (server chain + CertificateVerify checked, CertificateVerify signed in the HSM).
         let host_ra = raconn_host::keys::SoftKey::generate(
@@ -116,6 +123,7 @@ async fn main() {
             std::sync::Arc::new(host_ra),
             Some(&root),
             30000,
+            4 << 20,
         )
         .unwrap();
         let mut baseline = Vec::new();
@@ -127,6 +135,7 @@ async fn main() {
                 raconn_core::pkiws::policy::write_request(Some("t"), &[PROFILE], &mut req_buf)
                     .unwrap();
             let r = raconn_core::engine::Request {
+                service: raconn_core::pkiws::Service::Policy,
                 path: raconn_core::pkiws::PATH_POLICY,
                 soap_action: raconn_core::pkiws::ACTION_POLICY,
                 body,
@@ -163,6 +172,7 @@ async fn main() {
                     email: Some("ops@contoso.example"),
                     upn: None,
                 },
+                key: KeyChoice::P256,
             };
             let mut it = bufs.iter_mut();
             let mut next = || it.next().unwrap().as_mut_slice();
@@ -173,6 +183,7 @@ async fn main() {
                 request: next(),
                 work: next(),
                 token: next(),
+                record: next(),
                 cfg: next(),
                 ra: next(),
                 anchor: next(),
@@ -192,7 +203,6 @@ async fn main() {
                 ),
                 w,
                 &mut out,
-                Stop::Never,
             )
             .await
             .unwrap();

@@ -1,0 +1,126 @@
+//! The error catalogue: every code raconn prints, with its message and
+//! remedy, in one table below both hosts — the core's own codes (declared
+//! beside their enums with [`crate::explain!`]), and the rows of the desktop
+//! host (`RC-HOST`, `RC-CONF`, `RC-TLS`) and of the appliance adapter
+//! (`RC-EMB`), declared here so that `raconn explain` and an appliance's
+//! logs read the same table while neither host depends on the other.
+//!
+//! A code is never reused for another meaning; a code that was folded into
+//! another is listed in [`RENAMED`], and [`lookup`] follows it.
+
+use crate::error::Code;
+
+macro_rules! rows {
+    ($(#[$m:meta])* $table:ident { $( $name:ident = ($c:literal, $msg:literal, $rem:literal), )* }) => {
+        $( #[doc = $c] pub const $name: Code = Code { code: $c, message: $msg, remedy: $rem }; )*
+        $(#[$m])*
+        pub const $table: &[Code] = &[ $( $name, )* ];
+    };
+}
+
+rows! {
+    /// The desktop/server host's codes.
+    HOST {
+        HOST_READ = ("RC-HOST-001", "cannot read a file", "check the path and that this account may read it"),
+        HOST_WRITE = ("RC-HOST-002", "cannot write a file", "check the directory exists, has free space and that this account may write it"),
+        HOST_KEYGEN = ("RC-HOST-003", "key generation failed", "check the key algorithm and size; retry"),
+        HOST_KEY_ENCODING = ("RC-HOST-004", "a private key cannot be read or written", "the key file is not an unencrypted PKCS#8 RSA, P-256 or P-384 key; restore it from backup or make a new request"),
+        HOST_NO_MATCHING_KEY = ("RC-HOST-005", "no private key in the store matches the certificate", "accept the certificate into the store where `raconn ra new-request` made its key (--store / RACONN_STORE), or check it is the certificate issued for that request"),
+        HOST_UNRECOGNISED = ("RC-HOST-006", "the file holds no certificate, CSR or PKCS#7 raconn recognises", "pass PEM (CERTIFICATE, CERTIFICATE REQUEST, NEW CERTIFICATE REQUEST, PKCS7) or DER"),
+        HOST_SELF_CHECK = ("RC-HOST-007", "the request raconn made does not verify", "report this as a bug; the key or signer is faulty"),
+        HOST_THUMBPRINT_NOT_FOUND = ("RC-HOST-008", "no certificate with that thumbprint in the store", "run `raconn ra list` to see the thumbprints present, with subject and expiry"),
+        HOST_UNKNOWN_CODE = ("RC-HOST-009", "unknown error code", "run `raconn explain --all` for the list"),
+        HOST_MISSING_OTHER_NAME = ("RC-HOST-011", "the profile asks for an other-name and none was given", "give --other-name OID=VALUE (hex, b64: or utf8:); other-names have no fallback"),
+        HOST_PASSWORD = ("RC-HOST-012", "no usable PFX password", "give --password-file FILE or --password-env VAR with a non-empty password (an empty password with a MAC breaks macOS importers)"),
+        HOST_NO_PROFILE = ("RC-HOST-013", "no such profile in the configuration", "use a profile name from the [profiles.NAME] tables of raconn.toml"),
+        HOST_PFX = ("RC-HOST-014", "the PFX could not be written", "report this as a bug with the key type"),
+        HOST_TOKEN = ("RC-HOST-015", "the PKCS#11 token or Windows key store refused or failed", "check the module path and token label (`softhsm2-util --show-slots` or `pkcs11-tool -L` lists tokens), that RACONN_PKCS11_PIN holds the user PIN, and that the token has room; on Windows run as an administrator for LocalMachine\\My"),
+        HOST_STORE_LOCATION = ("RC-HOST-016", "the store location is not a directory, a pkcs11: URI or windows:LocalMachine\\My", "give --store DIR, --store 'pkcs11:module=/usr/lib/softhsm/libsofthsm2.so;token=LABEL' or --store 'windows:LocalMachine\\My'"),
+        HOST_ISSUED_NOT_SAVED = ("RC-HOST-017", "the CA issued a certificate, but it could not be saved", "free disk space or fix the journal's permissions, then run the same request id again: it asks the CA (searchCertificate) for the certificate instead of enrolling again"),
+        HOST_OUTPUT = ("RC-HOST-018", "the output cannot be written", "check the output path; nothing was lost: the result is in the journal and a rerun with the same request id writes it again"),
+        CONF_INVALID = ("RC-CONF-001", "the configuration file is invalid", "fix the key named in the error (file:line); README documents every key"),
+        TLS_SETUP = ("RC-TLS-001", "TLS could not be set up", "check ca_trust holds PEM certificates and the RA certificate and key match"),
+    }
+}
+
+rows! {
+    /// The appliance adapter's codes.
+    APPLIANCE {
+        EMB_HSM = ("RC-EMB-001", "the secure element refused or failed", "check the slot holds a key of the expected type and the part is unlocked; provision the RA key slot again if it was erased"),
+        EMB_TLS = ("RC-EMB-002", "the TLS handshake with the CA failed", "check the CA host and port, that the CA accepts TLS 1.3 with AES-GCM and secp256r1, and that the RA certificate in flash matches the key slot"),
+        EMB_HOSTNAME = ("RC-EMB-003", "the CA's server certificate does not name the configured host", "set the CA host exactly as in its certificate (e.g. pki-ws.symauth.com); IP addresses must be in the certificate's SAN"),
+        EMB_UNTRUSTED = ("RC-EMB-004", "the CA's server certificate does not chain to the stored trust anchor", "store the root that issued the CA's TLS certificate as the trust anchor"),
+        EMB_EXPIRED = ("RC-EMB-005", "a certificate of the CA's chain is expired or not yet valid", "check the appliance clock; if it is right, the CA's certificate has expired"),
+        EMB_BAD_SIGNATURE = ("RC-EMB-006", "a signature in the CA's chain or handshake does not verify", "the connection may be intercepted; check for a proxy doing TLS inspection"),
+        EMB_UNSUPPORTED_KEY = ("RC-EMB-007", "the CA uses a key or signature algorithm the adapter does not verify", "supported: ECDSA P-256/P-384, RSA 2048-4096 PKCS#1 v1.5 and PSS"),
+        EMB_BAD_SERVER_CERT = ("RC-EMB-008", "the CA's server certificate is not DER X.509", "check the host is the PKI Web Services endpoint"),
+        EMB_BAD_ANCHOR = ("RC-EMB-009", "the stored trust anchor is not a DER X.509 certificate", "provision the root certificate again (DER)"),
+        EMB_CHAIN_TOO_LONG = ("RC-EMB-010", "the CA sent a longer chain than the verifier takes", "the path is limited to 6 certificates; report the CA's chain"),
+        EMB_IO = ("RC-EMB-011", "the network connection failed or closed", "check the network path to the CA; the request is kept and retried with the same clientTransactionID"),
+        EMB_HTTP = ("RC-EMB-012", "the CA's HTTP reply is malformed", "check for a proxy between the appliance and the CA"),
+        EMB_BUFFER = ("RC-EMB-013", "a buffer is too small", "give the adapter buffers of at least the size named in the error"),
+        EMB_STORAGE = ("RC-EMB-014", "flash storage failed", "check the flash range given to the store and the flash driver"),
+        EMB_STORAGE_FULL = ("RC-EMB-015", "flash storage is full", "give the store more flash pages, or remove finished journal entries"),
+        EMB_NOT_CONFIGURED = ("RC-EMB-016", "configuration, RA certificate or trust anchor missing in flash", "provision the appliance: configuration, RA certificate and trust anchor"),
+        EMB_RECORD_TOO_BIG = ("RC-EMB-020", "a record is larger than one flash erase page can hold", "give the store a flash with larger erase pages (a cached policy reply needs 8 KiB pages), or store a shorter record"),
+        EMB_RSA_CLIENT_KEY = ("RC-EMB-021", "the RA key is RSA: embedded-tls 0.19 without alloc sends only ECDSA client signatures (its CertificateVerify holds 104 bytes)", "put a P-256 RA key in the secure element (KeyAlgorithm = ECDSA_P256 in the RA request); RSA RA keys work with the desktop host"),
+        EMB_CONFIG_CORRUPT = ("RC-EMB-022", "the configuration record in flash cannot be read", "provision the configuration again"),
+        EMB_RA_KEY_MISMATCH = ("RC-EMB-023", "the RA certificate in flash is not for the key in the RA slot", "store the RA certificate issued for this part's RA key, or provision the RA key slot that certificate was issued for"),
+    }
+}
+
+/// Codes folded into others: (old, new).
+pub const RENAMED: &[(&str, &str)] = &[
+    ("RC-HOST-010", "RC-TX-001"),
+    ("RC-EMB-017", "RC-TX-001"),
+    ("RC-EMB-018", "RC-TX-003"),
+    ("RC-EMB-019", "RC-PKIWS-010"),
+    ("RC-PKIWS-019", "RC-HTTP-001"),
+];
+
+/// Every code: the core's, the host's, the appliance's.
+pub fn all() -> impl Iterator<Item = &'static Code> {
+    crate::error::CODES
+        .iter()
+        .flat_map(|t| t.iter())
+        .chain(HOST.iter())
+        .chain(APPLIANCE.iter())
+}
+
+/// Looks a code up (case-insensitive), following [`RENAMED`]; the second
+/// value is the old code when it was renamed.
+pub fn lookup(code: &str) -> Option<(&'static Code, Option<&'static str>)> {
+    let code = code.trim();
+    let find = |c: &str| all().find(|x| x.code.eq_ignore_ascii_case(c));
+    if let Some(c) = find(code) {
+        return Some((c, None));
+    }
+    let (old, new) = RENAMED
+        .iter()
+        .find(|(old, _)| old.eq_ignore_ascii_case(code))?;
+    find(new).map(|c| (c, Some(*old)))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_well_formed_and_renames_resolve() {
+        let mut seen = std::vec::Vec::new();
+        for c in all() {
+            assert!(
+                c.code.starts_with("RC-") && !c.message.is_empty() && !c.remedy.is_empty(),
+                "{c:?}"
+            );
+            assert!(!seen.contains(&c.code), "{} twice", c.code);
+            seen.push(c.code);
+        }
+        for (old, new) in RENAMED {
+            assert!(!seen.contains(old), "{old} is both live and renamed");
+            assert_eq!(lookup(old).unwrap().0.code, *new);
+        }
+        assert_eq!(lookup("rc-tx-001").unwrap().1, None);
+    }
+}
