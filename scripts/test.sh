@@ -64,10 +64,16 @@ FW_DIR=$(mktemp -d)
   -semihosting-config enable=on,target=native -kernel "$ELF" > csr.pem 2> log.txt) || { cat "$FW_DIR/log.txt"; exit 1; }
 cat "$FW_DIR/log.txt"
 openssl req -in "$FW_DIR/csr.pem" -verify -noout -subject
-cmp "$FW_DIR/csr.pem" tests/data/firmware-p256.csr.pem && echo "firmware CSR equals the golden vector"
+# Each check below is a gate: a failure stops the run (no `a && echo`, whose
+# left-hand failure `set -e` ignores).
+cmp "$FW_DIR/csr.pem" tests/data/firmware-p256.csr.pem
+echo "firmware CSR equals the golden vector"
 # The offline half: the enrollment request built from the flash image with the HSM key.
 "$SHARED/schemas/pkiws/validate" "$FW_DIR/enroll-request.xml"
-grep -q "online: RC-EMB-011" "$FW_DIR/log.txt" && echo "firmware ran the online path up to the (absent) network"
+if ! grep -q "online: RC-EMB-011" "$FW_DIR/log.txt"; then
+  echo "the firmware did not run the online path up to the (absent) network"; exit 1
+fi
+echo "firmware ran the online path up to the (absent) network"
 rm -rf "$FW_DIR"
 
 step "cargo test (unit, property, interop with openssl and Python cryptography)"
@@ -78,19 +84,25 @@ step "quickstart (README's first command), checked with openssl"
 QS=$(mktemp -d)
 cargo run -j"$JOBS" -q --release --example quickstart -- "$QS/quickstart"
 openssl pkcs12 -in "$QS/quickstart/user.pfx" -passin "file:$QS/quickstart/user.pfx.password" -info -noout
-openssl pkcs12 -in "$QS/quickstart/user.pfx" -passin "file:$QS/quickstart/user.pfx.password" -clcerts -nokeys \
-  | openssl verify -CAfile "$QS/quickstart/root.pem" -untrusted <(openssl pkcs12 -in "$QS/quickstart/user.pfx" \
-      -passin "file:$QS/quickstart/user.pfx.password" -cacerts -nokeys)
+openssl pkcs12 -in "$QS/quickstart/user.pfx" -passin "file:$QS/quickstart/user.pfx.password" -clcerts -nokeys -out "$QS/leaf.pem"
+openssl pkcs12 -in "$QS/quickstart/user.pfx" -passin "file:$QS/quickstart/user.pfx.password" -cacerts -nokeys -out "$QS/chain.pem"
+grep -q "BEGIN CERTIFICATE" "$QS/chain.pem" || { echo "the PFX carries no chain"; exit 1; }
+openssl verify -CAfile "$QS/quickstart/root.pem" -untrusted "$QS/chain.pem" "$QS/leaf.pem"
 rm -rf "$QS"
 
 if [ "$FUZZ_SECONDS" != 0 ]; then
   step "fuzz: each target for ${FUZZ_SECONDS}s"
   command -v cargo-fuzz >/dev/null || cargo install -q cargo-fuzz --locked
-  for t in $(cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz list); do
+  # A failing `cargo fuzz list` must fail the run, not fuzz nothing.
+  targets=$(cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz list)
+  [ -n "$targets" ] || { echo "cargo fuzz list found no targets"; exit 1; }
+  for t in $targets; do
     log=$(mktemp)
     seeds=()
     if [ "$t" = pkiws ] && [ -d ../shared/schemas/pkiws/examples ]; then
       mkdir -p "fuzz/corpus/$t"; seeds=("corpus/$t" ../../shared/schemas/pkiws/examples)
+    elif [ -d "fuzz/seeds/$t" ]; then
+      mkdir -p "fuzz/corpus/$t"; seeds=("corpus/$t" "seeds/$t")
     fi
     if (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run "$t" "${seeds[@]}" -- -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048) >"$log" 2>&1; then
       printf '%s: %s\n' "$t" "$(grep -E '^Done [0-9]+ runs' "$log" | tail -1)"
@@ -103,5 +115,5 @@ fi
 
 step "done"
 echo "all checks passed"
-awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$TEST_LOG"
+awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "tests: %d passed, %d failed, %d ignored\n", p, f, i }' "$TEST_LOG"
 rm -f "$TEST_LOG"

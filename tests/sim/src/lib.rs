@@ -133,6 +133,33 @@ pub enum Fault {
     SearchRefused,
 }
 
+impl Fault {
+    /// Parses the `--fault` names of the `raconn-sim` binary.
+    pub fn parse(s: &str) -> Option<Fault> {
+        Some(match s {
+            "none" => Fault::None,
+            "drop" => Fault::Drop,
+            "http500" => Fault::Http500,
+            "unknown-oid" => Fault::UnknownOid,
+            "policy-verification" => Fault::PolicyVerification,
+            "special-chars" => Fault::SpecialChars,
+            "malformed-xml" => Fault::MalformedXml,
+            "wrong-key" => Fault::WrongKey,
+            "lose-reply" => Fault::LoseReply,
+            "search-refused" => Fault::SearchRefused,
+            s => {
+                if let Some(ms) = s.strip_prefix("delay-") {
+                    Fault::Delay(ms.parse().ok()?)
+                } else if let Some(n) = s.strip_prefix("pending-") {
+                    Fault::PendingThenIssued(n.parse().ok()?)
+                } else {
+                    return None;
+                }
+            }
+        })
+    }
+}
+
 /// A request the simulator received.
 #[derive(Debug, Clone)]
 pub struct Recorded {
