@@ -15,9 +15,8 @@
 //! (definite, minimal) and reports the byte offset of every fault.
 
 use core::cmp::Ordering;
-use core::fmt;
 
-use crate::error::{explain, write_head, BufferTooSmall};
+use crate::error::{explain, BufferTooSmall};
 
 /// Universal and common tags.
 pub mod tag {
@@ -50,6 +49,7 @@ pub mod tag {
 /// DER encoding or decoding failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum DerError {
     /// The output buffer is too small.
     BufferTooSmall { needed: usize },
@@ -74,40 +74,15 @@ pub enum DerError {
 }
 
 explain!(DerError {
-    BufferTooSmall => ("RC-DER-001", "output buffer too small", "give a buffer of at least the size named in the error"),
-    Truncated => ("RC-DER-002", "DER input ends inside a value", "the file is cut short: copy or download it again"),
-    UnexpectedTag => ("RC-DER-003", "DER input has an unexpected tag", "the file is not the kind of object expected here (certificate, CSR, PKCS#7): check which file you passed"),
-    BadLength => ("RC-DER-004", "DER length is indefinite, not minimal or too large", "the object is BER, not DER, or corrupt: re-export it as DER or PEM"),
-    HighTag => ("RC-DER-005", "DER input uses a multi-byte tag", "the object is not X.509/PKCS: check which file you passed"),
-    TrailingData => ("RC-DER-006", "bytes follow the end of the DER object", "remove what follows the object, or pass a PEM bundle instead of concatenated DER"),
-    BadValue => ("RC-DER-007", "a DER value is malformed for its type", "the object is corrupt or not DER: re-export it"),
-    LogicBug => ("RC-DER-008", "internal DER writer misuse", "report this as a bug in raconn"),
+    BufferTooSmall { needed } => ("RC-DER-001", "output buffer too small", "give a buffer of at least the size named in the error"), "needed {needed} bytes";
+    Truncated { offset } => ("RC-DER-002", "DER input ends inside a value", "the file is cut short: copy or download it again"), "at byte {offset}";
+    UnexpectedTag { offset, expected, found } => ("RC-DER-003", "DER input has an unexpected tag", "the file is not the kind of object expected here (certificate, CSR, PKCS#7): check which file you passed"), "at byte {offset}: expected tag 0x{expected:02x}, found 0x{found:02x}";
+    BadLength { offset } => ("RC-DER-004", "DER length is indefinite, not minimal or too large", "the object is BER, not DER, or corrupt: re-export it as DER or PEM"), "at byte {offset}";
+    HighTag { offset } => ("RC-DER-005", "DER input uses a multi-byte tag", "the object is not X.509/PKCS: check which file you passed"), "at byte {offset}";
+    TrailingData { offset } => ("RC-DER-006", "bytes follow the end of the DER object", "remove what follows the object, or pass a PEM bundle instead of concatenated DER"), "at byte {offset}";
+    BadValue { offset } => ("RC-DER-007", "a DER value is malformed for its type", "the object is corrupt or not DER: re-export it"), "at byte {offset}";
+    LogicBug => ("RC-DER-008", "internal DER writer misuse", "report this as a bug in raconn");
 });
-
-impl fmt::Display for DerError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_head(f, self)?;
-        match self {
-            Self::BufferTooSmall { needed } => write!(f, " (needed {needed} bytes)"),
-            Self::Truncated { offset }
-            | Self::BadLength { offset }
-            | Self::HighTag { offset }
-            | Self::TrailingData { offset }
-            | Self::BadValue { offset } => write!(f, " (at byte {offset})"),
-            Self::UnexpectedTag {
-                offset,
-                expected,
-                found,
-            } => {
-                write!(
-                    f,
-                    " (at byte {offset}: expected tag 0x{expected:02x}, found 0x{found:02x})"
-                )
-            }
-            Self::LogicBug => Ok(()),
-        }
-    }
-}
 
 impl From<BufferTooSmall> for DerError {
     fn from(b: BufferTooSmall) -> Self {

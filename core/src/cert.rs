@@ -6,7 +6,7 @@
 use core::fmt;
 
 use crate::asn1::{self, tag, DerError, Reader, Tlv};
-use crate::error::{explain, write_head};
+use crate::error::explain;
 use crate::ext::{self, ExtensionRef, GeneralNameRef};
 use crate::name::NameRef;
 use crate::oid::{self, Oid};
@@ -15,6 +15,7 @@ use crate::spki::SpkiRef;
 /// Certificate / PKCS#7 failures beyond plain DER errors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum CertError {
     /// Malformed DER.
     Der(DerError),
@@ -27,24 +28,11 @@ pub enum CertError {
 }
 
 explain!(CertError {
-    Der => ("RC-CERT-001", "certificate or PKCS#7 is not valid DER", "the file is corrupt or not a certificate: export it again as PEM or DER"),
-    BadTime => ("RC-CERT-002", "certificate validity time is malformed", "the certificate is not RFC 5280 conformant: ask the issuer for a corrected one"),
-    NotSignedData => ("RC-CERT-003", "PKCS#7 content is not signedData", "pass a certs-only PKCS#7 (.p7b) or a certificate"),
-    DuplicateExtension => ("RC-CERT-004", "an extension appears twice in the certificate", "the certificate is not RFC 5280 conformant: ask the issuer for a corrected one"),
+    Der(e) => ("RC-CERT-001", "certificate or PKCS#7 is not valid DER", "the file is corrupt or not a certificate: export it again as PEM or DER"), "{e}";
+    BadTime { offset } => ("RC-CERT-002", "certificate validity time is malformed", "the certificate is not RFC 5280 conformant: ask the issuer for a corrected one"), "at byte {offset}";
+    NotSignedData => ("RC-CERT-003", "PKCS#7 content is not signedData", "pass a certs-only PKCS#7 (.p7b) or a certificate");
+    DuplicateExtension { offset } => ("RC-CERT-004", "an extension appears twice in the certificate", "the certificate is not RFC 5280 conformant: ask the issuer for a corrected one"), "at byte {offset}";
 });
-
-impl fmt::Display for CertError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_head(f, self)?;
-        match self {
-            Self::Der(e) => write!(f, " ({e})"),
-            Self::BadTime { offset } | Self::DuplicateExtension { offset } => {
-                write!(f, " (at byte {offset})")
-            }
-            Self::NotSignedData => Ok(()),
-        }
-    }
-}
 
 impl From<DerError> for CertError {
     fn from(e: DerError) -> Self {

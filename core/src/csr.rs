@@ -8,54 +8,19 @@
 //! returns a DER `ECDSA-Sig-Value`). Keys never cross the seam: a software
 //! key, a PKCS#11 token or a secure element implements [`Signer`].
 
-use core::fmt;
-
 use crate::asn1::{self, tag, DerError, DerWriter, Reader, Tlv};
-use crate::error::{explain, write_head, Error};
+use crate::error::{explain, Error};
 use crate::ext::{self, ExtensionRef, GeneralName, SanText};
 use crate::name::{self, NameRef};
 use crate::oid::{self, Oid};
 use crate::spki::SpkiRef;
 
-/// Signature algorithms raconn signs with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum SignatureAlgorithm {
-    /// sha256WithRSAEncryption (PKCS#1 v1.5)
-    RsaPkcs1Sha256,
-    /// sha384WithRSAEncryption (PKCS#1 v1.5)
-    RsaPkcs1Sha384,
-    /// ecdsa-with-SHA256
-    EcdsaSha256,
-    /// ecdsa-with-SHA384
-    EcdsaSha384,
-}
-
-impl SignatureAlgorithm {
-    /// The algorithm OID.
-    pub const fn oid(self) -> Oid {
-        match self {
-            Self::RsaPkcs1Sha256 => oid::SHA256_WITH_RSA,
-            Self::RsaPkcs1Sha384 => oid::SHA384_WITH_RSA,
-            Self::EcdsaSha256 => oid::ECDSA_SHA256,
-            Self::EcdsaSha384 => oid::ECDSA_SHA384,
-        }
-    }
-
-    /// Writes the `AlgorithmIdentifier` (NULL parameters for RSA, absent for ECDSA).
-    pub fn write(self, w: &mut DerWriter<'_>) {
-        let m = w.begin(tag::SEQUENCE);
-        w.oid(&self.oid());
-        if matches!(self, Self::RsaPkcs1Sha256 | Self::RsaPkcs1Sha384) {
-            w.tlv(tag::NULL, &[]);
-        }
-        w.end(m);
-    }
-}
+pub use crate::sig::SignatureScheme;
 
 /// Signing failures reported by a [`Signer`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum SignError {
     /// The key cannot be used (not readable, token absent, PIN wrong).
     KeyUnavailable,
@@ -66,25 +31,15 @@ pub enum SignError {
 }
 
 explain!(SignError {
-    KeyUnavailable => ("RC-SIGN-001", "the private key cannot be used", "check that the key exists, that this account can read it (file mode, token PIN) and that the token is present"),
-    Failed => ("RC-SIGN-002", "the signing operation failed", "check the key type matches the requested algorithm; for a token, check its log"),
-    BufferTooSmall => ("RC-SIGN-003", "signature buffer too small", "report this as a bug in the signer: max_signature_len() was too small"),
+    KeyUnavailable => ("RC-SIGN-001", "the private key cannot be used", "check that the key exists, that this account can read it (file mode, token PIN) and that the token is present");
+    Failed => ("RC-SIGN-002", "the signing operation failed", "check the key type matches the requested algorithm; for a token, check its log");
+    BufferTooSmall { needed } => ("RC-SIGN-003", "signature buffer too small", "report this as a bug in the signer: max_signature_len() was too small"), "needed {needed} bytes";
 });
-
-impl fmt::Display for SignError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_head(f, self)?;
-        if let Self::BufferTooSmall { needed } = self {
-            write!(f, " (needed {needed} bytes)")?;
-        }
-        Ok(())
-    }
-}
 
 /// Anything that holds a private key and can sign with it.
 pub trait Signer {
     /// The algorithm `sign` produces.
-    fn algorithm(&self) -> SignatureAlgorithm;
+    fn algorithm(&self) -> SignatureScheme;
     /// DER SubjectPublicKeyInfo of the key.
     fn public_key_der(&self) -> &[u8];
     /// Upper bound of the signature length in bytes.
@@ -97,6 +52,7 @@ pub trait Signer {
 /// CSR assembly failures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum CsrError {
     /// The signer's SubjectPublicKeyInfo is not DER.
     BadPublicKey,
@@ -109,21 +65,11 @@ pub enum CsrError {
 }
 
 explain!(CsrError {
-    BadPublicKey => ("RC-CSR-001", "the signer's public key is not a DER SubjectPublicKeyInfo", "report this as a bug in the signer implementation"),
-    NoSubjectNoSan => ("RC-CSR-002", "the request has neither a subject nor a subject alternative name", "give a Subject (e.g. CN=device01) or at least one SAN entry"),
-    Sign => ("RC-CSR-003", "signing the request failed", "see the signer error; check the key is present and usable"),
-    NotACsr => ("RC-CSR-004", "the input is not a PKCS#10 certificate request", "pass a CSR (PEM CERTIFICATE REQUEST or NEW CERTIFICATE REQUEST, or DER)"),
+    BadPublicKey => ("RC-CSR-001", "the signer's public key is not a DER SubjectPublicKeyInfo", "report this as a bug in the signer implementation");
+    NoSubjectNoSan => ("RC-CSR-002", "the request has neither a subject nor a subject alternative name", "give a Subject (e.g. CN=device01) or at least one SAN entry");
+    Sign(e) => ("RC-CSR-003", "signing the request failed", "see the signer error; check the key is present and usable"), "{e}";
+    NotACsr => ("RC-CSR-004", "the input is not a PKCS#10 certificate request", "pass a CSR (PEM CERTIFICATE REQUEST or NEW CERTIFICATE REQUEST, or DER)");
 });
-
-impl fmt::Display for CsrError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_head(f, self)?;
-        if let Self::Sign(e) = self {
-            write!(f, " ({e})")?;
-        }
-        Ok(())
-    }
-}
 
 /// A requested KeyUsage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -34,7 +34,7 @@ use crate::csr::{self, CsrRef, CsrSpec, SanSource, Signer};
 use crate::error::Error;
 use crate::ext::{GeneralName, GeneralNameRef};
 use crate::oid::{self, Oid};
-use crate::pkiws::check::{self, Field, Override, ValueOf};
+use crate::pkiws::check::{self, CheckError, Field, Override, ValueOf};
 use crate::pkiws::enroll::{self, EnrollRequest, Outcome};
 use crate::pkiws::search::{self, SearchRequest};
 use crate::pkiws::{policy, PkiwsError, Service};
@@ -159,6 +159,8 @@ impl Arena<'_> {
 
 /// Maximum SAN entries the engine puts in a request.
 pub const MAX_SAN: usize = 8;
+/// Maximum other-names a request carries.
+pub const MAX_OTHER_NAMES: usize = 4;
 /// Maximum certificates besides the end-entity one (reply and policy CAs).
 pub const MAX_CHAIN: usize = 6;
 /// Maximum warnings kept (more are counted, not kept).
@@ -199,7 +201,7 @@ pub struct Engine<'a, 'b> {
     email: Option<&'a str>,
     upn: Option<&'a str>,
     seat: &'a str,
-    other: heapless::Vec<(Oid, Range<usize>, Range<usize>), 4>,
+    other: heapless::Vec<(Oid, Range<usize>, Range<usize>), MAX_OTHER_NAMES>,
     pairs: heapless::Vec<(Range<usize>, Range<usize>), 12>,
     cas: heapless::Vec<Range<usize>, MAX_CHAIN>,
     csr: Range<usize>,
@@ -327,9 +329,11 @@ impl<'a, 'b> Engine<'a, 'b> {
             }
             let der = arena.put(v.bytes)?;
             let b64 = arena.put(v.base64.as_bytes())?;
-            other.push((*o, der, b64)).map_err(|_| XmlError::TooMany {
-                what: "other-names",
-            })?;
+            other
+                .push((*o, der, b64))
+                .map_err(|_| CheckError::TooManyOtherNames {
+                    max: MAX_OTHER_NAMES,
+                })?;
         }
         Ok(Engine {
             req,
@@ -451,7 +455,7 @@ impl<'a, 'b> Engine<'a, 'b> {
                     let n = self.arena.put(pp.name.as_bytes())?;
                     self.pairs
                         .push((n, r))
-                        .map_err(|_| XmlError::TooMany { what: "pairs" })?;
+                        .map_err(|_| CheckError::TooManyPairs)?;
                     continue;
                 }
             };
@@ -459,7 +463,7 @@ impl<'a, 'b> Engine<'a, 'b> {
             let v = self.arena.put(value.as_bytes())?;
             self.pairs
                 .push((n, v))
-                .map_err(|_| XmlError::TooMany { what: "pairs" })?;
+                .map_err(|_| CheckError::TooManyPairs)?;
         }
         self.cas.clear();
         for ca in &p.cas {
@@ -538,9 +542,8 @@ impl<'a, 'b> Engine<'a, 'b> {
                     }
                 }
             };
-            san.push(g).map_err(|_| XmlError::TooMany {
-                what: "SAN entries",
-            })?;
+            san.push(g)
+                .map_err(|_| CheckError::TooManySanEntries { max: MAX_SAN })?;
         }
         let subject =
             core::str::from_utf8(head.get(self.subject.clone()).unwrap_or(&[])).unwrap_or("");
@@ -725,7 +728,7 @@ impl<'a, 'b> Engine<'a, 'b> {
             for (n, v) in &self.pairs {
                 pairs
                     .push((self.arena.str(n), self.arena.str(v)))
-                    .map_err(|_| XmlError::TooMany { what: "pairs" })?;
+                    .map_err(|_| CheckError::TooManyPairs)?;
             }
         }
         let r = EnrollRequest {

@@ -30,32 +30,112 @@ pub trait Explain {
     fn remedy(&self) -> &'static str;
 }
 
-/// Declares the code/message/remedy table of an error enum.
+/// Declares an error enum's codes, messages, remedies and details — the
+/// one mechanism every crate uses (the core's enums, the desktop host's,
+/// the appliance's). It implements [`Explain`] and `Display`
+/// (`CODE: message (detail)`), and defines the enum's `CODES` table.
 ///
-/// Each arm is `Variant => ("RC-…", "message", "remedy")`. The macro
-/// implements [`Explain`] and defines an associated `CODES` table.
+/// ```text
+/// explain!(MyError {
+///     Variant => ("RC-AREA-001", "message", "remedy");
+///     WithDetail { offset } => ("RC-AREA-002", "message", "remedy"), "at byte {offset}";
+///     Formatted { ch } => ("RC-AREA-003", "m", "r"), "{ch:?} U+{:04X}", *ch as u32;
+///     Tuple(e) => [catalogue::SOME_ROW], "{e}";      // a row declared in the catalogue
+/// } delegate {
+///     Inner(e) => e;                                 // code, message, remedy of `e`
+///     Wrapped { kind, phase } => kind, "{phase}";    // …with a detail of its own
+/// });
+/// ```
+/// A variant lists the fields its detail uses (`{ a, b }` or `(a)`); the
+/// detail is a format string with its arguments.
+#[macro_export]
 macro_rules! explain {
-    ($ty:ident { $( $var:ident => ($code:literal, $msg:literal, $rem:literal) ),* $(,)? }) => {
+    (
+        $ty:ident {
+            $( $var:ident $({ $($f:ident),* $(,)? })? $(( $($t:ident),* ))?
+                => $row:tt $(, $fmt:literal $(, $arg:expr)* )? ; )*
+        }
+        $( delegate {
+            $( $dvar:ident $({ $($df:ident),* $(,)? })? $(( $($dt:ident),* ))?
+                => $inner:ident $(, $dfmt:literal $(, $darg:expr)* )? ; )*
+        } )?
+    ) => {
         impl $crate::error::Explain for $ty {
+            #[allow(unused_variables)]
             fn code(&self) -> &'static str {
-                match self { $( Self::$var { .. } => $code, )* }
+                match self {
+                    $( $crate::__explain_pat!($var $({ $($f),* })? $(( $($t),* ))?) => $crate::__explain_row!($row).code, )*
+                    $($( $crate::__explain_pat!($dvar $({ $($df),* })? $(( $($dt),* ))?) => $crate::error::Explain::code($inner), )*)?
+                }
             }
+            #[allow(unused_variables)]
             fn message(&self) -> &'static str {
-                match self { $( Self::$var { .. } => $msg, )* }
+                match self {
+                    $( $crate::__explain_pat!($var $({ $($f),* })? $(( $($t),* ))?) => $crate::__explain_row!($row).message, )*
+                    $($( $crate::__explain_pat!($dvar $({ $($df),* })? $(( $($dt),* ))?) => $crate::error::Explain::message($inner), )*)?
+                }
             }
+            #[allow(unused_variables)]
             fn remedy(&self) -> &'static str {
-                match self { $( Self::$var { .. } => $rem, )* }
+                match self {
+                    $( $crate::__explain_pat!($var $({ $($f),* })? $(( $($t),* ))?) => $crate::__explain_row!($row).remedy, )*
+                    $($( $crate::__explain_pat!($dvar $({ $($df),* })? $(( $($dt),* ))?) => $crate::error::Explain::remedy($inner), )*)?
+                }
             }
         }
         impl $ty {
-            /// Every code this enum can produce.
-            pub const CODES: &'static [$crate::error::Code] = &[
-                $( $crate::error::Code { code: $code, message: $msg, remedy: $rem }, )*
-            ];
+            /// Every code this enum declares (delegated variants carry their own).
+            pub const CODES: &'static [$crate::error::Code] = &[ $( $crate::__explain_row!($row), )* ];
+        }
+        impl ::core::fmt::Display for $ty {
+            #[allow(unused_variables)]
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                match self {
+                    $( $crate::__explain_pat!($var $({ $($f),* })? $(( $($t),* ))?) => {
+                        let row = $crate::__explain_row!($row);
+                        f.write_str(row.code)?;
+                        f.write_str(": ")?;
+                        f.write_str(row.message)?;
+                        $( f.write_str(" (")?; ::core::write!(f, $fmt $(, $arg)*)?; f.write_str(")")?; )?
+                        Ok(())
+                    } )*
+                    $($( $crate::__explain_pat!($dvar $({ $($df),* })? $(( $($dt),* ))?) => {
+                        ::core::fmt::Display::fmt($inner, f)?;
+                        $( f.write_str(" (")?; ::core::write!(f, $dfmt $(, $darg)*)?; f.write_str(")")?; )?
+                        Ok(())
+                    } )*)?
+                }
+            }
         }
     };
 }
-pub(crate) use explain;
+
+/// A variant pattern for [`explain!`].
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __explain_pat {
+    ($v:ident { $($f:ident),* }) => { Self::$v { $($f,)* .. } };
+    ($v:ident ( $($t:ident),* )) => { Self::$v ( $($t,)* .. ) };
+    ($v:ident) => { Self::$v { .. } };
+}
+
+/// A row for [`explain!`]: a literal `(code, message, remedy)` or a `[Code]` constant.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __explain_row {
+    (($c:literal, $m:literal, $r:literal $(,)?)) => {
+        $crate::error::Code {
+            code: $c,
+            message: $m,
+            remedy: $r,
+        }
+    };
+    ([$p:path]) => {
+        $p
+    };
+}
+
+pub(crate) use crate::explain;
 
 /// A caller buffer was too small: which one, and the size that would have fitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,11 +167,10 @@ const BUFFER_CODE: Code = Code {
 
 impl fmt::Display for BufferTooSmall {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_head(f, self)?;
         write!(
             f,
-            " (the {} buffer needs {} bytes)",
-            self.buffer, self.needed
+            "{}: {} (the {} buffer needs {} bytes)",
+            BUFFER_CODE.code, BUFFER_CODE.message, self.buffer, self.needed
         )
     }
 }
@@ -99,6 +178,7 @@ impl fmt::Display for BufferTooSmall {
 /// The crate-wide error.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum Error {
     /// DER encoding or decoding.
     Der(crate::asn1::DerError),
@@ -210,9 +290,4 @@ pub fn lookup(code: &str) -> Option<&'static Code> {
         .iter()
         .flat_map(|t| t.iter())
         .find(|c| c.code.eq_ignore_ascii_case(code.trim()))
-}
-
-/// Writes `CODE: message` and, when `detail` says something, ` (detail)`.
-pub(crate) fn write_head<E: Explain>(f: &mut fmt::Formatter<'_>, e: &E) -> fmt::Result {
-    write!(f, "{}: {}", e.code(), e.message())
 }

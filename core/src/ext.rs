@@ -13,7 +13,7 @@ use core::fmt;
 use core::net::IpAddr;
 
 use crate::asn1::{self, tag, DerError, DerWriter, Reader, Tlv};
-use crate::error::{explain, write_head};
+use crate::error::explain;
 use crate::name::NameRef;
 use crate::oid::{self, Oid};
 
@@ -55,6 +55,7 @@ impl SanKind {
 /// Extension failures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum ExtError {
     /// KeyUsage mask does not parse or sets no/unknown bits.
     BadKeyUsage { pos: usize },
@@ -79,36 +80,17 @@ pub enum ExtError {
 }
 
 explain!(ExtError {
-    BadKeyUsage => ("RC-EXT-001", "KeyUsage value does not parse", "write a hex mask such as 0xa0 (digitalSignature + keyEncipherment), or CERT_*_KEY_USAGE names joined by |"),
-    EmptySanValue => ("RC-EXT-002", "subject alternative name has an empty value", "give a value, or leave that SAN kind out; for users without a mail attribute use the UPN"),
-    NotIa5 => ("RC-EXT-003", "non-ASCII character in an email, DNS or URL SAN", "rfc822Name, dNSName and URI are IA5String: use punycode for DNS names, or put the name in a UPN"),
-    BadIp => ("RC-EXT-004", "IP address SAN does not parse", "write an IPv4 (192.0.2.1) or IPv6 (2001:db8::1) address"),
-    BadGuid => ("RC-EXT-005", "GUID SAN does not parse", "write 32 hex digits, optionally as {8-4-4-4-12} with dashes and braces"),
-    UnknownSanKey => ("RC-EXT-006", "unknown SAN keyword", "use email=, upn=, dns=, url=, ipaddress=, guid="),
-    MissingEquals => ("RC-EXT-007", "SAN item has no '='", "write items as key=value joined by &, e.g. email=a@b.com&upn=a@corp.local"),
-    BadOtherNameDer => ("RC-EXT-008", "other-name value is not a single DER value", "give the value as hex of one DER TLV, e.g. 04 10 <16 bytes> for an OCTET STRING"),
-    EmptySan => ("RC-EXT-009", "subject alternative name extension has no entries", "give at least one SAN entry or drop the extension"),
-    Der => ("RC-EXT-010", "extension did not fit the output buffer", "give a larger buffer"),
+    BadKeyUsage { pos } => ("RC-EXT-001", "KeyUsage value does not parse", "write a hex mask such as 0xa0 (digitalSignature + keyEncipherment), or CERT_*_KEY_USAGE names joined by |"), "at byte {pos}";
+    EmptySanValue { kind } => ("RC-EXT-002", "subject alternative name has an empty value", "give a value, or leave that SAN kind out; for users without a mail attribute use the UPN"), "{}", kind.keyword();
+    NotIa5 { kind, ch } => ("RC-EXT-003", "non-ASCII character in an email, DNS or URL SAN", "rfc822Name, dNSName and URI are IA5String: use punycode for DNS names, or put the name in a UPN"), "{}: {ch:?} U+{:04X}", kind.keyword(), *ch as u32;
+    BadIp { pos } => ("RC-EXT-004", "IP address SAN does not parse", "write an IPv4 (192.0.2.1) or IPv6 (2001:db8::1) address"), "at byte {pos}";
+    BadGuid { pos } => ("RC-EXT-005", "GUID SAN does not parse", "write 32 hex digits, optionally as {8-4-4-4-12} with dashes and braces"), "at byte {pos}";
+    UnknownSanKey { pos } => ("RC-EXT-006", "unknown SAN keyword", "use email=, upn=, dns=, url=, ipaddress=, guid="), "at byte {pos}";
+    MissingEquals { pos } => ("RC-EXT-007", "SAN item has no '='", "write items as key=value joined by &, e.g. email=a@b.com&upn=a@corp.local"), "at byte {pos}";
+    BadOtherNameDer => ("RC-EXT-008", "other-name value is not a single DER value", "give the value as hex of one DER TLV, e.g. 04 10 <16 bytes> for an OCTET STRING");
+    EmptySan => ("RC-EXT-009", "subject alternative name extension has no entries", "give at least one SAN entry or drop the extension");
+    Der(e) => ("RC-EXT-010", "extension did not fit the output buffer", "give a larger buffer"), "{e}";
 });
-
-impl fmt::Display for ExtError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_head(f, self)?;
-        match self {
-            Self::BadKeyUsage { pos }
-            | Self::BadIp { pos }
-            | Self::BadGuid { pos }
-            | Self::UnknownSanKey { pos }
-            | Self::MissingEquals { pos } => write!(f, " (at byte {pos})"),
-            Self::EmptySanValue { kind } => write!(f, " ({})", kind.keyword()),
-            Self::NotIa5 { kind, ch } => {
-                write!(f, " ({}: {ch:?} U+{:04X})", kind.keyword(), *ch as u32)
-            }
-            Self::BadOtherNameDer | Self::EmptySan => Ok(()),
-            Self::Der(e) => write!(f, " ({e})"),
-        }
-    }
-}
 
 impl From<DerError> for ExtError {
     fn from(e: DerError) -> Self {

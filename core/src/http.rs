@@ -15,7 +15,7 @@
 use core::fmt::Write as _;
 use core::ops::Range;
 
-use crate::error::{self, explain, Error};
+use crate::error::{explain, Error};
 use crate::pkiws::{PkiwsError, CONTENT_TYPE};
 use crate::xml::XmlError;
 
@@ -53,28 +53,16 @@ pub enum HttpError {
 }
 
 explain!(HttpError {
-    Malformed => ("RC-HTTP-001", "the CA's reply is not well-formed HTTP/1.1", "check the CA FQDN and port and any proxy between raconn and the CA"),
-    HeadTooLarge => ("RC-HTTP-002", "the CA's reply head (status line and headers) is too large", "a PKI Web Services reply head is a few hundred bytes: check the CA FQDN and any proxy between raconn and the CA"),
-    TooLarge => ("RC-HTTP-003", "the CA's reply is larger than the reply limit", "the largest real PKI Web Services reply is far below the limit: check the CA FQDN and any proxy; raise max_reply_bytes only if a real reply needs it"),
-    EndedEarly => ("RC-HTTP-004", "the connection closed in the middle of the CA's reply", "retry with the same request id; if it persists, check proxies or firewalls between raconn and the CA"),
+    Malformed { what } => ("RC-HTTP-001", "the CA's reply is not well-formed HTTP/1.1", "check the CA FQDN and port and any proxy between raconn and the CA"), "{what}";
+    HeadTooLarge { limit } => ("RC-HTTP-002", "the CA's reply head (status line and headers) is too large", "a PKI Web Services reply head is a few hundred bytes: check the CA FQDN and any proxy between raconn and the CA"), "no end of head within {limit} bytes";
+    TooLarge { limit } => ("RC-HTTP-003", "the CA's reply is larger than the reply limit", "the largest real PKI Web Services reply is far below the limit: check the CA FQDN and any proxy; raise max_reply_bytes only if a real reply needs it"), "more than {limit} bytes";
+    EndedEarly { received } => ("RC-HTTP-004", "the connection closed in the middle of the CA's reply", "retry with the same request id; if it persists, check proxies or firewalls between raconn and the CA"), "after {received} bytes";
 });
 
 impl HttpError {
     /// A reply cut short may come whole next time; a malformed or oversized one will not.
     pub const fn retryable(&self) -> bool {
         matches!(self, Self::EndedEarly { .. })
-    }
-}
-
-impl core::fmt::Display for HttpError {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        error::write_head(f, self)?;
-        match self {
-            Self::Malformed { what } => write!(f, " ({what})"),
-            Self::HeadTooLarge { limit } => write!(f, " (no end of head within {limit} bytes)"),
-            Self::TooLarge { limit } => write!(f, " (more than {limit} bytes)"),
-            Self::EndedEarly { received } => write!(f, " (after {received} bytes)"),
-        }
     }
 }
 

@@ -13,48 +13,18 @@
 //! with its line number. Reference: Microsoft's `certreq` documentation
 //! ("certreq -new" INF syntax).
 
-use core::fmt;
-
 use crate::csr::{CsrSpec, KeyUsageReq, RawExtension, SanSource};
-use crate::error::{explain, write_head};
+use crate::error::explain;
 use crate::ext;
 use crate::oid::{self, Oid};
 
-/// Key algorithm requested.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum KeyAlgorithm {
-    /// RSA with `KeyLength` bits.
-    Rsa(u32),
-    /// ECDSA on P-256.
-    EcdsaP256,
-    /// ECDSA on P-384.
-    EcdsaP384,
-}
-
-impl fmt::Display for KeyAlgorithm {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            KeyAlgorithm::Rsa(b) => write!(f, "RSA {b}"),
-            KeyAlgorithm::EcdsaP256 => f.write_str("ECDSA P-256"),
-            KeyAlgorithm::EcdsaP384 => f.write_str("ECDSA P-384"),
-        }
-    }
-}
-
-/// Hash requested for the signature.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum HashAlgorithm {
-    /// SHA-256 (certreq's default on current Windows)
-    Sha256,
-    /// SHA-384
-    Sha384,
-}
+pub use crate::sig::HashAlgorithm;
+pub use crate::spki::KeyKind;
 
 /// Parse failures; `line` is 1-based.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum InfError {
     /// A line that is neither a section header, a `key = value` nor a comment.
     Malformed { line: usize },
@@ -85,45 +55,25 @@ pub enum InfError {
 }
 
 explain!(InfError {
-    Malformed => ("RC-INF-001", "line is not a [Section], a key = value pair or a comment", "fix or comment out the line (comments start with ; or //)"),
-    UnterminatedQuote => ("RC-INF-002", "quoted value is not closed on its line", "close the quote; write a literal quote inside quotes as \"\""),
-    OutsideSection => ("RC-INF-003", "key = value before any [Section] header", "put [NewRequest] (or the right section) above the line"),
-    BadValue => ("RC-INF-004", "value does not parse for its key", "see certreq's documentation for the key; e.g. KeyLength = 2048, KeyUsage = 0xa0, Exportable = TRUE"),
-    UnsupportedAlgorithm => ("RC-INF-005", "KeyAlgorithm is not supported", "use RSA, ECDSA_P256 or ECDSA_P384"),
-    BadKeyLength => ("RC-INF-006", "KeyLength does not fit KeyAlgorithm", "RSA takes 2048, 3072 or 4096; ECDSA_P256 takes 256 and ECDSA_P384 takes 384 (or leave KeyLength out)"),
-    UnsupportedHash => ("RC-INF-007", "HashAlgorithm is not supported", "use SHA256 or SHA384; SHA-1 and MD5 are refused by DigiCert and by raconn"),
-    UnsupportedRequestType => ("RC-INF-008", "RequestType is not supported", "use RequestType = PKCS10 (the PKI Platform takes PKCS#10)"),
-    OrphanContinue => ("RC-INF-009", "_continue_ line without an extension above it", "put it right after the extension line it continues, e.g. 2.5.29.17 = \"{text}\""),
-    NoNewRequest => ("RC-INF-010", "no [NewRequest] section", "add a [NewRequest] section with at least Subject"),
-    TooMany => ("RC-INF-011", "too many entries of one kind", "raconn keeps at most 16 EKUs, 16 SAN lines and 8 extra extensions"),
-    San => ("RC-INF-012", "subject alternative name text does not parse", "write {text}email=…&upn=…&dns=… (see the SAN error)"),
-    BufferTooSmall => ("RC-INF-013", "subject does not fit the buffer", "give a larger buffer"),
+    Malformed { line } => ("RC-INF-001", "line is not a [Section], a key = value pair or a comment", "fix or comment out the line (comments start with ; or //)"), "line {line}";
+    UnterminatedQuote { line } => ("RC-INF-002", "quoted value is not closed on its line", "close the quote; write a literal quote inside quotes as \"\""), "line {line}";
+    OutsideSection { line } => ("RC-INF-003", "key = value before any [Section] header", "put [NewRequest] (or the right section) above the line"), "line {line}";
+    BadValue { line } => ("RC-INF-004", "value does not parse for its key", "see certreq's documentation for the key; e.g. KeyLength = 2048, KeyUsage = 0xa0, Exportable = TRUE"), "line {line}";
+    UnsupportedAlgorithm { line } => ("RC-INF-005", "KeyAlgorithm is not supported", "use RSA, ECDSA_P256 or ECDSA_P384"), "line {line}";
+    BadKeyLength { line } => ("RC-INF-006", "KeyLength does not fit KeyAlgorithm", "RSA takes 2048, 3072 or 4096; ECDSA_P256 takes 256 and ECDSA_P384 takes 384 (or leave KeyLength out)"), "line {line}";
+    UnsupportedHash { line } => ("RC-INF-007", "HashAlgorithm is not supported", "use SHA256 or SHA384; SHA-1 and MD5 are refused by DigiCert and by raconn"), "line {line}";
+    UnsupportedRequestType { line } => ("RC-INF-008", "RequestType is not supported", "use RequestType = PKCS10 (the PKI Platform takes PKCS#10)"), "line {line}";
+    OrphanContinue { line } => ("RC-INF-009", "_continue_ line without an extension above it", "put it right after the extension line it continues, e.g. 2.5.29.17 = \"{text}\""), "line {line}";
+    NoNewRequest => ("RC-INF-010", "no [NewRequest] section", "add a [NewRequest] section with at least Subject");
+    TooMany { line } => ("RC-INF-011", "too many entries of one kind", "raconn keeps at most 16 EKUs, 16 SAN lines and 8 extra extensions"), "line {line}";
+    San { line, err } => ("RC-INF-012", "subject alternative name text does not parse", "write {text}email=…&upn=…&dns=… (see the SAN error)"), "line {line}: {err}";
+    BufferTooSmall { needed } => ("RC-INF-013", "subject does not fit the buffer", "give a larger buffer"), "needed {needed} bytes";
 });
-
-impl fmt::Display for InfError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_head(f, self)?;
-        match self {
-            Self::Malformed { line }
-            | Self::UnterminatedQuote { line }
-            | Self::OutsideSection { line }
-            | Self::BadValue { line }
-            | Self::UnsupportedAlgorithm { line }
-            | Self::BadKeyLength { line }
-            | Self::UnsupportedHash { line }
-            | Self::UnsupportedRequestType { line }
-            | Self::OrphanContinue { line }
-            | Self::TooMany { line } => write!(f, " (line {line})"),
-            Self::San { line, err } => write!(f, " (line {line}: {err})"),
-            Self::NoNewRequest => Ok(()),
-            Self::BufferTooSmall { needed } => write!(f, " (needed {needed} bytes)"),
-        }
-    }
-}
 
 /// Things the parser accepted but the user should know.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum InfWarning {
     /// A known certreq key with no meaning for raconn.
     Ignored { line: usize },
@@ -137,26 +87,26 @@ pub enum InfWarning {
     NotExportable { line: usize },
 }
 
-explain!(InfWarning {
-    Ignored => ("RC-INF-W01", "certreq key has no meaning for raconn and is ignored", "nothing to do; the key store is chosen with --store"),
-    UnknownKey => ("RC-INF-W02", "unknown key ignored", "check the spelling against certreq's documentation"),
-    UnknownSection => ("RC-INF-W03", "unknown section ignored", "check the section name; raconn reads [Version], [NewRequest], [EnhancedKeyUsageExtension], [Extensions]"),
-    Duplicate => ("RC-INF-W04", "key given twice; the last value is used", "remove one of the lines"),
-    NotExportable => ("RC-INF-W05", "Exportable = FALSE noted", "raconn stores the key as a 0600 PKCS#8 file or on a PKCS#11 token; use a token to keep it unexportable"),
-});
-
-impl fmt::Display for InfWarning {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_head(f, self)?;
+impl InfWarning {
+    /// The line it is about (1-based).
+    pub const fn line(&self) -> usize {
         match self {
             Self::Ignored { line }
             | Self::UnknownKey { line }
             | Self::UnknownSection { line }
             | Self::Duplicate { line }
-            | Self::NotExportable { line } => write!(f, " (line {line})"),
+            | Self::NotExportable { line } => *line,
         }
     }
 }
+
+explain!(InfWarning {
+    Ignored { line } => ("RC-INF-W01", "certreq key has no meaning for raconn and is ignored", "nothing to do; raconn chooses where the key is kept"), "line {line}";
+    UnknownKey { line } => ("RC-INF-W02", "unknown key ignored", "check the spelling against certreq's documentation"), "line {line}";
+    UnknownSection { line } => ("RC-INF-W03", "unknown section ignored", "check the section name; raconn reads [Version], [NewRequest], [EnhancedKeyUsageExtension], [Extensions]"), "line {line}";
+    Duplicate { line } => ("RC-INF-W04", "key given twice; the last value is used", "remove one of the lines"), "line {line}";
+    NotExportable { line } => ("RC-INF-W05", "Exportable = FALSE noted", "raconn stores the key as a 0600 PKCS#8 file or on a PKCS#11 token; use a token to keep it unexportable"), "line {line}";
+});
 
 /// A value as written (inside its quotes, `""` not yet collapsed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -218,7 +168,7 @@ pub struct Inf<'a> {
     /// `Subject`.
     pub subject: Option<InfValue<'a>>,
     /// `KeyAlgorithm` + `KeyLength` (default RSA 2048).
-    pub key: KeyAlgorithm,
+    pub key: KeyKind,
     /// `HashAlgorithm` (default SHA-256; SHA-384 for P-384 keys).
     pub hash: HashAlgorithm,
     /// `KeyUsage` mask.
@@ -338,7 +288,7 @@ fn parse_oid(s: &str, line: usize) -> Result<Oid, InfError> {
 pub fn parse(text: &str) -> Result<Inf<'_>, InfError> {
     let mut inf = Inf {
         subject: None,
-        key: KeyAlgorithm::Rsa(2048),
+        key: KeyKind::Rsa(2048),
         hash: HashAlgorithm::Sha256,
         key_usage: None,
         exportable: None,
@@ -550,9 +500,9 @@ pub fn parse(text: &str) -> Result<Inf<'_>, InfError> {
     }
     // Key algorithm and length.
     inf.key = match key_alg {
-        None => KeyAlgorithm::Rsa(key_len.map(|(n, _)| n).unwrap_or(2048)),
+        None => KeyKind::Rsa(key_len.map(|(n, _)| n).unwrap_or(2048)),
         Some((a, _)) if a.eq_ignore_ascii_case("RSA") => {
-            KeyAlgorithm::Rsa(key_len.map(|(n, _)| n).unwrap_or(2048))
+            KeyKind::Rsa(key_len.map(|(n, _)| n).unwrap_or(2048))
         }
         Some((a, l))
             if a.eq_ignore_ascii_case("ECDSA_P256") || a.eq_ignore_ascii_case("ECDH_P256") =>
@@ -562,7 +512,7 @@ pub fn parse(text: &str) -> Result<Inf<'_>, InfError> {
                     line: key_len.map(|(_, l)| l).unwrap_or(l),
                 });
             }
-            KeyAlgorithm::EcdsaP256
+            KeyKind::P256
         }
         Some((a, l))
             if a.eq_ignore_ascii_case("ECDSA_P384") || a.eq_ignore_ascii_case("ECDH_P384") =>
@@ -572,11 +522,11 @@ pub fn parse(text: &str) -> Result<Inf<'_>, InfError> {
                     line: key_len.map(|(_, l)| l).unwrap_or(l),
                 });
             }
-            KeyAlgorithm::EcdsaP384
+            KeyKind::P384
         }
         Some((_, l)) => return Err(InfError::UnsupportedAlgorithm { line: l }),
     };
-    if let KeyAlgorithm::Rsa(n) = inf.key {
+    if let KeyKind::Rsa(n) = inf.key {
         if !matches!(n, 2048 | 3072 | 4096) {
             return Err(InfError::BadKeyLength {
                 line: key_len.map(|(_, l)| l).unwrap_or(0),
@@ -585,7 +535,7 @@ pub fn parse(text: &str) -> Result<Inf<'_>, InfError> {
     }
     inf.hash = match (hash, inf.key) {
         (Some((h, _)), _) => h,
-        (None, KeyAlgorithm::EcdsaP384) => HashAlgorithm::Sha384,
+        (None, KeyKind::P384) => HashAlgorithm::Sha384,
         (None, _) => HashAlgorithm::Sha256,
     };
     // Check the SAN text now so errors carry a line number.
@@ -757,7 +707,7 @@ OID=1.3.6.1.5.5.7.3.2 ; Client Authentication  // Uncomment if you need a mutual
             inf.subject.unwrap().raw,
             "C=US, O=Example Company, CN=CompanyName DigiCert MDM RA Cert"
         );
-        assert_eq!(inf.key, KeyAlgorithm::Rsa(2048));
+        assert_eq!(inf.key, KeyKind::Rsa(2048));
         assert_eq!(inf.hash, HashAlgorithm::Sha256);
         assert_eq!(inf.key_usage, Some(0xa0));
         assert_eq!(inf.exportable, Some(true));
@@ -780,7 +730,7 @@ OID=1.3.6.1.5.5.7.3.2 ; Client Authentication  // Uncomment if you need a mutual
     fn san_and_extensions() {
         let t = "[NewRequest]\nSubject = \"CN=dev, O=\"\"Contoso, Ltd\"\"\"\nKeyAlgorithm = ECDSA_P256\n[Extensions]\n2.5.29.17 = \"{text}\"\n_continue_ = \"email=a@b.com&\"\n_continue_ = \"upn=c@d.local&dns=x.example\"\n2.5.29.19 = \"{text}ca=0&pathlength=0\"\nCritical = 2.5.29.19\n";
         let inf = parse(t).unwrap();
-        assert_eq!(inf.key, KeyAlgorithm::EcdsaP256);
+        assert_eq!(inf.key, KeyKind::P256);
         assert_eq!(inf.san.len(), 3);
         assert_eq!(inf.basic_constraints, Some((false, Some(0))));
         assert_eq!(&inf.critical[..], &[oid::BASIC_CONSTRAINTS]);

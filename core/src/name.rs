@@ -24,7 +24,7 @@
 use core::fmt;
 
 use crate::asn1::{tag, DerError, DerWriter, Reader, Tlv};
-use crate::error::{explain, write_head};
+use crate::error::explain;
 use crate::oid::{self, Oid};
 
 /// The ASN.1 string type used for an attribute.
@@ -170,6 +170,7 @@ pub fn short_label(o: &Oid) -> Option<&'static str> {
 /// Subject-string failures. `pos` is a byte offset into the subject string.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum NameError {
     /// No attribute at all.
     Empty,
@@ -210,49 +211,21 @@ pub enum NameError {
 }
 
 explain!(NameError {
-    Empty => ("RC-NAME-001", "subject is empty", "give at least one attribute, e.g. Subject = \"CN=device01\""),
-    MissingEquals => ("RC-NAME-002", "subject attribute has no '='", "write each attribute as KEY=value, separated by commas"),
-    UnknownAttribute => ("RC-NAME-003", "unknown subject attribute keyword", "use CN, O, OU, L, S/ST, C, E, DC, SN, G, I, T, STREET, POSTALCODE, SERIALNUMBER, UID, DESCRIPTION, or a dotted OID"),
-    BadOid => ("RC-NAME-004", "subject attribute OID does not parse", "write the OID in dotted form, e.g. 2.5.4.3=value or OID.2.5.4.3=value"),
-    UnterminatedQuote => ("RC-NAME-005", "quoted subject value is not closed", "close the quote; write a literal quote inside quotes as \"\""),
-    BadEscape => ("RC-NAME-006", "bad backslash escape in subject", "escape only , + \" \\ < > ; = # space, or write a byte as \\XX in hex"),
-    NotUtf8 => ("RC-NAME-007", "subject value is not valid UTF-8 after unescaping", "fix the \\XX escapes so they form UTF-8"),
-    NotPrintable => ("RC-NAME-008", "character not allowed in a PrintableString attribute", "C and SERIALNUMBER allow only A-Z a-z 0-9 space ' ( ) + , - . / : = ?; remove the character"),
-    NotIa5 => ("RC-NAME-009", "non-ASCII character in an IA5String attribute", "E and DC must be ASCII: put an internationalised address in the SAN, or the name in CN (UTF8String)"),
-    CountryLength => ("RC-NAME-010", "country (C) must be a two-letter ISO 3166 code", "write e.g. C=FR"),
-    EmptyValue => ("RC-NAME-011", "subject attribute has an empty value", "give a value or remove the attribute"),
-    BadHexValue => ("RC-NAME-012", "#-value is not hex-encoded DER", "write #<hex of one DER TLV>, or drop the # to give text"),
-    JunkAfterQuote => ("RC-NAME-013", "text after a closing quote", "put the whole value inside the quotes"),
-    Der => ("RC-NAME-014", "subject did not fit the output buffer", "give a larger buffer"),
+    Empty => ("RC-NAME-001", "subject is empty", "give at least one attribute, e.g. Subject = \"CN=device01\"");
+    MissingEquals { pos } => ("RC-NAME-002", "subject attribute has no '='", "write each attribute as KEY=value, separated by commas"), "at byte {pos}";
+    UnknownAttribute { pos } => ("RC-NAME-003", "unknown subject attribute keyword", "use CN, O, OU, L, S/ST, C, E, DC, SN, G, I, T, STREET, POSTALCODE, SERIALNUMBER, UID, DESCRIPTION, or a dotted OID"), "at byte {pos}";
+    BadOid { pos } => ("RC-NAME-004", "subject attribute OID does not parse", "write the OID in dotted form, e.g. 2.5.4.3=value or OID.2.5.4.3=value"), "at byte {pos}";
+    UnterminatedQuote { pos } => ("RC-NAME-005", "quoted subject value is not closed", "close the quote; write a literal quote inside quotes as \"\""), "at byte {pos}";
+    BadEscape { pos } => ("RC-NAME-006", "bad backslash escape in subject", "escape only , + \" \\ < > ; = # space, or write a byte as \\XX in hex"), "at byte {pos}";
+    NotUtf8 { attr, pos } => ("RC-NAME-007", "subject value is not valid UTF-8 after unescaping", "fix the \\XX escapes so they form UTF-8"), "attribute {attr} at byte {pos}";
+    NotPrintable { attr, pos, ch } => ("RC-NAME-008", "character not allowed in a PrintableString attribute", "C and SERIALNUMBER allow only A-Z a-z 0-9 space ' ( ) + , - . / : = ?; remove the character"), "attribute {attr} at byte {pos}: {ch:?} U+{:04X}", *ch as u32;
+    NotIa5 { attr, pos, ch } => ("RC-NAME-009", "non-ASCII character in an IA5String attribute", "E and DC must be ASCII: put an internationalised address in the SAN, or the name in CN (UTF8String)"), "attribute {attr} at byte {pos}: {ch:?} U+{:04X}", *ch as u32;
+    CountryLength { pos } => ("RC-NAME-010", "country (C) must be a two-letter ISO 3166 code", "write e.g. C=FR"), "at byte {pos}";
+    EmptyValue { attr, pos } => ("RC-NAME-011", "subject attribute has an empty value", "give a value or remove the attribute"), "attribute {attr} at byte {pos}";
+    BadHexValue { pos } => ("RC-NAME-012", "#-value is not hex-encoded DER", "write #<hex of one DER TLV>, or drop the # to give text"), "at byte {pos}";
+    JunkAfterQuote { pos } => ("RC-NAME-013", "text after a closing quote", "put the whole value inside the quotes"), "at byte {pos}";
+    Der(e) => ("RC-NAME-014", "subject did not fit the output buffer", "give a larger buffer"), "{e}";
 });
-
-impl fmt::Display for NameError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_head(f, self)?;
-        match self {
-            Self::Empty => Ok(()),
-            Self::MissingEquals { pos }
-            | Self::UnknownAttribute { pos }
-            | Self::BadOid { pos }
-            | Self::UnterminatedQuote { pos }
-            | Self::BadEscape { pos }
-            | Self::CountryLength { pos }
-            | Self::BadHexValue { pos }
-            | Self::JunkAfterQuote { pos } => write!(f, " (at byte {pos})"),
-            Self::NotUtf8 { attr, pos } | Self::EmptyValue { attr, pos } => {
-                write!(f, " (attribute {attr} at byte {pos})")
-            }
-            Self::NotPrintable { attr, pos, ch } | Self::NotIa5 { attr, pos, ch } => {
-                write!(
-                    f,
-                    " (attribute {attr} at byte {pos}: {ch:?} U+{:04X})",
-                    *ch as u32
-                )
-            }
-            Self::Der(e) => write!(f, " ({e})"),
-        }
-    }
-}
 
 impl From<DerError> for NameError {
     fn from(e: DerError) -> Self {

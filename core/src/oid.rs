@@ -88,6 +88,14 @@ oids! {
     RSA_ENCRYPTION = "1.2.840.113549.1.1.1", "rsaEncryption";
     /// sha256WithRSAEncryption
     SHA256_WITH_RSA = "1.2.840.113549.1.1.11", "sha256WithRSAEncryption";
+    /// id-RSASSA-PSS (RFC 4055)
+    RSASSA_PSS = "1.2.840.113549.1.1.10", "rsassa-pss";
+    /// id-mgf1 (RFC 8017)
+    MGF1 = "1.2.840.113549.1.1.8", "mgf1";
+    /// id-sha256
+    SHA256 = "2.16.840.1.101.3.4.2.1", "sha256";
+    /// id-sha384
+    SHA384 = "2.16.840.1.101.3.4.2.2", "sha384";
     /// sha384WithRSAEncryption
     SHA384_WITH_RSA = "1.2.840.113549.1.1.12", "sha384WithRSAEncryption";
     /// sha512WithRSAEncryption

@@ -5,9 +5,7 @@
 //! `NEW CERTIFICATE REQUEST` label on request. Input accepts both CSR labels
 //! and the `X509 CERTIFICATE`/`PKCS7` variants seen in the wild.
 
-use core::fmt;
-
-use crate::error::{explain, write_head};
+use crate::error::explain;
 
 /// RFC 7468 CSR label.
 pub const CSR_LABEL: &str = "CERTIFICATE REQUEST";
@@ -45,6 +43,7 @@ pub fn kind_of(label: &str) -> PemKind {
 /// PEM failures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum PemError {
     /// Output buffer too small.
     BufferTooSmall { needed: usize },
@@ -55,20 +54,10 @@ pub enum PemError {
 }
 
 explain!(PemError {
-    BufferTooSmall => ("RC-PEM-001", "PEM output buffer too small", "give a buffer of at least the size named in the error"),
-    Malformed => ("RC-PEM-002", "not valid PEM (armour or base64 broken)", "check the BEGIN/END lines match and nothing was cut or re-wrapped badly"),
-    UnexpectedLabel => ("RC-PEM-003", "PEM label is not the expected kind", "pass a file with a CERTIFICATE, CERTIFICATE REQUEST / NEW CERTIFICATE REQUEST or PKCS7 block"),
+    BufferTooSmall { needed } => ("RC-PEM-001", "PEM output buffer too small", "give a buffer of at least the size named in the error"), "needed {needed} bytes";
+    Malformed => ("RC-PEM-002", "not valid PEM (armour or base64 broken)", "check the BEGIN/END lines match and nothing was cut or re-wrapped badly");
+    UnexpectedLabel => ("RC-PEM-003", "PEM label is not the expected kind", "pass a file with a CERTIFICATE, CERTIFICATE REQUEST / NEW CERTIFICATE REQUEST or PKCS7 block");
 });
-
-impl fmt::Display for PemError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_head(f, self)?;
-        if let Self::BufferTooSmall { needed } = self {
-            write!(f, " (needed {needed} bytes)")?;
-        }
-        Ok(())
-    }
-}
 
 /// Encodes DER as PEM (LF line endings, 64-column base64) into `out`.
 pub fn encode<'o>(label: &str, der: &[u8], out: &'o mut [u8]) -> Result<&'o str, PemError> {

@@ -24,7 +24,7 @@ use core::fmt;
 
 use base64ct::{Base64, Encoding};
 
-use crate::error::{explain, write_head};
+use crate::error::explain;
 use crate::oid::{self, Oid};
 
 /// The CA name the reference connector requires for DigiCert.
@@ -33,6 +33,7 @@ pub const CA_NAME: &str = "Symantec";
 /// Profile-rule failures.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum ProfileError {
     /// Certification authority is empty.
     CaEmpty,
@@ -80,56 +81,32 @@ pub enum ProfileError {
 }
 
 explain!(ProfileError {
-    CaEmpty => ("RC-PROF-001", "certification authority is empty", "set it to the PKI Platform host, e.g. pki-ws.symauth.com"),
-    CaHasScheme => ("RC-PROF-002", "certification authority has a scheme (https://)", "write only the host name, e.g. pki-ws.symauth.com — raconn adds https:// and the /pki-ws/ paths itself"),
-    CaHasPath => ("RC-PROF-003", "certification authority has a path", "write only the host name: drop everything from the first '/' on"),
-    CaTrailingSlash => ("RC-PROF-004", "certification authority ends with '/'", "remove the trailing slash"),
-    CaBadChar => ("RC-PROF-005", "certification authority has a character not allowed in a host name", "write the FQDN with letters, digits, '-' and '.' only (no spaces)"),
-    CaBadPort => ("RC-PROF-006", "certification authority port is not a number from 1 to 65535", "write host:port with a valid port, or leave the port out for 443"),
-    CaBadLabel => ("RC-PROF-007", "certification authority host name has an empty or invalid label", "check for doubled dots, a leading/trailing dot or '-', or a label over 63 characters"),
-    CaNameWrong => ("RC-PROF-008", "certification authority name must be exactly Symantec", "set the CA name to Symantec (the DigiCert PKI Platform keeps its Symantec-era name in the reference connector)"),
-    TemplateNotOid => ("RC-PROF-009", "certificate template is not an OID", "set it to the DigiCert certificate-profile OID shown in the PKI Manager profile, e.g. 2.16.840.1.113733.1.16.1.2.3.1.1.47196109"),
-    EmailMissing => ("RC-PROF-010", "no email for the email SAN: the user has no mail attribute, no UPN, and the subject is not an email address", "fill the user's mail attribute, or drop the email SAN from the profile"),
-    UpnMissing => ("RC-PROF-011", "no UPN for the UPN SAN: the user has no UPN, no mail attribute, and the subject is not an email address", "give the user a UPN, or drop the UPN SAN from the profile"),
-    SubjectEmailMissing => ("RC-PROF-012", "the subject format needs an email address and the user has none", "fill the user's mail attribute, or use the 'common-name' subject format"),
-    OtherNameEmpty => ("RC-PROF-013", "other-name value is empty", "give the value as hex (04 10 …), or as b64:/utf8:"),
-    OtherNameBadHex => ("RC-PROF-014", "other-name hex value is not hex", "write pairs of hex digits, spaces allowed (04 10 b8 ba …)"),
-    OtherNameBadBase64 => ("RC-PROF-015", "other-name b64: value is not base64", "give standard base64 with padding, or use hex:"),
-    OtherNameAmbiguous => ("RC-PROF-016", "other-name value is neither hex nor base64", "say what it is with a prefix: hex:, b64: or utf8:"),
-    UnknownSubjectFormat => ("RC-PROF-017", "unknown subject name format", "use common-name, common-name-including-email or common-name-as-email"),
-    UnknownSanKind => ("RC-PROF-018", "unknown subject alternative name kind", "use email, upn or other-name:<OID>"),
-    BufferTooSmall => ("RC-PROF-019", "output buffer too small", "give a buffer of at least the size named in the error"),
-    CnEmpty => ("RC-PROF-020", "common name is empty", "give the user's or device's common name"),
+    CaEmpty => ("RC-PROF-001", "certification authority is empty", "set it to the PKI Platform host, e.g. pki-ws.symauth.com");
+    CaHasScheme => ("RC-PROF-002", "certification authority has a scheme (https://)", "write only the host name, e.g. pki-ws.symauth.com — raconn adds https:// and the /pki-ws/ paths itself");
+    CaHasPath { pos } => ("RC-PROF-003", "certification authority has a path", "write only the host name: drop everything from the first '/' on"), "at byte {pos}";
+    CaTrailingSlash => ("RC-PROF-004", "certification authority ends with '/'", "remove the trailing slash");
+    CaBadChar { ch, pos } => ("RC-PROF-005", "certification authority has a character not allowed in a host name", "write the FQDN with letters, digits, '-' and '.' only (no spaces)"), "{ch:?} at byte {pos}";
+    CaBadPort => ("RC-PROF-006", "certification authority port is not a number from 1 to 65535", "write host:port with a valid port, or leave the port out for 443");
+    CaBadLabel { pos } => ("RC-PROF-007", "certification authority host name has an empty or invalid label", "check for doubled dots, a leading/trailing dot or '-', or a label over 63 characters"), "at byte {pos}";
+    CaNameWrong { case_only, found } => ("RC-PROF-008", "certification authority name must be exactly Symantec", "set the CA name to Symantec (the DigiCert PKI Platform keeps its Symantec-era name in the reference connector)"), "found {found:?}{}", if *case_only { ", which differs only in case" } else { "" };
+    TemplateNotOid => ("RC-PROF-009", "certificate template is not an OID", "set it to the DigiCert certificate-profile OID shown in the PKI Manager profile, e.g. 2.16.840.1.113733.1.16.1.2.3.1.1.47196109");
+    EmailMissing => ("RC-PROF-010", "no email for the email SAN: the user has no mail attribute, no UPN, and the subject is not an email address", "fill the user's mail attribute, or drop the email SAN from the profile");
+    UpnMissing => ("RC-PROF-011", "no UPN for the UPN SAN: the user has no UPN, no mail attribute, and the subject is not an email address", "give the user a UPN, or drop the UPN SAN from the profile");
+    SubjectEmailMissing => ("RC-PROF-012", "the subject format needs an email address and the user has none", "fill the user's mail attribute, or use the 'common-name' subject format");
+    OtherNameEmpty => ("RC-PROF-013", "other-name value is empty", "give the value as hex (04 10 …), or as b64:/utf8:");
+    OtherNameBadHex { pos } => ("RC-PROF-014", "other-name hex value is not hex", "write pairs of hex digits, spaces allowed (04 10 b8 ba …)"), "at byte {pos}";
+    OtherNameBadBase64 => ("RC-PROF-015", "other-name b64: value is not base64", "give standard base64 with padding, or use hex:");
+    OtherNameAmbiguous => ("RC-PROF-016", "other-name value is neither hex nor base64", "say what it is with a prefix: hex:, b64: or utf8:");
+    UnknownSubjectFormat => ("RC-PROF-017", "unknown subject name format", "use common-name, common-name-including-email or common-name-as-email");
+    UnknownSanKind => ("RC-PROF-018", "unknown subject alternative name kind", "use email, upn or other-name:<OID>");
+    BufferTooSmall { needed } => ("RC-PROF-019", "output buffer too small", "give a buffer of at least the size named in the error"), "needed {needed} bytes";
+    CnEmpty => ("RC-PROF-020", "common name is empty", "give the user's or device's common name");
 });
-
-impl fmt::Display for ProfileError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_head(f, self)?;
-        match self {
-            Self::CaHasPath { pos } | Self::CaBadLabel { pos } | Self::OtherNameBadHex { pos } => {
-                write!(f, " (at byte {pos})")
-            }
-            Self::CaBadChar { ch, pos } => write!(f, " ({ch:?} at byte {pos})"),
-            Self::CaNameWrong { case_only, found } => {
-                write!(
-                    f,
-                    " (found {found:?}{})",
-                    if *case_only {
-                        ", which differs only in case"
-                    } else {
-                        ""
-                    }
-                )
-            }
-            Self::BufferTooSmall { needed } => write!(f, " (needed {needed} bytes)"),
-            _ => Ok(()),
-        }
-    }
-}
 
 /// Warnings: accepted, but worth saying.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum ProfileWarning {
     /// Template OID not under 2.16.840.1.113733.
     TemplateNotDigicert,
@@ -148,24 +125,14 @@ pub enum ProfileWarning {
 }
 
 explain!(ProfileWarning {
-    TemplateNotDigicert => ("RC-PROF-W01", "certificate template OID is not under DigiCert's arc 2.16.840.1.113733", "check you copied the certificate-profile OID from DigiCert PKI Manager, not another OID"),
-    OtherNameAlreadyBase64 => ("RC-PROF-W02", "other-name value is already base64 and is sent unchanged", "if it is meant as text, write utf8:<text>; if it is base64, write b64:<value> to silence this"),
-    UpnSpecialChar => ("RC-PROF-W03", "UPN has a character DigiCert refuses in mail_firstName/mail_lastName", "change the DigiCert profile so it asks for CN=<upn> instead of first and last name"),
-    EmailFromUpn => ("RC-PROF-W04", "the user has no email: the email SAN uses the UPN", "nothing to do if intended; fill the mail attribute otherwise"),
-    EmailFromSubject => ("RC-PROF-W05", "the user has no email or UPN: the email SAN uses the subject", "nothing to do if intended; fill the mail attribute otherwise"),
-    UpnFromEmail => ("RC-PROF-W06", "the user has no UPN: the UPN SAN uses the email", "nothing to do if intended; set the UPN otherwise"),
-    UpnFromSubject => ("RC-PROF-W07", "the user has no UPN or email: the UPN SAN uses the subject", "nothing to do if intended; set the UPN otherwise"),
+    TemplateNotDigicert => ("RC-PROF-W01", "certificate template OID is not under DigiCert's arc 2.16.840.1.113733", "check you copied the certificate-profile OID from DigiCert PKI Manager, not another OID");
+    OtherNameAlreadyBase64 => ("RC-PROF-W02", "other-name value is already base64 and is sent unchanged", "if it is meant as text, write utf8:<text>; if it is base64, write b64:<value> to silence this");
+    UpnSpecialChar { ch } => ("RC-PROF-W03", "UPN has a character DigiCert refuses in mail_firstName/mail_lastName", "change the DigiCert profile so it asks for CN=<upn> instead of first and last name"), "{ch:?}";
+    EmailFromUpn => ("RC-PROF-W04", "the user has no email: the email SAN uses the UPN", "nothing to do if intended; fill the mail attribute otherwise");
+    EmailFromSubject => ("RC-PROF-W05", "the user has no email or UPN: the email SAN uses the subject", "nothing to do if intended; fill the mail attribute otherwise");
+    UpnFromEmail => ("RC-PROF-W06", "the user has no UPN: the UPN SAN uses the email", "nothing to do if intended; set the UPN otherwise");
+    UpnFromSubject => ("RC-PROF-W07", "the user has no UPN or email: the UPN SAN uses the subject", "nothing to do if intended; set the UPN otherwise");
 });
-
-impl fmt::Display for ProfileWarning {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_head(f, self)?;
-        if let Self::UpnSpecialChar { ch } = self {
-            write!(f, " ({ch:?})")?;
-        }
-        Ok(())
-    }
-}
 
 /// A checked CA host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

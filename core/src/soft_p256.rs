@@ -5,7 +5,7 @@
 use p256::ecdsa::signature::Signer as _;
 use p256::ecdsa::{DerSignature, Signature, SigningKey};
 
-use crate::csr::{SignError, SignatureAlgorithm, Signer};
+use crate::csr::{SignError, SignatureScheme, Signer};
 use crate::spki;
 
 /// A P-256 key held in memory.
@@ -33,8 +33,8 @@ impl SoftP256 {
 }
 
 impl Signer for SoftP256 {
-    fn algorithm(&self) -> SignatureAlgorithm {
-        SignatureAlgorithm::EcdsaSha256
+    fn algorithm(&self) -> SignatureScheme {
+        SignatureScheme::EcdsaP256Sha256
     }
     fn public_key_der(&self) -> &[u8] {
         &self.spki

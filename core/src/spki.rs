@@ -24,6 +24,18 @@ pub enum KeyKind {
     Other,
 }
 
+impl KeyKind {
+    /// Upper bound of a signature by a key of this kind: the RSA modulus
+    /// size, or a DER `ECDSA-Sig-Value` (72 bytes for P-256, 104 for P-384).
+    pub const fn max_signature_len(self) -> usize {
+        match self {
+            KeyKind::Rsa(bits) => (bits as usize).div_ceil(8),
+            KeyKind::P384 => crate::sig::ecdsa_der_max_len(48),
+            _ => crate::sig::ecdsa_der_max_len(32),
+        }
+    }
+}
+
 impl fmt::Display for KeyKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

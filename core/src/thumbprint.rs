@@ -14,7 +14,7 @@ use core::fmt;
 
 use sha1::Digest;
 
-use crate::error::{explain, write_head};
+use crate::error::explain;
 
 /// A SHA-1 thumbprint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -67,6 +67,7 @@ impl fmt::Display for Thumbprint256 {
 /// position in the text as given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum ThumbError {
     /// Nothing left after cleaning.
     Empty,
@@ -77,27 +78,15 @@ pub enum ThumbError {
 }
 
 explain!(ThumbError {
-    Empty => ("RC-THUMB-001", "thumbprint is empty", "paste the RA certificate's SHA-1 thumbprint (40 hex digits), or run `raconn ra list` to see the ones in the store"),
-    NotHex => ("RC-THUMB-002", "thumbprint contains a character that is not a hex digit", "remove that character; copy the thumbprint again from `raconn ra list` or `raconn thumbprint FILE`"),
-    WrongLength => ("RC-THUMB-003", "thumbprint does not have 40 hex digits", "a SHA-1 thumbprint has exactly 40 hex digits: a digit was lost or added while copying; run `raconn thumbprint FILE` on the certificate"),
+    Empty => ("RC-THUMB-001", "thumbprint is empty", "paste the RA certificate's SHA-1 thumbprint (40 hex digits)");
+    NotHex { ch, pos } => ("RC-THUMB-002", "thumbprint contains a character that is not a hex digit", "remove that character, or copy the thumbprint again from a list of the store's certificates"), "{ch:?} U+{:04X} at character {pos}", *ch as u32;
+    WrongLength { digits } => ("RC-THUMB-003", "thumbprint does not have 40 hex digits", "a SHA-1 thumbprint has exactly 40 hex digits: a digit was lost or added while copying; compute it again from the certificate"), "found {digits}";
 });
-
-impl fmt::Display for ThumbError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_head(f, self)?;
-        match self {
-            Self::Empty => Ok(()),
-            Self::NotHex { ch, pos } => {
-                write!(f, " ({ch:?} U+{:04X} at character {pos})", *ch as u32)
-            }
-            Self::WrongLength { digits } => write!(f, " (found {digits})"),
-        }
-    }
-}
 
 /// Something the parser removed that the user should know about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum ThumbNote {
     /// An invisible code point was removed.
     InvisibleRemoved { ch: char, pos: usize },
@@ -106,26 +95,9 @@ pub enum ThumbNote {
 }
 
 explain!(ThumbNote {
-    InvisibleRemoved => ("RC-THUMB-W01", "an invisible character was removed from the thumbprint", "nothing to do; to avoid it, copy thumbprints from `raconn ra list` rather than from the certificate dialog, which adds U+200E"),
-    LabelRemoved => ("RC-THUMB-W02", "a label before the thumbprint was removed", "nothing to do; the config value may hold just the 40 hex digits"),
+    InvisibleRemoved { ch, pos } => ("RC-THUMB-W01", "an invisible character was removed from the thumbprint", "nothing to do; to avoid it, copy thumbprints from a list of the store rather than from the Windows certificate dialog, which adds U+200E"), "U+{:04X} {} at character {pos}", *ch as u32, invisible_name(*ch);
+    LabelRemoved => ("RC-THUMB-W02", "a label before the thumbprint was removed", "nothing to do; the config value may hold just the 40 hex digits");
 });
-
-impl fmt::Display for ThumbNote {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_head(f, self)?;
-        match self {
-            Self::InvisibleRemoved { ch, pos } => {
-                write!(
-                    f,
-                    " (U+{:04X} {} at character {pos})",
-                    *ch as u32,
-                    invisible_name(*ch)
-                )
-            }
-            Self::LabelRemoved => Ok(()),
-        }
-    }
-}
 
 /// The result of parsing a pasted thumbprint.
 #[derive(Debug, Clone, PartialEq, Eq)]

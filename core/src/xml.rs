@@ -10,11 +10,12 @@
 
 use core::fmt;
 
-use crate::error::{explain, write_head};
+use crate::error::explain;
 
 /// XML failures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum XmlError {
     /// Output buffer too small.
     BufferTooSmall { needed: usize },
@@ -39,34 +40,17 @@ pub enum XmlError {
 }
 
 explain!(XmlError {
-    BufferTooSmall => ("RC-XML-001", "XML buffer too small", "give a buffer of at least the size named in the error"),
-    ControlChar => ("RC-XML-002", "a value holds a control character XML cannot carry", "remove the control character from the value (tab, LF and CR are allowed)"),
-    Malformed => ("RC-XML-003", "the reply is not well-formed XML", "the CA or a proxy answered with something that is not SOAP: check the host and any proxy; raconn inspect FILE shows a saved reply"),
-    TooDeep => ("RC-XML-004", "the reply nests elements deeper than raconn reads", "the reply is not a PKI Web Services message: check the host"),
-    BadEntity => ("RC-XML-005", "the reply uses an unknown entity reference", "only the five XML entities and numeric references are allowed; the reply is malformed"),
-    TooMany => ("RC-XML-006", "the reply repeats an element more often than raconn keeps", "report this with the saved reply; the profile may be unusually large"),
-    Missing => ("RC-XML-007", "a required element is missing from the reply", "the reply does not match the PKI Web Services schema; save it and check it with raconn inspect"),
-    BadValue => ("RC-XML-008", "an element's text does not parse as its type", "the reply does not match the schema (number, boolean or base64 expected)"),
-    NotSoap => ("RC-XML-009", "the reply is not a SOAP envelope with a body", "check the host answers PKI Web Services at /pki-ws/…, not a web page or a proxy error"),
-    TransactionIdTooLong => ("RC-XML-010", "clientTransactionID is longer than 40 characters", "use an id of at most 40 characters"),
+    BufferTooSmall { needed } => ("RC-XML-001", "XML buffer too small", "give a buffer of at least the size named in the error"), "needed {needed} bytes";
+    ControlChar { ch } => ("RC-XML-002", "a value holds a control character XML cannot carry", "remove the control character from the value (tab, LF and CR are allowed)"), "U+{ch:04X}";
+    Malformed { offset } => ("RC-XML-003", "the reply is not well-formed XML", "the CA or a proxy answered with something that is not SOAP: check the host and any proxy"), "at byte {offset}";
+    TooDeep { offset } => ("RC-XML-004", "the reply nests elements deeper than raconn reads", "the reply is not a PKI Web Services message: check the host"), "at byte {offset}";
+    BadEntity { offset } => ("RC-XML-005", "the reply uses an unknown entity reference", "only the five XML entities and numeric references are allowed; the reply is malformed"), "at byte {offset}";
+    TooMany { what } => ("RC-XML-006", "the reply repeats an element more often than raconn keeps", "report this with the saved reply; the profile may be unusually large"), "{what}";
+    Missing { what } => ("RC-XML-007", "a required element is missing from the reply", "the reply does not match the PKI Web Services schema; save it and compare it with the schema"), "{what}";
+    BadValue { what, offset } => ("RC-XML-008", "an element's text does not parse as its type", "the reply does not match the schema (number, boolean or base64 expected)"), "{what} at byte {offset}";
+    NotSoap => ("RC-XML-009", "the reply is not a SOAP envelope with a body", "check the host answers PKI Web Services at /pki-ws/…, not a web page or a proxy error");
+    TransactionIdTooLong { len } => ("RC-XML-010", "clientTransactionID is longer than 40 characters", "use an id of at most 40 characters"), "{len} characters";
 });
-
-impl fmt::Display for XmlError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_head(f, self)?;
-        match self {
-            Self::BufferTooSmall { needed } => write!(f, " (needed {needed} bytes)"),
-            Self::ControlChar { ch } => write!(f, " (U+{ch:04X})"),
-            Self::Malformed { offset } | Self::TooDeep { offset } | Self::BadEntity { offset } => {
-                write!(f, " (at byte {offset})")
-            }
-            Self::TooMany { what } | Self::Missing { what } => write!(f, " ({what})"),
-            Self::BadValue { what, offset } => write!(f, " ({what} at byte {offset})"),
-            Self::NotSoap => Ok(()),
-            Self::TransactionIdTooLong { len } => write!(f, " ({len} characters)"),
-        }
-    }
-}
 
 /// Writes XML into a caller buffer.
 pub struct XmlWriter<'b> {

@@ -20,7 +20,7 @@ use raconn_core::profile::{Identity, SanKindSel, SubjectFormat};
 use raconn_core::spki::KeyKind;
 
 use crate::error::{core, EmbeddedError};
-use crate::hsm::{Hsm, HsmError, KeySpec, SlotKey};
+use crate::hsm::{Hsm, HsmError, SlotKey};
 use crate::store::Store;
 use crate::tls::Provider;
 use crate::verify::ServerVerifier;
@@ -156,10 +156,10 @@ fn io_err(e: TlsError) -> EmbeddedError {
     }
 }
 
-fn key_spec(kind: KeyKind) -> Result<KeySpec, EmbeddedError> {
+fn key_spec(kind: KeyKind) -> Result<KeyKind, EmbeddedError> {
     match kind {
-        KeyKind::P256 => Ok(KeySpec::P256),
-        KeyKind::Rsa(2048) => Ok(KeySpec::Rsa2048),
+        KeyKind::P256 => Ok(KeyKind::P256),
+        KeyKind::Rsa(2048) => Ok(KeyKind::Rsa(2048)),
         _ => Err(core(issuance::TxError::KeyUnsupported)),
     }
 }

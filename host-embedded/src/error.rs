@@ -1,11 +1,9 @@
-//! The adapter's errors: stable `RC-EMB-…` codes with message and remedy,
-//! like the core's ([`raconn_core::error::Explain`]); core errors pass
-//! through with their own codes.
-
-use core::fmt;
+//! The adapter's errors: the `RC-EMB-…` rows of the core's catalogue
+//! ([`raconn_core::catalogue::APPLIANCE`]), declared with the one mechanism
+//! every crate uses ([`raconn_core::explain!`]); core errors pass through
+//! with their own codes.
 
 use raconn_core::catalogue;
-use raconn_core::error::{Code, Explain};
 
 use crate::hsm::HsmError;
 
@@ -61,75 +59,30 @@ pub enum EmbeddedError {
     RaKeyMismatch,
 }
 
-impl EmbeddedError {
-    /// Every `RC-EMB-…` code (rows of the core's catalogue).
-    pub const CODES: &'static [Code] = catalogue::APPLIANCE;
-
-    fn entry(&self) -> Option<&'static Code> {
-        Some(match self {
-            EmbeddedError::Core(_) => return None,
-            EmbeddedError::Hsm(_) => &catalogue::EMB_HSM,
-            EmbeddedError::TlsHandshake => &catalogue::EMB_TLS,
-            EmbeddedError::HostnameMismatch => &catalogue::EMB_HOSTNAME,
-            EmbeddedError::UntrustedServer => &catalogue::EMB_UNTRUSTED,
-            EmbeddedError::ServerCertificateExpired => &catalogue::EMB_EXPIRED,
-            EmbeddedError::BadServerSignature => &catalogue::EMB_BAD_SIGNATURE,
-            EmbeddedError::UnsupportedKey => &catalogue::EMB_UNSUPPORTED_KEY,
-            EmbeddedError::BadServerCertificate => &catalogue::EMB_BAD_SERVER_CERT,
-            EmbeddedError::BadTrustAnchor => &catalogue::EMB_BAD_ANCHOR,
-            EmbeddedError::ChainTooLong => &catalogue::EMB_CHAIN_TOO_LONG,
-            EmbeddedError::Io => &catalogue::EMB_IO,
-            EmbeddedError::Http => &catalogue::EMB_HTTP,
-            EmbeddedError::BufferTooSmall { .. } => &catalogue::EMB_BUFFER,
-            EmbeddedError::Storage => &catalogue::EMB_STORAGE,
-            EmbeddedError::StorageFull => &catalogue::EMB_STORAGE_FULL,
-            EmbeddedError::NotConfigured => &catalogue::EMB_NOT_CONFIGURED,
-            EmbeddedError::RecordTooBig => &catalogue::EMB_RECORD_TOO_BIG,
-            EmbeddedError::RsaClientKey => &catalogue::EMB_RSA_CLIENT_KEY,
-            EmbeddedError::ConfigCorrupt => &catalogue::EMB_CONFIG_CORRUPT,
-            EmbeddedError::RaKeyMismatch => &catalogue::EMB_RA_KEY_MISMATCH,
-        })
-    }
-}
-
-impl Explain for EmbeddedError {
-    fn code(&self) -> &'static str {
-        match self {
-            EmbeddedError::Core(e) => e.code(),
-            o => o.entry().map_or("RC-EMB-000", |c| c.code),
-        }
-    }
-    fn message(&self) -> &'static str {
-        match self {
-            EmbeddedError::Core(e) => e.message(),
-            o => o.entry().map_or("", |c| c.message),
-        }
-    }
-    fn remedy(&self) -> &'static str {
-        match self {
-            EmbeddedError::Core(e) => e.remedy(),
-            o => o.entry().map_or("", |c| c.remedy),
-        }
-    }
-}
-
-impl fmt::Display for EmbeddedError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            EmbeddedError::Core(e) => fmt::Display::fmt(e, f),
-            EmbeddedError::Hsm(h) => write!(f, "{}: {} ({h:?})", self.code(), self.message()),
-            EmbeddedError::BufferTooSmall { needed } => {
-                write!(
-                    f,
-                    "{}: {} ({needed} bytes needed)",
-                    self.code(),
-                    self.message()
-                )
-            }
-            _ => write!(f, "{}: {}", self.code(), self.message()),
-        }
-    }
-}
+raconn_core::explain!(EmbeddedError {
+    Hsm(h) => [catalogue::EMB_HSM], "{h:?}";
+    TlsHandshake => [catalogue::EMB_TLS];
+    HostnameMismatch => [catalogue::EMB_HOSTNAME];
+    UntrustedServer => [catalogue::EMB_UNTRUSTED];
+    ServerCertificateExpired => [catalogue::EMB_EXPIRED];
+    BadServerSignature => [catalogue::EMB_BAD_SIGNATURE];
+    UnsupportedKey => [catalogue::EMB_UNSUPPORTED_KEY];
+    BadServerCertificate => [catalogue::EMB_BAD_SERVER_CERT];
+    BadTrustAnchor => [catalogue::EMB_BAD_ANCHOR];
+    ChainTooLong => [catalogue::EMB_CHAIN_TOO_LONG];
+    Io => [catalogue::EMB_IO];
+    Http => [catalogue::EMB_HTTP];
+    BufferTooSmall { needed } => [catalogue::EMB_BUFFER], "{needed} bytes needed";
+    Storage => [catalogue::EMB_STORAGE];
+    StorageFull => [catalogue::EMB_STORAGE_FULL];
+    NotConfigured => [catalogue::EMB_NOT_CONFIGURED];
+    RecordTooBig => [catalogue::EMB_RECORD_TOO_BIG];
+    RsaClientKey => [catalogue::EMB_RSA_CLIENT_KEY];
+    ConfigCorrupt => [catalogue::EMB_CONFIG_CORRUPT];
+    RaKeyMismatch => [catalogue::EMB_RA_KEY_MISMATCH];
+} delegate {
+    Core(e) => e;
+});
 
 impl From<raconn_core::Error> for EmbeddedError {
     fn from(e: raconn_core::Error) -> Self {
@@ -154,7 +107,9 @@ pub fn core<E: Into<raconn_core::Error>>(e: E) -> EmbeddedError {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+    extern crate std;
     use super::*;
+    use raconn_core::error::Explain;
 
     #[test]
     fn every_variant_has_a_row_of_the_catalogue() {
@@ -180,9 +135,14 @@ mod tests {
             EmbeddedError::ConfigCorrupt,
             EmbeddedError::RaKeyMismatch,
         ];
+        assert_eq!(EmbeddedError::CODES, catalogue::APPLIANCE);
         assert_eq!(all.len(), EmbeddedError::CODES.len());
         for (e, row) in all.iter().zip(EmbeddedError::CODES) {
             assert_eq!(e.code(), row.code, "{e:?}");
         }
+        assert_eq!(
+            std::format!("{}", EmbeddedError::BufferTooSmall { needed: 7 }),
+            "RC-EMB-013: a buffer is too small (7 bytes needed)"
+        );
     }
 }

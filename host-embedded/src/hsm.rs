@@ -10,33 +10,14 @@
 //! that talks to a part over a bus keeps the bus in a `RefCell` or a
 //! critical-section mutex, as embedded-hal-bus does.
 
-use raconn_core::csr::{SignError, SignatureAlgorithm, Signer};
-use raconn_core::spki::{KeyKind, SpkiRef};
+use raconn_core::csr::{SignError, Signer};
+use raconn_core::spki::SpkiRef;
 
 /// A key slot number.
 pub type Slot = u8;
 
-/// What to generate in a slot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum KeySpec {
-    /// NIST P-256.
-    P256,
-    /// RSA, 2048-bit modulus.
-    Rsa2048,
-}
-
-/// A signature the HSM makes over a message it hashes itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum HsmSig {
-    /// ECDSA P-256 with SHA-256; DER `ECDSA-Sig-Value` out.
-    EcdsaP256Sha256,
-    /// RSASSA-PKCS1-v1_5 with SHA-256.
-    RsaPkcs1Sha256,
-    /// RSASSA-PSS with SHA-256, MGF1-SHA-256, 32-byte salt.
-    RsaPssSha256,
-}
+pub use raconn_core::sig::SignatureScheme;
+pub use raconn_core::spki::KeyKind;
 
 /// HSM failures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,11 +41,17 @@ pub enum HsmError {
 /// A secure element or HSM.
 pub trait Hsm {
     /// Generates a new key in `slot`, replacing what was there.
-    fn generate(&mut self, slot: Slot, spec: KeySpec) -> Result<(), HsmError>;
+    fn generate(&mut self, slot: Slot, spec: KeyKind) -> Result<(), HsmError>;
     /// Writes the slot key's DER SubjectPublicKeyInfo into `out`.
     fn public_key<'b>(&self, slot: Slot, out: &'b mut [u8]) -> Result<&'b [u8], HsmError>;
     /// Signs `msg` (hashing it as `alg` says) with the slot key; returns the length.
-    fn sign(&self, slot: Slot, alg: HsmSig, msg: &[u8], out: &mut [u8]) -> Result<usize, HsmError>;
+    fn sign(
+        &self,
+        slot: Slot,
+        alg: SignatureScheme,
+        msg: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, HsmError>;
     /// Fills `out` from the part's random number generator.
     fn fill_random(&self, out: &mut [u8]) -> Result<(), HsmError>;
 }
@@ -113,10 +100,10 @@ impl<'h, H: Hsm + ?Sized> SlotKey<'h, H> {
 }
 
 impl<H: Hsm + ?Sized> Signer for SlotKey<'_, H> {
-    fn algorithm(&self) -> SignatureAlgorithm {
+    fn algorithm(&self) -> SignatureScheme {
         match self.kind {
-            KeyKind::Rsa(_) => SignatureAlgorithm::RsaPkcs1Sha256,
-            _ => SignatureAlgorithm::EcdsaSha256,
+            KeyKind::Rsa(_) => SignatureScheme::RsaPkcs1Sha256,
+            _ => SignatureScheme::EcdsaP256Sha256,
         }
     }
 
@@ -133,8 +120,8 @@ impl<H: Hsm + ?Sized> Signer for SlotKey<'_, H> {
 
     fn sign(&self, tbs: &[u8], out: &mut [u8]) -> Result<usize, SignError> {
         let alg = match self.kind {
-            KeyKind::Rsa(_) => HsmSig::RsaPkcs1Sha256,
-            _ => HsmSig::EcdsaP256Sha256,
+            KeyKind::Rsa(_) => SignatureScheme::RsaPkcs1Sha256,
+            _ => SignatureScheme::EcdsaP256Sha256,
         };
         self.hsm
             .sign(self.slot, alg, tbs, out)

@@ -10,7 +10,7 @@ use raconn_core::soft_p256::SoftP256;
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 
-use crate::hsm::{Hsm, HsmError, HsmSig, KeySpec, Slot};
+use crate::hsm::{Hsm, HsmError, KeyKind, SignatureScheme, Slot};
 
 /// A published P-256 test scalar for the demo RA key of the QEMU firmware
 /// and its flash image. Never provision it into anything real.
@@ -54,8 +54,8 @@ impl<const N: usize> SoftHsm<N> {
 }
 
 impl<const N: usize> Hsm for SoftHsm<N> {
-    fn generate(&mut self, slot: Slot, spec: KeySpec) -> Result<(), HsmError> {
-        if spec != KeySpec::P256 {
+    fn generate(&mut self, slot: Slot, spec: KeyKind) -> Result<(), HsmError> {
+        if spec != KeyKind::P256 {
             return Err(HsmError::Unsupported);
         }
         if usize::from(slot) >= N {
@@ -84,8 +84,14 @@ impl<const N: usize> Hsm for SoftHsm<N> {
         Ok(dst)
     }
 
-    fn sign(&self, slot: Slot, alg: HsmSig, msg: &[u8], out: &mut [u8]) -> Result<usize, HsmError> {
-        if alg != HsmSig::EcdsaP256Sha256 {
+    fn sign(
+        &self,
+        slot: Slot,
+        alg: SignatureScheme,
+        msg: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, HsmError> {
+        if alg != SignatureScheme::EcdsaP256Sha256 {
             return Err(HsmError::Unsupported);
         }
         self.key(slot)?.sign(msg, out).map_err(|e| match e {

@@ -16,14 +16,15 @@
 //! signs RSA-PSS, ready for a TLS stack that can carry it.
 
 use embedded_tls::{
-    Aes128GcmSha256, Certificate, CryptoProvider, SignatureScheme, TlsError, TlsVerifier,
+    Aes128GcmSha256, Certificate, CryptoProvider, SignatureScheme as TlsScheme, TlsError,
+    TlsVerifier,
 };
 use raconn_core::spki::KeyKind;
 use rand_chacha::ChaCha20Rng;
 use rand_core::{CryptoRngCore, SeedableRng};
 
 use crate::error::EmbeddedError;
-use crate::hsm::{Hsm, HsmSig, Slot, SlotKey};
+use crate::hsm::{Hsm, SignatureScheme, Slot, SlotKey};
 use crate::verify::ServerVerifier;
 
 /// A signature made by the HSM (up to RSA-4096).
@@ -42,7 +43,7 @@ impl AsRef<[u8]> for SigBuf {
 pub struct TlsSigner<'h, H: Hsm + ?Sized> {
     hsm: &'h H,
     slot: Slot,
-    alg: HsmSig,
+    alg: SignatureScheme,
 }
 
 impl<H: Hsm + ?Sized> signature::SignerMut<SigBuf> for TlsSigner<'_, H> {
@@ -60,11 +61,11 @@ impl<H: Hsm + ?Sized> signature::SignerMut<SigBuf> for TlsSigner<'_, H> {
 }
 
 /// The TLS scheme and HSM signature for an RA key.
-fn scheme_for(kind: KeyKind) -> Result<(HsmSig, SignatureScheme), EmbeddedError> {
+fn scheme_for(kind: KeyKind) -> Result<(SignatureScheme, TlsScheme), EmbeddedError> {
     match kind {
         KeyKind::P256 => Ok((
-            HsmSig::EcdsaP256Sha256,
-            SignatureScheme::EcdsaSecp256r1Sha256,
+            SignatureScheme::EcdsaP256Sha256,
+            TlsScheme::EcdsaSecp256r1Sha256,
         )),
         // TLS 1.3 would sign as RSA-PSS (RFC 8446 §4.2.3), but embedded-tls
         // cannot carry the signature without alloc (see the module doc).
@@ -77,8 +78,8 @@ fn scheme_for(kind: KeyKind) -> Result<(HsmSig, SignatureScheme), EmbeddedError>
 pub struct Provider<'a, H: Hsm + ?Sized> {
     hsm: &'a H,
     ra_slot: Slot,
-    alg: HsmSig,
-    scheme: SignatureScheme,
+    alg: SignatureScheme,
+    scheme: TlsScheme,
     ra_cert: &'a [u8],
     verifier: ServerVerifier<'a>,
     rng: ChaCha20Rng,
@@ -136,7 +137,7 @@ impl<H: Hsm + ?Sized> CryptoProvider for Provider<'_, H> {
 
     fn signer(
         &mut self,
-    ) -> Result<(impl signature::SignerMut<Self::Signature>, SignatureScheme), TlsError> {
+    ) -> Result<(impl signature::SignerMut<Self::Signature>, TlsScheme), TlsError> {
         Ok((
             TlsSigner {
                 hsm: self.hsm,

@@ -10,7 +10,7 @@ use std::process::Command;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use raconn_core::csr::{self, CsrSpec, KeyUsageReq};
-use raconn_core::inf::{HashAlgorithm, KeyAlgorithm};
+use raconn_core::inf::{HashAlgorithm, KeyKind};
 use raconn_core::oid;
 use raconn_host::keys::SoftKey;
 
@@ -77,22 +77,22 @@ fn keygen_and_csr(c: &mut Criterion) {
     g.sample_size(30);
     g.bench_function("RSA-2048 keygen + CSR", |b| {
         b.iter(|| {
-            let k = SoftKey::generate(KeyAlgorithm::Rsa(2048), HashAlgorithm::Sha256).expect("key");
+            let k = SoftKey::generate(KeyKind::Rsa(2048), HashAlgorithm::Sha256).expect("key");
             let mut buf = [0u8; 1024];
             black_box(csr::build(&spec(), &k, &mut buf).expect("csr").len())
         })
     });
     g.bench_function("P-256 keygen + CSR", |b| {
         b.iter(|| {
-            let k = SoftKey::generate(KeyAlgorithm::EcdsaP256, HashAlgorithm::Sha256).expect("key");
+            let k = SoftKey::generate(KeyKind::P256, HashAlgorithm::Sha256).expect("key");
             let mut buf = [0u8; 1024];
             black_box(csr::build(&spec(), &k, &mut buf).expect("csr").len())
         })
     });
     g.finish();
 
-    let rsa = SoftKey::generate(KeyAlgorithm::Rsa(2048), HashAlgorithm::Sha256).expect("key");
-    let p256 = SoftKey::generate(KeyAlgorithm::EcdsaP256, HashAlgorithm::Sha256).expect("key");
+    let rsa = SoftKey::generate(KeyKind::Rsa(2048), HashAlgorithm::Sha256).expect("key");
+    let p256 = SoftKey::generate(KeyKind::P256, HashAlgorithm::Sha256).expect("key");
     let mut g = c.benchmark_group("csr_only");
     g.bench_function("CSR with an existing RSA-2048 key", |b| {
         b.iter(|| {

@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use raconn_core::inf::{HashAlgorithm, KeyAlgorithm};
+use raconn_core::inf::{HashAlgorithm, KeyKind};
 use raconn_core::issuance::{Buffers, KeyChoice, Order, PollPolicy, Step, Transaction};
 use raconn_core::profile::{Identity, SanKindSel};
 use raconn_host::config::PfxProfile;
@@ -30,7 +30,7 @@ fn main() {
     )
     .expect("server");
     // RA identity from the simulator's RA CA.
-    let ra = SoftKey::generate(KeyAlgorithm::EcdsaP256, HashAlgorithm::Sha256).expect("ra");
+    let ra = SoftKey::generate(KeyKind::P256, HashAlgorithm::Sha256).expect("ra");
     let mut cb = [0u8; 1024];
     let csr = raconn_core::csr::build(
         &raconn_core::csr::CsrSpec::new("CN=raconn throughput RA"),
@@ -61,12 +61,12 @@ fn main() {
     for (label, alg, profile) in [
         (
             "P-256",
-            KeyAlgorithm::EcdsaP256,
+            KeyKind::P256,
             "2.16.840.1.113733.1.16.1.2.3.1.1.47196112",
         ),
         (
             "RSA-2048",
-            KeyAlgorithm::Rsa(2048),
+            KeyKind::Rsa(2048),
             "2.16.840.1.113733.1.16.1.2.3.1.1.47196109",
         ),
     ] {

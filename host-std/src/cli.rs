@@ -193,6 +193,9 @@ pub fn main() -> ExitCode {
             if !r.is_empty() {
                 eprintln!("  what to do: {r}");
             }
+            if let Some(h) = e.hint() {
+                eprintln!("  with raconn: {h}");
+            }
             ExitCode::from(1)
         }
     }
@@ -397,28 +400,43 @@ fn run(cli: Cli) -> Result<ExitCode, HostError> {
                     out("| code | message | what to do |\n|---|---|---|\n");
                 }
                 for c in errors::all_codes() {
+                    let hint = crate::hints::hint(c.code);
                     if markdown {
+                        let mut r = c.remedy.to_string();
+                        if let Some(h) = hint {
+                            r += &format!(" (with raconn: {h})");
+                        }
                         out(&format!(
                             "| `{}` | {} | {} |\n",
                             c.code,
                             c.message,
-                            c.remedy.replace('|', "\\|")
+                            r.replace('|', "\\|")
                         ));
                     } else {
                         out(&format!(
                             "{}  {}\n    what to do: {}\n",
                             c.code, c.message, c.remedy
                         ));
+                        if let Some(h) = hint {
+                            out(&format!("    with raconn: {h}\n"));
+                        }
                     }
                 }
                 return Ok(ExitCode::SUCCESS);
             }
             let code = code.unwrap_or_default();
-            let c = errors::lookup(&code).ok_or(HostError::UnknownCode(code))?;
+            let (c, old) = raconn_core::catalogue::lookup(&code)
+                .ok_or(HostError::UnknownCode(code.clone()))?;
+            if let Some(old) = old {
+                out(&format!("{old} is now {}\n", c.code));
+            }
             out(&format!(
                 "{}: {}\nwhat to do: {}\n",
                 c.code, c.message, c.remedy
             ));
+            if let Some(h) = crate::hints::hint(c.code) {
+                out(&format!("with raconn: {h}\n"));
+            }
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -576,13 +594,7 @@ pub fn new_request(
     let text = String::from_utf8_lossy(&text_bytes);
     let parsed = inf::parse(&text).map_err(core)?;
     for w in &parsed.warnings {
-        let line = match w {
-            inf::InfWarning::Ignored { line }
-            | inf::InfWarning::UnknownKey { line }
-            | inf::InfWarning::UnknownSection { line }
-            | inf::InfWarning::Duplicate { line }
-            | inf::InfWarning::NotExportable { line } => *line,
-        };
+        let line = w.line();
         let src = text
             .lines()
             .nth(line.saturating_sub(1))

@@ -1,44 +1,38 @@
-//! Host errors: stable codes, messages and remedies, like the core's, plus
-//! the detail only a host knows (paths, OS errors).
+//! Host errors: the rows of the core's catalogue ([`raconn_core::catalogue`])
+//! for what only a host does (files, keys, stores, the configuration), with
+//! the detail only a host knows (paths, OS errors), declared with the one
+//! mechanism every crate uses ([`raconn_core::explain!`]).
 
-use raconn_core::error::{Code, Explain};
 use std::path::PathBuf;
 
+use raconn_core::catalogue as c;
+use raconn_core::error::{Code, Explain};
+
 /// Everything the host can fail with.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug)]
+#[non_exhaustive]
 pub enum HostError {
-    /// A core rule or format error.
-    #[error("{0}")]
-    Core(#[from] raconn_core::Error),
+    /// A core rule or format error (its own code).
+    Core(raconn_core::Error),
     /// Reading a file failed.
-    #[error("RC-HOST-001: cannot read {path}: {err}")]
     Read { path: PathBuf, err: std::io::Error },
     /// Writing a file failed.
-    #[error("RC-HOST-002: cannot write {path}: {err}")]
     Write { path: PathBuf, err: std::io::Error },
     /// Key generation failed.
-    #[error("RC-HOST-003: key generation failed: {0}")]
     KeyGen(String),
     /// Key encoding/decoding failed.
-    #[error("RC-HOST-004: private key cannot be read or written: {0}")]
     KeyEncoding(String),
     /// No key in the store matches the certificate.
-    #[error("RC-HOST-005: no private key in {store} matches the certificate's public key ({key})")]
     NoMatchingKey { store: String, key: String },
     /// The file holds nothing raconn recognises.
-    #[error("RC-HOST-006: {path}: {what}")]
     Unrecognised { path: PathBuf, what: String },
     /// The made CSR failed its own signature check.
-    #[error("RC-HOST-007: the request raconn made does not verify: {0}")]
     SelfCheck(String),
     /// A thumbprint not in the store.
-    #[error("RC-HOST-008: no certificate with thumbprint {0} in the store")]
     ThumbprintNotFound(String),
     /// Unknown error code given to `explain`.
-    #[error("RC-HOST-009: unknown error code {0}")]
     UnknownCode(String),
     /// The configuration file is invalid.
-    #[error("RC-CONF-001: {file}{}: {}{msg}", line.map(|l| format!(":{l}")).unwrap_or_default(), if key.is_empty() { String::new() } else { format!("{key}: ") })]
     Config {
         file: PathBuf,
         line: Option<usize>,
@@ -46,10 +40,8 @@ pub enum HostError {
         msg: String,
     },
     /// TLS set-up failed before connecting.
-    #[error("RC-TLS-001: TLS set-up failed: {0}")]
     Tls(String),
-    /// Talking to the CA failed.
-    #[error("{}: {} ({phase} after {elapsed_ms} ms; ca_timeout_ms = {timeout_ms}): {detail}", kind.code(), kind.message())]
+    /// Talking to the CA failed (the core's code, with phase and timing).
     Ca {
         kind: raconn_core::Error,
         phase: crate::tls::Phase,
@@ -58,71 +50,91 @@ pub enum HostError {
         detail: String,
     },
     /// The CA issued, but the record could not be saved.
-    #[error("RC-HOST-017: the CA issued the certificate with serial {serial}, but it could not be saved: {err}")]
     IssuedNotSaved { serial: String, err: Box<HostError> },
     /// A profile other-name with no value given.
-    #[error("RC-HOST-011: the profile asks for other-name {0} and none was given")]
     MissingOtherName(String),
     /// No usable PFX password.
-    #[error("RC-HOST-012: PFX password: {0}")]
     Password(String),
     /// No such profile in the configuration.
-    #[error("RC-HOST-013: no profile {0:?} in the configuration")]
     NoProfile(String),
     /// Writing the PFX failed.
-    #[error("RC-HOST-014: PFX could not be written: {0}")]
     Pfx(String),
     /// A PKCS#11 token or the Windows key store refused or failed.
-    #[error("RC-HOST-015: key store: {0}")]
     Token(String),
     /// `--store` names nothing raconn can open.
-    #[error("RC-HOST-016: store location {0}")]
     StoreLocation(String),
+    /// The result could not be written to its output (stdout, a file).
+    Output(String),
+}
+
+/// `file:line: key: ` of a configuration error.
+struct Place<'a> {
+    file: &'a std::path::Path,
+    line: &'a Option<usize>,
+    key: &'a str,
+}
+
+impl std::fmt::Display for Place<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(l) = self.line {
+            write!(f, ":{l}")?;
+        }
+        f.write_str(": ")?;
+        if !self.key.is_empty() {
+            write!(f, "{}: ", self.key)?;
+        }
+        Ok(())
+    }
+}
+
+raconn_core::explain!(HostError {
+    Read { path, err } => [c::HOST_READ], "{}: {err}", path.display();
+    Write { path, err } => [c::HOST_WRITE], "{}: {err}", path.display();
+    KeyGen(e) => [c::HOST_KEYGEN], "{e}";
+    KeyEncoding(e) => [c::HOST_KEY_ENCODING], "{e}";
+    NoMatchingKey { store, key } => [c::HOST_NO_MATCHING_KEY], "no key in {store} for the certificate's public key ({key})";
+    Unrecognised { path, what } => [c::HOST_UNRECOGNISED], "{}: {what}", path.display();
+    SelfCheck(e) => [c::HOST_SELF_CHECK], "{e}";
+    ThumbprintNotFound(t) => [c::HOST_THUMBPRINT_NOT_FOUND], "{t}";
+    UnknownCode(code) => [c::HOST_UNKNOWN_CODE], "{code}";
+    Config { file, line, key, msg } => [c::CONF_INVALID], "{}{msg}", Place { file, line, key };
+    Tls(e) => [c::TLS_SETUP], "{e}";
+    IssuedNotSaved { serial, err } => [c::HOST_ISSUED_NOT_SAVED], "serial {serial}: {err}";
+    MissingOtherName(oid) => [c::HOST_MISSING_OTHER_NAME], "{oid}";
+    Password(e) => [c::HOST_PASSWORD], "{e}";
+    NoProfile(name) => [c::HOST_NO_PROFILE], "{name:?}";
+    Pfx(e) => [c::HOST_PFX], "{e}";
+    Token(e) => [c::HOST_TOKEN], "{e}";
+    StoreLocation(e) => [c::HOST_STORE_LOCATION], "{e}";
+    Output(e) => [c::HOST_OUTPUT], "{e}";
+} delegate {
+    Core(e) => e;
+    Ca { kind, phase, elapsed_ms, timeout_ms, detail } => kind, "{phase} after {elapsed_ms} ms; ca_timeout_ms = {timeout_ms}: {detail}";
+});
+
+impl std::error::Error for HostError {}
+
+impl From<raconn_core::Error> for HostError {
+    fn from(e: raconn_core::Error) -> Self {
+        HostError::Core(e)
+    }
 }
 
 impl HostError {
-    /// The catalogue row of a host error (`None` for core errors, which carry their own).
-    fn row(&self) -> Option<&'static Code> {
-        use raconn_core::catalogue as c;
-        Some(match self {
-            HostError::Core(_) | HostError::Ca { .. } => return None,
-            HostError::Read { .. } => &c::HOST_READ,
-            HostError::Write { .. } => &c::HOST_WRITE,
-            HostError::KeyGen(_) => &c::HOST_KEYGEN,
-            HostError::KeyEncoding(_) => &c::HOST_KEY_ENCODING,
-            HostError::NoMatchingKey { .. } => &c::HOST_NO_MATCHING_KEY,
-            HostError::Unrecognised { .. } => &c::HOST_UNRECOGNISED,
-            HostError::SelfCheck(_) => &c::HOST_SELF_CHECK,
-            HostError::ThumbprintNotFound(_) => &c::HOST_THUMBPRINT_NOT_FOUND,
-            HostError::UnknownCode(_) => &c::HOST_UNKNOWN_CODE,
-            HostError::Config { .. } => &c::CONF_INVALID,
-            HostError::Tls(_) => &c::TLS_SETUP,
-            HostError::IssuedNotSaved { .. } => &c::HOST_ISSUED_NOT_SAVED,
-            HostError::MissingOtherName(_) => &c::HOST_MISSING_OTHER_NAME,
-            HostError::Password(_) => &c::HOST_PASSWORD,
-            HostError::NoProfile(_) => &c::HOST_NO_PROFILE,
-            HostError::Pfx(_) => &c::HOST_PFX,
-            HostError::Token(_) => &c::HOST_TOKEN,
-            HostError::StoreLocation(_) => &c::HOST_STORE_LOCATION,
-        })
-    }
-
     /// The stable code.
     pub fn code(&self) -> &'static str {
-        match self {
-            HostError::Core(e) => e.code(),
-            HostError::Ca { kind, .. } => kind.code(),
-            other => other.row().map_or("", |r| r.code),
-        }
+        Explain::code(self)
     }
 
     /// What to do.
     pub fn remedy(&self) -> &'static str {
-        match self {
-            HostError::Core(e) => e.remedy(),
-            HostError::Ca { kind, .. } => kind.remedy(),
-            other => other.row().map_or("", |r| r.remedy),
-        }
+        Explain::remedy(self)
+    }
+
+    /// What this host adds to the remedy (the command or setting to use).
+    pub fn hint(&self) -> Option<&'static str> {
+        crate::hints::hint(self.code())
     }
 
     /// Whether running the same command again unchanged may succeed.
@@ -148,4 +160,41 @@ pub fn lookup(code: &str) -> Option<&'static Code> {
 /// Converts any core module error.
 pub fn core<E: Into<raconn_core::Error>>(e: E) -> HostError {
     HostError::Core(e.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_variant_names_its_row_and_detail() {
+        let e = HostError::Read {
+            path: "/x/y".into(),
+            err: std::io::Error::from(std::io::ErrorKind::NotFound),
+        };
+        assert_eq!(e.code(), "RC-HOST-001");
+        assert!(e
+            .to_string()
+            .starts_with("RC-HOST-001: cannot read a file (/x/y: "));
+        let e = HostError::Config {
+            file: "raconn.toml".into(),
+            line: Some(3),
+            key: "store".into(),
+            msg: "bad".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "RC-CONF-001: the configuration file is invalid (raconn.toml:3: store: bad)"
+        );
+        let e = HostError::Core(raconn_core::issuance::TxError::Conflict.into());
+        assert_eq!(e.code(), "RC-TX-001");
+        assert!(e.to_string().starts_with("RC-TX-001: "));
+        for row in raconn_core::catalogue::HOST {
+            assert!(
+                row.code.starts_with("RC-HOST-")
+                    || row.code.starts_with("RC-CONF-")
+                    || row.code.starts_with("RC-TLS-")
+            );
+        }
+    }
 }

@@ -12,11 +12,10 @@
 use std::path::{Path, PathBuf};
 
 use raconn_core::cert::CertificateRef;
-use raconn_core::inf::{HashAlgorithm, KeyAlgorithm};
+use raconn_core::inf::{HashAlgorithm, KeyKind};
 use raconn_core::issuance::{self, Buffers, Order, RecordState, Step, Transaction, TxError};
 use raconn_core::oid::Oid;
 use raconn_core::profile::{Identity, SanKindSel};
-use raconn_core::spki::KeyKind;
 use raconn_core::thumbprint::Thumbprint;
 use serde_json::Value;
 use std::sync::Arc;
@@ -200,11 +199,11 @@ fn outcome(
 }
 
 /// The key `kind` as software key generation takes it.
-fn key_algorithm(kind: KeyKind) -> Result<KeyAlgorithm, HostError> {
+fn key_algorithm(kind: KeyKind) -> Result<KeyKind, HostError> {
     match kind {
-        KeyKind::Rsa(b @ (2048 | 3072 | 4096)) => Ok(KeyAlgorithm::Rsa(b)),
-        KeyKind::P256 => Ok(KeyAlgorithm::EcdsaP256),
-        KeyKind::P384 => Ok(KeyAlgorithm::EcdsaP384),
+        KeyKind::Rsa(b @ (2048 | 3072 | 4096)) => Ok(KeyKind::Rsa(b)),
+        KeyKind::P256 => Ok(KeyKind::P256),
+        KeyKind::P384 => Ok(KeyKind::P384),
         _ => Err(core(TxError::KeyUnsupported)),
     }
 }

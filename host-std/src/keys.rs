@@ -8,8 +8,8 @@
 
 use getrandom::SysRng;
 use pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey};
-use raconn_core::csr::{SignError, SignatureAlgorithm, Signer};
-use raconn_core::inf::{HashAlgorithm, KeyAlgorithm};
+use raconn_core::csr::{SignError, SignatureScheme, Signer};
+use raconn_core::inf::{HashAlgorithm, KeyKind};
 use raconn_core::oid;
 use raconn_core::spki::SpkiRef;
 use rsa::signature::{SignatureEncoding, Signer as _, Verifier as _};
@@ -39,15 +39,20 @@ pub struct SoftKey {
 
 impl SoftKey {
     /// Generates a key as a certreq.ini asks.
-    pub fn generate(alg: KeyAlgorithm, hash: HashAlgorithm) -> Result<Self, HostError> {
+    pub fn generate(alg: KeyKind, hash: HashAlgorithm) -> Result<Self, HostError> {
         let key = match alg {
-            KeyAlgorithm::Rsa(bits) => {
+            KeyKind::Rsa(bits) => {
                 let k = rsa::PrivateKey::new(&mut SysRng, bits as usize)
                     .map_err(|e| HostError::KeyGen(e.to_string()))?;
                 KeyPair::Rsa(Box::new(k), hash)
             }
-            KeyAlgorithm::EcdsaP256 => KeyPair::P256(gen_ec::<p256::ecdsa::SigningKey>()?),
-            KeyAlgorithm::EcdsaP384 => KeyPair::P384(gen_ec::<p384::ecdsa::SigningKey>()?),
+            KeyKind::P256 => KeyPair::P256(gen_ec::<p256::ecdsa::SigningKey>()?),
+            KeyKind::P384 => KeyPair::P384(gen_ec::<p384::ecdsa::SigningKey>()?),
+            other => {
+                return Err(HostError::KeyGen(format!(
+                    "{other} keys are not made by raconn (RSA, P-256 or P-384)"
+                )))
+            }
         };
         Self::from_pair(key)
     }
@@ -104,12 +109,12 @@ impl SoftKey {
 }
 
 impl Signer for SoftKey {
-    fn algorithm(&self) -> SignatureAlgorithm {
+    fn algorithm(&self) -> SignatureScheme {
         match &self.key {
-            KeyPair::Rsa(_, HashAlgorithm::Sha256) => SignatureAlgorithm::RsaPkcs1Sha256,
-            KeyPair::Rsa(_, HashAlgorithm::Sha384) => SignatureAlgorithm::RsaPkcs1Sha384,
-            KeyPair::P256(_) => SignatureAlgorithm::EcdsaSha256,
-            KeyPair::P384(_) => SignatureAlgorithm::EcdsaSha384,
+            KeyPair::Rsa(_, HashAlgorithm::Sha256) => SignatureScheme::RsaPkcs1Sha256,
+            KeyPair::Rsa(_, HashAlgorithm::Sha384) => SignatureScheme::RsaPkcs1Sha384,
+            KeyPair::P256(_) => SignatureScheme::EcdsaP256Sha256,
+            KeyPair::P384(_) => SignatureScheme::EcdsaP384Sha384,
         }
     }
 
@@ -165,8 +170,8 @@ impl crate::store::RaKey for SoftKey {
         self.to_pkcs8().ok()
     }
 
-    fn tls_schemes(&self) -> &'static [crate::store::TlsScheme] {
-        use crate::store::TlsScheme::*;
+    fn tls_schemes(&self) -> &'static [crate::store::SignatureScheme] {
+        use crate::store::SignatureScheme::*;
         match &self.key {
             KeyPair::Rsa(..) => &[RsaPssSha256, RsaPssSha384, RsaPkcs1Sha256, RsaPkcs1Sha384],
             KeyPair::P256(_) => &[EcdsaP256Sha256],
@@ -176,7 +181,11 @@ impl crate::store::RaKey for SoftKey {
 
     /// Software keys sign the CertificateVerify through aws-lc-rs (the same
     /// code path rustls uses when it loads the PKCS#8 itself).
-    fn sign_tls(&self, scheme: crate::store::TlsScheme, msg: &[u8]) -> Result<Vec<u8>, String> {
+    fn sign_tls(
+        &self,
+        scheme: crate::store::SignatureScheme,
+        msg: &[u8],
+    ) -> Result<Vec<u8>, String> {
         use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
         let p8 = self.to_pkcs8().map_err(|e| e.to_string())?;
         let k = rustls::crypto::aws_lc_rs::sign::any_supported_type(&PrivateKeyDer::Pkcs8(

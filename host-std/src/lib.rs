@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod errors;
 pub mod files;
+pub mod hints;
 pub mod inspect;
 pub mod issue;
 pub mod journal;

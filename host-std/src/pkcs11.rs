@@ -25,14 +25,14 @@ use cryptoki::object::{Attribute, AttributeType, CertificateType, ObjectClass, O
 use cryptoki::session::{Session, UserType};
 use cryptoki::types::AuthPin;
 use raconn_core::cert::CertificateRef;
-use raconn_core::csr::{SignError, SignatureAlgorithm, Signer};
-use raconn_core::inf::{HashAlgorithm, KeyAlgorithm};
-use raconn_core::spki::{Curve, KeyKind, SpkiRef};
+use raconn_core::csr::SignatureScheme;
+use raconn_core::inf::{HashAlgorithm, KeyKind};
+use raconn_core::spki::{Curve, SpkiRef};
 use raconn_core::thumbprint::Thumbprint;
 use sha2::Digest;
 
 use crate::errors::{core, HostError};
-use crate::store::{key_id, RaKey, RaStore, StoredCert, TlsScheme};
+use crate::store::{key_id, RaKey, RaStore, StoredCert};
 
 /// The environment variable holding the token's user PIN.
 pub const PIN_ENV: &str = "RACONN_PKCS11_PIN";
@@ -255,10 +255,10 @@ impl Pkcs11Store {
     }
 
     /// The SPKI of a public-key object.
-    fn spki_of_public(&self, pubk: ObjectHandle, alg: KeyAlgorithm) -> Result<Vec<u8>, HostError> {
+    fn spki_of_public(&self, pubk: ObjectHandle, alg: KeyKind) -> Result<Vec<u8>, HostError> {
         let mut buf = vec![0u8; 1200];
         match alg {
-            KeyAlgorithm::Rsa(_) => {
+            KeyKind::Rsa(_) => {
                 let attrs = self
                     .token
                     .with(|s| {
@@ -283,7 +283,7 @@ impl Pkcs11Store {
                     .map_err(core)?
                     .to_vec())
             }
-            KeyAlgorithm::EcdsaP256 | KeyAlgorithm::EcdsaP384 => {
+            KeyKind::P256 | KeyKind::P384 => {
                 let curve = curve_of(alg);
                 let attrs = self
                     .token
@@ -302,6 +302,9 @@ impl Pkcs11Store {
                     .map_err(core)?
                     .to_vec())
             }
+            other => Err(HostError::Token(format!(
+                "{other} keys are not read from a token"
+            ))),
         }
     }
 }
@@ -311,8 +314,8 @@ fn ulong(v: usize) -> cryptoki::types::Ulong {
     cryptoki::types::Ulong::try_from(v).unwrap_or_else(|_| cryptoki::types::Ulong::from(0))
 }
 
-fn curve_of(alg: KeyAlgorithm) -> Curve {
-    if alg == KeyAlgorithm::EcdsaP384 {
+fn curve_of(alg: KeyKind) -> Curve {
+    if alg == KeyKind::P384 {
         Curve::P384
     } else {
         Curve::P256
@@ -327,7 +330,7 @@ fn hex_id(spki: &[u8]) -> Vec<u8> {
 impl RaStore for Pkcs11Store {
     fn generate_key(
         &self,
-        alg: KeyAlgorithm,
+        alg: KeyKind,
         hash: HashAlgorithm,
     ) -> Result<(String, Arc<dyn RaKey>), HostError> {
         let label = b"raconn RA key".to_vec();
@@ -345,7 +348,7 @@ impl RaStore for Pkcs11Store {
             Attribute::Sign(true),
         ];
         let (mech, public): (Mechanism, Vec<Attribute>) = match alg {
-            KeyAlgorithm::Rsa(bits) => (
+            KeyKind::Rsa(bits) => (
                 Mechanism::RsaPkcsKeyPairGen,
                 vec![
                     Attribute::Verify(true),
@@ -353,13 +356,18 @@ impl RaStore for Pkcs11Store {
                     Attribute::PublicExponent(vec![1, 0, 1]),
                 ],
             ),
-            KeyAlgorithm::EcdsaP256 | KeyAlgorithm::EcdsaP384 => (
+            KeyKind::P256 | KeyKind::P384 => (
                 Mechanism::EccKeyPairGen,
                 vec![
                     Attribute::Verify(true),
                     Attribute::EcParams(curve_of(alg).params_der().to_vec()),
                 ],
             ),
+            other => {
+                return Err(HostError::KeyGen(format!(
+                    "{other} keys are not made on a token by raconn (RSA, P-256 or P-384)"
+                )))
+            }
         };
         let pub_t: Vec<Attribute> = common.iter().cloned().chain(public).collect();
         let priv_t: Vec<Attribute> = common.iter().cloned().chain(private).collect();
@@ -483,47 +491,25 @@ impl Pkcs11Key {
     }
 }
 
-impl Signer for Pkcs11Key {
-    fn algorithm(&self) -> SignatureAlgorithm {
-        crate::store::signature_algorithm(self.kind, self.hash)
-    }
-
-    fn public_key_der(&self) -> &[u8] {
-        &self.spki
-    }
-
-    fn max_signature_len(&self) -> usize {
-        crate::store::max_signature_len(self.kind)
-    }
-
-    fn sign(&self, tbs: &[u8], out: &mut [u8]) -> Result<usize, SignError> {
-        let sig = match self.algorithm() {
-            SignatureAlgorithm::RsaPkcs1Sha256 => self.sign_raw(&Mechanism::Sha256RsaPkcs, tbs),
-            SignatureAlgorithm::RsaPkcs1Sha384 => self.sign_raw(&Mechanism::Sha384RsaPkcs, tbs),
-            SignatureAlgorithm::EcdsaSha256 => self.sign_ecdsa(&sha2::Sha256::digest(tbs)),
-            SignatureAlgorithm::EcdsaSha384 => self.sign_ecdsa(&sha2::Sha384::digest(tbs)),
-        };
-        crate::store::deliver_signature(sig, out)
-    }
-}
+crate::store_key_signer!(Pkcs11Key);
 
 impl RaKey for Pkcs11Key {
     fn describe(&self) -> String {
         format!("{} on PKCS#11 token {:?}", self.kind, self.token.uri.token)
     }
 
-    fn tls_schemes(&self) -> &'static [TlsScheme] {
-        crate::store::tls_schemes_for(self.kind)
+    fn tls_schemes(&self) -> &'static [SignatureScheme] {
+        SignatureScheme::tls_for(self.kind)
     }
 
-    fn sign_tls(&self, scheme: TlsScheme, msg: &[u8]) -> Result<Vec<u8>, String> {
+    fn sign_tls(&self, scheme: SignatureScheme, msg: &[u8]) -> Result<Vec<u8>, String> {
         let pss = |hash: MechanismType, mgf: PkcsMgfType, s_len: usize| PkcsPssParams {
             hash_alg: hash,
             mgf,
             s_len: ulong(s_len),
         };
         match scheme {
-            TlsScheme::RsaPssSha256 => self.sign_raw(
+            SignatureScheme::RsaPssSha256 => self.sign_raw(
                 &Mechanism::Sha256RsaPkcsPss(pss(
                     MechanismType::SHA256,
                     PkcsMgfType::MGF1_SHA256,
@@ -531,7 +517,7 @@ impl RaKey for Pkcs11Key {
                 )),
                 msg,
             ),
-            TlsScheme::RsaPssSha384 => self.sign_raw(
+            SignatureScheme::RsaPssSha384 => self.sign_raw(
                 &Mechanism::Sha384RsaPkcsPss(pss(
                     MechanismType::SHA384,
                     PkcsMgfType::MGF1_SHA384,
@@ -539,10 +525,10 @@ impl RaKey for Pkcs11Key {
                 )),
                 msg,
             ),
-            TlsScheme::RsaPkcs1Sha256 => self.sign_raw(&Mechanism::Sha256RsaPkcs, msg),
-            TlsScheme::RsaPkcs1Sha384 => self.sign_raw(&Mechanism::Sha384RsaPkcs, msg),
-            TlsScheme::EcdsaP256Sha256 => self.sign_ecdsa(&sha2::Sha256::digest(msg)),
-            TlsScheme::EcdsaP384Sha384 => self.sign_ecdsa(&sha2::Sha384::digest(msg)),
+            SignatureScheme::RsaPkcs1Sha256 => self.sign_raw(&Mechanism::Sha256RsaPkcs, msg),
+            SignatureScheme::RsaPkcs1Sha384 => self.sign_raw(&Mechanism::Sha384RsaPkcs, msg),
+            SignatureScheme::EcdsaP256Sha256 => self.sign_ecdsa(&sha2::Sha256::digest(msg)),
+            SignatureScheme::EcdsaP384Sha384 => self.sign_ecdsa(&sha2::Sha384::digest(msg)),
         }
     }
 }

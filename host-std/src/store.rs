@@ -28,7 +28,7 @@ use std::sync::Arc;
 
 use raconn_core::cert::CertificateRef;
 use raconn_core::csr::Signer;
-use raconn_core::inf::{HashAlgorithm, KeyAlgorithm};
+use raconn_core::inf::{HashAlgorithm, KeyKind};
 use raconn_core::thumbprint::Thumbprint;
 use sha1::Digest;
 
@@ -36,22 +36,7 @@ use crate::errors::{core, HostError};
 use crate::files;
 use crate::keys::SoftKey;
 
-/// TLS 1.2/1.3 signature schemes an RA key may sign the CertificateVerify with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TlsScheme {
-    /// rsa_pss_rsae_sha256 (TLS 1.3 needs PSS for RSA).
-    RsaPssSha256,
-    /// rsa_pss_rsae_sha384.
-    RsaPssSha384,
-    /// rsa_pkcs1_sha256 (TLS 1.2).
-    RsaPkcs1Sha256,
-    /// rsa_pkcs1_sha384 (TLS 1.2).
-    RsaPkcs1Sha384,
-    /// ecdsa_secp256r1_sha256.
-    EcdsaP256Sha256,
-    /// ecdsa_secp384r1_sha384.
-    EcdsaP384Sha384,
-}
+pub use raconn_core::sig::SignatureScheme;
 
 /// A private key held by a store.
 pub trait RaKey: Signer + Send + Sync {
@@ -63,48 +48,43 @@ pub trait RaKey: Signer + Send + Sync {
         None
     }
     /// The TLS schemes this key signs, best first.
-    fn tls_schemes(&self) -> &'static [TlsScheme];
-    /// Signs a TLS CertificateVerify message (hashing it as `scheme` says);
-    /// ECDSA signatures are DER.
-    fn sign_tls(&self, scheme: TlsScheme, msg: &[u8]) -> Result<Vec<u8>, String>;
+    fn tls_schemes(&self) -> &'static [SignatureScheme];
+    /// Signs `msg` (hashing it as `scheme` says) — a TLS CertificateVerify,
+    /// or the TBS of a request; ECDSA signatures are DER.
+    fn sign_tls(&self, scheme: SignatureScheme, msg: &[u8]) -> Result<Vec<u8>, String>;
 }
 
-/// The CSR signature algorithm of a store key of `kind` (RSA signs with `hash`).
-pub fn signature_algorithm(
-    kind: raconn_core::spki::KeyKind,
-    hash: HashAlgorithm,
-) -> raconn_core::csr::SignatureAlgorithm {
-    use raconn_core::csr::SignatureAlgorithm as A;
-    use raconn_core::spki::KeyKind as K;
-    match (kind, hash) {
-        (K::P256, _) => A::EcdsaSha256,
-        (K::P384, _) => A::EcdsaSha384,
-        (_, HashAlgorithm::Sha384) => A::RsaPkcs1Sha384,
-        _ => A::RsaPkcs1Sha256,
-    }
-}
-
-/// Upper bound of a signature by a key of `kind` (DER ECDSA, or the RSA modulus size).
-pub fn max_signature_len(kind: raconn_core::spki::KeyKind) -> usize {
-    match kind {
-        raconn_core::spki::KeyKind::Rsa(bits) => (bits as usize).div_ceil(8),
-        raconn_core::spki::KeyKind::P384 => 104,
-        _ => 72,
-    }
-}
-
-/// The TLS schemes a key of `kind` offers, best first (RSA: PSS before PKCS#1 v1.5).
-pub fn tls_schemes_for(kind: raconn_core::spki::KeyKind) -> &'static [TlsScheme] {
-    match kind {
-        raconn_core::spki::KeyKind::P256 => &[TlsScheme::EcdsaP256Sha256],
-        raconn_core::spki::KeyKind::P384 => &[TlsScheme::EcdsaP384Sha384],
-        _ => &[
-            TlsScheme::RsaPssSha256,
-            TlsScheme::RsaPssSha384,
-            TlsScheme::RsaPkcs1Sha256,
-            TlsScheme::RsaPkcs1Sha384,
-        ],
-    }
+/// The core's [`Signer`] for a store key whose every signature goes
+/// through [`RaKey::sign_tls`] (a PKCS#11 or CNG key): the request is signed
+/// with the scheme for its kind and hash, inside the store. `$ty` has
+/// fields `kind` (KeyKind), `hash` (HashAlgorithm) and `spki` (Vec<u8>).
+#[macro_export]
+#[doc(hidden)]
+macro_rules! store_key_signer {
+    ($ty:ty) => {
+        impl raconn_core::csr::Signer for $ty {
+            fn algorithm(&self) -> raconn_core::sig::SignatureScheme {
+                raconn_core::sig::SignatureScheme::for_request(self.kind, self.hash)
+            }
+            fn public_key_der(&self) -> &[u8] {
+                &self.spki
+            }
+            fn max_signature_len(&self) -> usize {
+                self.kind.max_signature_len()
+            }
+            fn sign(
+                &self,
+                tbs: &[u8],
+                out: &mut [u8],
+            ) -> Result<usize, raconn_core::csr::SignError> {
+                let scheme = raconn_core::csr::Signer::algorithm(self);
+                $crate::store::deliver_signature(
+                    $crate::store::RaKey::sign_tls(self, scheme, tbs),
+                    out,
+                )
+            }
+        }
+    };
 }
 
 /// Copies a signature a store made into the core's output buffer; a failure
@@ -214,7 +194,7 @@ pub trait RaStore {
     /// Makes a new key in the store; returns its id and the key.
     fn generate_key(
         &self,
-        alg: KeyAlgorithm,
+        alg: KeyKind,
         hash: HashAlgorithm,
     ) -> Result<(String, Arc<dyn RaKey>), HostError>;
     /// The key whose SubjectPublicKeyInfo is `spki`, if the store holds it.
@@ -310,7 +290,7 @@ impl FileStore {
 impl RaStore for FileStore {
     fn generate_key(
         &self,
-        alg: KeyAlgorithm,
+        alg: KeyKind,
         hash: HashAlgorithm,
     ) -> Result<(String, Arc<dyn RaKey>), HostError> {
         let k = SoftKey::generate(alg, hash)?;

@@ -16,22 +16,15 @@ use std::time::{Duration, Instant};
 
 use raconn_core::http::{Progress, ReplyReader};
 use raconn_core::pkiws::PkiwsError;
+use raconn_core::sig::SignatureScheme;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
-use rustls::SignatureScheme;
 
 use crate::errors::HostError;
-use crate::store::{RaKey, TlsScheme};
+use crate::store::RaKey;
 
-/// The rustls name of a scheme.
-pub fn scheme_of(s: TlsScheme) -> SignatureScheme {
-    match s {
-        TlsScheme::RsaPssSha256 => SignatureScheme::RSA_PSS_SHA256,
-        TlsScheme::RsaPssSha384 => SignatureScheme::RSA_PSS_SHA384,
-        TlsScheme::RsaPkcs1Sha256 => SignatureScheme::RSA_PKCS1_SHA256,
-        TlsScheme::RsaPkcs1Sha384 => SignatureScheme::RSA_PKCS1_SHA384,
-        TlsScheme::EcdsaP256Sha256 => SignatureScheme::ECDSA_NISTP256_SHA256,
-        TlsScheme::EcdsaP384Sha384 => SignatureScheme::ECDSA_NISTP384_SHA384,
-    }
+/// The rustls name of a scheme (by its TLS code point).
+pub fn scheme_of(s: SignatureScheme) -> rustls::SignatureScheme {
+    rustls::SignatureScheme::from(s.tls_code())
 }
 
 /// A store key as a rustls `SigningKey`: the TLS CertificateVerify is signed
@@ -54,7 +47,10 @@ impl std::fmt::Debug for RaKeySigner {
 }
 
 impl rustls::sign::SigningKey for RaKeySigner {
-    fn choose_scheme(&self, offered: &[SignatureScheme]) -> Option<Box<dyn rustls::sign::Signer>> {
+    fn choose_scheme(
+        &self,
+        offered: &[rustls::SignatureScheme],
+    ) -> Option<Box<dyn rustls::sign::Signer>> {
         let s = self
             .key
             .tls_schemes()
@@ -69,9 +65,7 @@ impl rustls::sign::SigningKey for RaKeySigner {
 
     fn algorithm(&self) -> rustls::SignatureAlgorithm {
         match self.key.tls_schemes().first() {
-            Some(TlsScheme::EcdsaP256Sha256 | TlsScheme::EcdsaP384Sha384) => {
-                rustls::SignatureAlgorithm::ECDSA
-            }
+            Some(s) if !s.is_rsa() => rustls::SignatureAlgorithm::ECDSA,
             _ => rustls::SignatureAlgorithm::RSA,
         }
     }
@@ -79,7 +73,7 @@ impl rustls::sign::SigningKey for RaKeySigner {
 
 struct SchemeSigner {
     key: Arc<dyn RaKey>,
-    scheme: TlsScheme,
+    scheme: SignatureScheme,
 }
 
 impl std::fmt::Debug for SchemeSigner {
@@ -95,7 +89,7 @@ impl rustls::sign::Signer for SchemeSigner {
             .map_err(rustls::Error::General)
     }
 
-    fn scheme(&self) -> SignatureScheme {
+    fn scheme(&self) -> rustls::SignatureScheme {
         scheme_of(self.scheme)
     }
 }
@@ -107,7 +101,7 @@ impl rustls::client::ResolvesClientCert for RaIdentity {
     fn resolve(
         &self,
         _root_hint_subjects: &[&[u8]],
-        _sigschemes: &[SignatureScheme],
+        _sigschemes: &[rustls::SignatureScheme],
     ) -> Option<Arc<rustls::sign::CertifiedKey>> {
         Some(self.0.clone())
     }

@@ -21,15 +21,15 @@ use std::ffi::c_void;
 use std::sync::Arc;
 
 use raconn_core::cert::CertificateRef;
-use raconn_core::csr::{SignError, SignatureAlgorithm, Signer};
-use raconn_core::inf::{HashAlgorithm, KeyAlgorithm};
-use raconn_core::spki::{Curve, KeyKind, SpkiRef};
+use raconn_core::csr::SignatureScheme;
+use raconn_core::inf::{HashAlgorithm, KeyKind};
+use raconn_core::spki::{Curve, SpkiRef};
 use raconn_core::thumbprint::Thumbprint;
 use sha2::Digest;
 use windows_sys::Win32::Security::Cryptography as wc;
 
 use crate::errors::{core, HostError};
-use crate::store::{key_id, RaKey, RaStore, StoredCert, TlsScheme};
+use crate::store::{key_id, RaKey, RaStore, StoredCert};
 
 const KEY_PREFIX: &str = "raconn-RA-";
 
@@ -297,7 +297,7 @@ fn export_spki(h: wc::NCRYPT_KEY_HANDLE) -> Result<Vec<u8>, HostError> {
 impl RaStore for WindowsStore {
     fn generate_key(
         &self,
-        alg: KeyAlgorithm,
+        alg: KeyKind,
         hash: HashAlgorithm,
     ) -> Result<(String, Arc<dyn RaKey>), HostError> {
         let mut rnd = [0u8; 8];
@@ -307,9 +307,14 @@ impl RaStore for WindowsStore {
             rnd.iter().map(|b| format!("{b:02X}")).collect::<String>()
         );
         let algid = match alg {
-            KeyAlgorithm::Rsa(_) => wc::BCRYPT_RSA_ALGORITHM,
-            KeyAlgorithm::EcdsaP256 => wc::BCRYPT_ECDSA_P256_ALGORITHM,
-            KeyAlgorithm::EcdsaP384 => wc::BCRYPT_ECDSA_P384_ALGORITHM,
+            KeyKind::Rsa(_) => wc::BCRYPT_RSA_ALGORITHM,
+            KeyKind::P256 => wc::BCRYPT_ECDSA_P256_ALGORITHM,
+            KeyKind::P384 => wc::BCRYPT_ECDSA_P384_ALGORITHM,
+            other => {
+                return Err(HostError::KeyGen(format!(
+                    "{other} keys are not made in CNG by raconn (RSA, P-256 or P-384)"
+                )))
+            }
         };
         let w = wide(&name);
         let mut k: wc::NCRYPT_KEY_HANDLE = 0;
@@ -328,7 +333,7 @@ impl RaStore for WindowsStore {
             "NCryptCreatePersistedKey",
         )
         .map_err(|e| HostError::KeyGen(e.to_string()))?;
-        if let KeyAlgorithm::Rsa(bits) = alg {
+        if let KeyKind::Rsa(bits) = alg {
             let b = bits.to_le_bytes();
             // SAFETY: a 4-byte DWORD property value.
             hr(
@@ -562,63 +567,35 @@ impl CngKey {
     }
 }
 
-impl Signer for CngKey {
-    fn algorithm(&self) -> SignatureAlgorithm {
-        crate::store::signature_algorithm(self.kind, self.hash)
-    }
-
-    fn public_key_der(&self) -> &[u8] {
-        &self.spki
-    }
-
-    fn max_signature_len(&self) -> usize {
-        crate::store::max_signature_len(self.kind)
-    }
-
-    fn sign(&self, tbs: &[u8], out: &mut [u8]) -> Result<usize, SignError> {
-        let sig = match self.algorithm() {
-            SignatureAlgorithm::RsaPkcs1Sha256 => self.sign_hash(
-                &sha2::Sha256::digest(tbs),
-                Padding::Pkcs1(wc::BCRYPT_SHA256_ALGORITHM),
-            ),
-            SignatureAlgorithm::RsaPkcs1Sha384 => self.sign_hash(
-                &sha2::Sha384::digest(tbs),
-                Padding::Pkcs1(wc::BCRYPT_SHA384_ALGORITHM),
-            ),
-            SignatureAlgorithm::EcdsaSha256 => self.ecdsa(&sha2::Sha256::digest(tbs)),
-            SignatureAlgorithm::EcdsaSha384 => self.ecdsa(&sha2::Sha384::digest(tbs)),
-        };
-        crate::store::deliver_signature(sig, out)
-    }
-}
+crate::store_key_signer!(CngKey);
 
 impl RaKey for CngKey {
     fn describe(&self) -> String {
         format!("{} in CNG (LocalMachine)", self.kind)
     }
 
-    fn tls_schemes(&self) -> &'static [TlsScheme] {
-        crate::store::tls_schemes_for(self.kind)
+    fn tls_schemes(&self) -> &'static [SignatureScheme] {
+        SignatureScheme::tls_for(self.kind)
     }
 
-    fn sign_tls(&self, scheme: TlsScheme, msg: &[u8]) -> Result<Vec<u8>, String> {
+    fn sign_tls(&self, scheme: SignatureScheme, msg: &[u8]) -> Result<Vec<u8>, String> {
         let h256 = || sha2::Sha256::digest(msg).to_vec();
         let h384 = || sha2::Sha384::digest(msg).to_vec();
         match scheme {
-            TlsScheme::RsaPssSha256 => {
+            SignatureScheme::RsaPssSha256 => {
                 self.sign_hash(&h256(), Padding::Pss(wc::BCRYPT_SHA256_ALGORITHM, 32))
             }
-            TlsScheme::RsaPssSha384 => {
+            SignatureScheme::RsaPssSha384 => {
                 self.sign_hash(&h384(), Padding::Pss(wc::BCRYPT_SHA384_ALGORITHM, 48))
             }
-            TlsScheme::RsaPkcs1Sha256 => {
+            SignatureScheme::RsaPkcs1Sha256 => {
                 self.sign_hash(&h256(), Padding::Pkcs1(wc::BCRYPT_SHA256_ALGORITHM))
             }
-            TlsScheme::RsaPkcs1Sha384 => {
+            SignatureScheme::RsaPkcs1Sha384 => {
                 self.sign_hash(&h384(), Padding::Pkcs1(wc::BCRYPT_SHA384_ALGORITHM))
             }
-            TlsScheme::EcdsaP256Sha256 => self.ecdsa(&h256()),
-            TlsScheme::EcdsaP384Sha384 => self.ecdsa(&h384()),
+            SignatureScheme::EcdsaP256Sha256 => self.ecdsa(&h256()),
+            SignatureScheme::EcdsaP384Sha384 => self.ecdsa(&h384()),
         }
     }
 }

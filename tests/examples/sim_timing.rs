@@ -15,7 +15,7 @@ use raconn_core::issuance::KeyChoice;
 use raconn_core::profile::{Identity, SubjectFormat};
 use raconn_embedded::client::{self, CaLink, Connect, Job, Work};
 use raconn_embedded::error::EmbeddedError;
-use raconn_embedded::hsm::{Hsm, KeySpec, SlotKey};
+use raconn_embedded::hsm::{Hsm, KeyKind, SlotKey};
 use raconn_embedded::ram_flash::RamFlash;
 use raconn_embedded::soft_hsm::SoftHsm;
 use raconn_embedded::store::{Config, Store};
@@ -59,7 +59,7 @@ async fn main() {
         let server =
             raconn_sim::server::start(sim.clone(), "127.0.0.1:0", Versions::Tls13).expect("server");
         let mut hsm = SoftHsm::<4>::new([9; 32]);
-        hsm.generate(0, KeySpec::P256).unwrap();
+        hsm.generate(0, KeyKind::P256).unwrap();
         let ra = {
             let key = SlotKey::new(&hsm, 0).unwrap();
             let mut der = [0u8; 1024];
@@ -95,7 +95,7 @@ async fn main() {
         let mut out = vec![0u8; 4096];
         // One policy call: one TLS 1.3 handshake (server chain + CertificateVerify checked, CertificateVerify signed in the HSM).
         let host_ra = raconn_host::keys::SoftKey::generate(
-            raconn_core::inf::KeyAlgorithm::EcdsaP256,
+            raconn_core::inf::KeyKind::P256,
             raconn_core::inf::HashAlgorithm::Sha256,
         )
         .unwrap();

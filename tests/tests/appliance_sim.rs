@@ -28,7 +28,7 @@ use raconn_core::profile::{Identity, SanKindSel, SubjectFormat};
 use raconn_core::spki::SpkiRef;
 use raconn_embedded::client::{self, Connect, Job, Source, Work};
 use raconn_embedded::error::EmbeddedError;
-use raconn_embedded::hsm::{Hsm, HsmError, HsmSig, KeySpec, SlotKey};
+use raconn_embedded::hsm::{Hsm, HsmError, KeyKind, SignatureScheme, SlotKey};
 use raconn_embedded::soft_hsm::SoftHsm;
 use raconn_embedded::store::{Config, Store};
 use raconn_sim::server::Versions;
@@ -71,11 +71,11 @@ struct TestHsm {
 }
 
 impl Hsm for TestHsm {
-    fn generate(&mut self, slot: u8, spec: KeySpec) -> Result<(), HsmError> {
+    fn generate(&mut self, slot: u8, spec: KeyKind) -> Result<(), HsmError> {
         match (slot, spec) {
-            (0, KeySpec::Rsa2048) => {
+            (0, KeyKind::Rsa(2048)) => {
                 let k = raconn_host::keys::SoftKey::generate(
-                    raconn_core::inf::KeyAlgorithm::Rsa(2048),
+                    raconn_core::inf::KeyKind::Rsa(2048),
                     raconn_core::inf::HashAlgorithm::Sha256,
                 )
                 .map_err(|_| HsmError::Device)?;
@@ -100,22 +100,20 @@ impl Hsm for TestHsm {
         }
     }
 
-    fn sign(&self, slot: u8, alg: HsmSig, msg: &[u8], out: &mut [u8]) -> Result<usize, HsmError> {
-        use raconn_host::store::{RaKey, TlsScheme};
+    fn sign(
+        &self,
+        slot: u8,
+        alg: SignatureScheme,
+        msg: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, HsmError> {
+        use raconn_host::store::RaKey;
         match (slot, &self.rsa_ra) {
             (0, Some(k)) => {
-                let sig = match alg {
-                    HsmSig::RsaPkcs1Sha256 => {
-                        let mut b = [0u8; 512];
-                        let n = raconn_core::csr::Signer::sign(k, msg, &mut b)
-                            .map_err(|_| HsmError::Device)?;
-                        b[..n].to_vec()
-                    }
-                    HsmSig::RsaPssSha256 => k
-                        .sign_tls(TlsScheme::RsaPssSha256, msg)
-                        .map_err(|_| HsmError::Device)?,
-                    HsmSig::EcdsaP256Sha256 => return Err(HsmError::Unsupported),
-                };
+                if !alg.is_rsa() {
+                    return Err(HsmError::Unsupported);
+                }
+                let sig = k.sign_tls(alg, msg).map_err(|_| HsmError::Device)?;
                 out.get_mut(..sig.len())
                     .ok_or(HsmError::BufferTooSmall { needed: sig.len() })?
                     .copy_from_slice(&sig);
@@ -139,10 +137,10 @@ struct Rig {
 }
 
 fn rig(server_key: ServerKey) -> Rig {
-    rig_with(server_key, KeySpec::P256)
+    rig_with(server_key, KeyKind::P256)
 }
 
-fn rig_with(server_key: ServerKey, ra_key: KeySpec) -> Rig {
+fn rig_with(server_key: ServerKey, ra_key: KeyKind) -> Rig {
     let sim = Sim::new(Profiles::default_set(), server_key).expect("sim");
     let server =
         raconn_sim::server::start(sim.clone(), "127.0.0.1:0", Versions::Tls13).expect("server");
@@ -318,7 +316,7 @@ fn openssl_verify(r: &Rig, cert: &[u8]) {
 }
 
 async fn full_issuance(server_key: ServerKey) {
-    let ra_key = KeySpec::P256;
+    let ra_key = KeyKind::P256;
     let mut r = rig_with(server_key, ra_key);
     let root = r.sim.pki.root.der.clone();
     let f = provision(flash(), &r, "localhost", &root).await;
@@ -363,7 +361,7 @@ async fn issues_with_rsa_server() {
 /// refused it); the adapter says so with RC-EMB-021 before connecting.
 #[tokio::test(flavor = "current_thread")]
 async fn rsa_ra_key_is_refused_before_the_handshake() {
-    let mut r = rig_with(ServerKey::Rsa2048, KeySpec::Rsa2048);
+    let mut r = rig_with(ServerKey::Rsa2048, KeyKind::Rsa(2048));
     // The HSM seam itself signs RSA: the RA request verified, the certificate issued.
     assert_eq!(
         SpkiRef::parse(

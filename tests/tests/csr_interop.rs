@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use raconn_core::csr::{self, CsrSpec, KeyUsageReq, RawExtension, SanSource};
 use raconn_core::ext::{parse_guid, GeneralName};
-use raconn_core::inf::{HashAlgorithm, KeyAlgorithm};
+use raconn_core::inf::{HashAlgorithm, KeyKind};
 use raconn_core::oid::{self, Oid};
 use raconn_host::keys::SoftKey;
 use raconn_tests::{openssl_req_text, python};
@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 struct Case {
     name: &'static str,
-    key: KeyAlgorithm,
+    key: KeyKind,
     hash: HashAlgorithm,
     spec: CsrSpec<'static>,
     expect: Value,
@@ -56,7 +56,7 @@ fn cases() -> Vec<Case> {
     vec![
         Case {
             name: "reference RA request (RSA 2048, KU 0xa0, clientAuth)",
-            key: KeyAlgorithm::Rsa(2048),
+            key: KeyKind::Rsa(2048),
             hash: HashAlgorithm::Sha256,
             spec: CsrSpec {
                 key_usage: Some(KeyUsageReq {
@@ -82,7 +82,7 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "user with every SAN kind (P-256)",
-            key: KeyAlgorithm::EcdsaP256,
+            key: KeyKind::P256,
             hash: HashAlgorithm::Sha256,
             spec: CsrSpec {
                 key_usage: Some(KeyUsageReq {
@@ -119,7 +119,7 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "multi-valued RDN, P-384, SHA-384",
-            key: KeyAlgorithm::EcdsaP384,
+            key: KeyKind::P384,
             hash: HashAlgorithm::Sha384,
             spec: CsrSpec {
                 eku: EKU_CLIENT,
@@ -141,7 +141,7 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "SAN-only request, key agreement bits, CA basic constraints, RSA 3072",
-            key: KeyAlgorithm::Rsa(3072),
+            key: KeyKind::Rsa(3072),
             hash: HashAlgorithm::Sha256,
             spec: CsrSpec {
                 key_usage: Some(KeyUsageReq {
@@ -167,7 +167,7 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "RFC 4514 escapes, hex value, certreq SAN text, extra extension, RSA SHA-384",
-            key: KeyAlgorithm::Rsa(2048),
+            key: KeyKind::Rsa(2048),
             hash: HashAlgorithm::Sha384,
             spec: CsrSpec {
                 san: SanSource::Text(leak(vec![
@@ -246,7 +246,7 @@ fn escape(v: &str) -> String {
 fn random_subjects_round_trip_through_cryptography() {
     let alphabet: Vec<char> = "aZ09 ,+\"\\<>;=#-_.éßœ漢字😀ŁÅ'".chars().collect();
     let mut rng = Lcg(0x5eed);
-    let key = SoftKey::generate(KeyAlgorithm::EcdsaP256, HashAlgorithm::Sha256).expect("keygen");
+    let key = SoftKey::generate(KeyKind::P256, HashAlgorithm::Sha256).expect("keygen");
     let dir = tempfile::tempdir().expect("tempdir");
     let mut items = Vec::new();
     for i in 0..60 {

@@ -9,7 +9,7 @@ use std::net::TcpStream;
 use std::sync::Arc;
 
 use raconn_core::engine::{Buffers, Engine, IssueRequest, Issued};
-use raconn_core::inf::{HashAlgorithm, KeyAlgorithm};
+use raconn_core::inf::{HashAlgorithm, KeyKind};
 use raconn_core::oid::Oid;
 use raconn_core::pkiws::check::{CheckError, Field};
 use raconn_core::pkiws::PkiwsError;
@@ -135,7 +135,7 @@ fn pem(der: &[u8]) -> String {
 }
 
 fn rsa() -> SoftKey {
-    SoftKey::generate(KeyAlgorithm::Rsa(2048), HashAlgorithm::Sha256).expect("key")
+    SoftKey::generate(KeyKind::Rsa(2048), HashAlgorithm::Sha256).expect("key")
 }
 
 #[test]
@@ -296,7 +296,7 @@ fn presend_check_refuses_locally() {
     );
     assert_eq!(s.enrollments(), 0, "nothing was sent to enrollment");
     // P-256 device key where the policy asks for RSA 2048.
-    let p256 = SoftKey::generate(KeyAlgorithm::EcdsaP256, HashAlgorithm::Sha256).expect("key");
+    let p256 = SoftKey::generate(KeyKind::P256, HashAlgorithm::Sha256).expect("key");
     let e = drive(
         &mut s,
         request(USER, SubjectFormat::CommonName, &[], "u@x"),
@@ -378,7 +378,7 @@ fn over_mutual_tls() {
     ] {
         let s = Sim::new(Profiles::default_set(), server_key).expect("sim");
         // RA key + certificate from the simulator's RA CA.
-        let ra = SoftKey::generate(KeyAlgorithm::EcdsaP256, HashAlgorithm::Sha256).expect("ra key");
+        let ra = SoftKey::generate(KeyKind::P256, HashAlgorithm::Sha256).expect("ra key");
         let mut cb = [0u8; 1024];
         let csr = raconn_core::csr::build(
             &raconn_core::csr::CsrSpec::new("CN=raconn test RA"),

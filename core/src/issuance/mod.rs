@@ -43,15 +43,13 @@
 
 pub mod record;
 
-use core::fmt;
-
 use sha2::{Digest, Sha256};
 
 use crate::cert::CertificateRef;
 use crate::csr::Signer;
 pub use crate::engine::Request;
 use crate::engine::{self, Engine, IssueRequest, Issued, KeyRequirements};
-use crate::error::{explain, write_head, Error, Explain};
+use crate::error::{explain, Error, Explain};
 use crate::pkiws::check::Override;
 use crate::pkiws::{PkiwsError, Service};
 use crate::profile::{Identity, ProfileWarning, SanKindSel, SubjectFormat};
@@ -108,38 +106,24 @@ pub enum TxError {
 }
 
 explain!(TxError {
-    Conflict => ("RC-TX-001", "request id used before for a different request", "use a new request id for a new request; the same id always returns the certificate issued for it"),
-    BadRequestId => ("RC-TX-002", "the request id is not 1 to 64 characters of A-Z a-z 0-9 . _ -", "give a request id of 1 to 64 letters, digits, dots, dashes or underscores (it names files and records)"),
-    RecordCorrupt => ("RC-TX-003", "the stored record of this request id is corrupt", "the record was damaged on disk or in flash; if the CA issued the certificate, find it in PKI Manager (the seat and profile are in the logs); then remove the record and issue again"),
-    RecordTooNew => ("RC-TX-004", "the stored record was written by a newer raconn", "run the newer raconn that wrote it, or issue under a new request id"),
-    KeyMismatch => ("RC-TX-005", "the stored device key does not belong to this request's record or certificate", "the journal was changed by hand or a key file was swapped; restore the journal entry from backup, or revoke the certificate and issue under a new request id"),
-    DeviceKeyDeleted => ("RC-TX-006", "the certificate of this request id was issued and its device key deleted after the PFX was written (keep_device_keys = false)", "deliver the PFX written then, or revoke the certificate and issue under a new request id"),
-    DeviceKeyMissing => ("RC-TX-007", "the record names a device key that is not there", "restore the key file (or the key slot) from backup; if it is lost, revoke any certificate PKI Manager shows for the seat and issue under a new request id"),
-    SearchRefused => ("RC-TX-008", "the CA refused searchCertificate, so raconn cannot tell whether an enrollment whose reply was lost was issued", "allow the RA certificate to search certificates in PKI Manager; or check the seat's certificates there by hand, revoke any duplicate, and remove the record"),
-    WrongStep => ("RC-TX-009", "the host drove the issuance transaction out of order", "report this as a bug in the host"),
-    KeyUnsupported => ("RC-TX-010", "the certificate profile asks for a device key this host cannot make", "choose a key the host supports (the profile's key setting), or change the DigiCert profile"),
-    ValueTooLong => ("RC-TX-011", "a value is too long for the issuance record", "report the value with the error; pendingTokenReferenceID, serverTransactionID and key references are short in every real reply"),
-    SearchTooLong => ("RC-TX-012", "the CA's searchCertificate answer runs over more pages than raconn reads", "check the seat's certificates in PKI Manager (revoke any duplicate for this request), then remove the record and issue again"),
+    Conflict => ("RC-TX-001", "request id used before for a different request", "use a new request id for a new request; the same id always returns the certificate issued for it");
+    BadRequestId { len } => ("RC-TX-002", "the request id is not 1 to 64 characters of A-Z a-z 0-9 . _ -", "give a request id of 1 to 64 letters, digits, dots, dashes or underscores (it names files and records)"), "{len} bytes";
+    RecordCorrupt { at } => ("RC-TX-003", "the stored record of this request id is corrupt", "the record was damaged on disk or in flash; if the CA issued the certificate, find it in PKI Manager (the seat and profile are in the logs); then remove the record and issue again"), "at byte {at}";
+    RecordTooNew { version } => ("RC-TX-004", "the stored record was written by a newer raconn", "run the newer raconn that wrote it, or issue under a new request id"), "format version {version}";
+    KeyMismatch => ("RC-TX-005", "the stored device key does not belong to this request's record or certificate", "the journal was changed by hand or a key file was swapped; restore the journal entry from backup, or revoke the certificate and issue under a new request id");
+    DeviceKeyDeleted => ("RC-TX-006", "the certificate of this request id was issued and its device key deleted after the PFX was written (keep_device_keys = false)", "deliver the PFX written then, or revoke the certificate and issue under a new request id");
+    DeviceKeyMissing => ("RC-TX-007", "the record names a device key that is not there", "restore the key file (or the key slot) from backup; if it is lost, revoke any certificate PKI Manager shows for the seat and issue under a new request id");
+    SearchRefused => ("RC-TX-008", "the CA refused searchCertificate, so raconn cannot tell whether an enrollment whose reply was lost was issued", "allow the RA certificate to search certificates in PKI Manager; or check the seat's certificates there by hand, revoke any duplicate, and remove the record");
+    WrongStep => ("RC-TX-009", "the host drove the issuance transaction out of order", "report this as a bug in the host");
+    KeyUnsupported => ("RC-TX-010", "the certificate profile asks for a device key this host cannot make", "choose a key the host supports, or change the DigiCert profile");
+    ValueTooLong { what, max } => ("RC-TX-011", "a value is too long for the issuance record", "report the value with the error; pendingTokenReferenceID, serverTransactionID and key references are short in every real reply"), "{what} over {max} bytes";
+    SearchTooLong { pages } => ("RC-TX-012", "the CA's searchCertificate answer runs over more pages than raconn reads", "check the seat's certificates in PKI Manager (revoke any duplicate for this request), then remove the record and issue again"), "{pages} pages";
 });
 
 impl TxError {
     /// None of these goes away by waiting.
     pub const fn retryable(&self) -> bool {
         false
-    }
-}
-
-impl fmt::Display for TxError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_head(f, self)?;
-        match self {
-            Self::BadRequestId { len } => write!(f, " ({len} bytes)"),
-            Self::RecordCorrupt { at } => write!(f, " (at byte {at})"),
-            Self::RecordTooNew { version } => write!(f, " (format version {version})"),
-            Self::ValueTooLong { what, max } => write!(f, " ({what} over {max} bytes)"),
-            Self::SearchTooLong { pages } => write!(f, " ({pages} pages)"),
-            _ => Ok(()),
-        }
     }
 }
 

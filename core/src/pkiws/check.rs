@@ -12,7 +12,7 @@
 
 use core::fmt;
 
-use crate::error::{explain, write_head};
+use crate::error::explain;
 use crate::oid::Oid;
 use crate::pkiws::policy::{Location, Policy, PolicyAttribute};
 use crate::profile::{SanKindSel, SubjectFormat};
@@ -58,6 +58,7 @@ impl Field {
 
 /// Why the request does not fit the profile.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum CheckError {
     /// The request carries a field the profile does not list.
     NotInProfile {
@@ -75,31 +76,30 @@ pub enum CheckError {
     },
     /// More pairs than the request keeps.
     TooManyPairs,
+    /// More SAN entries than a request carries.
+    TooManySanEntries { max: usize },
+    /// More other-names than a request carries.
+    TooManyOtherNames { max: usize },
 }
 
 explain!(CheckError {
-    NotInProfile => ("RC-CHECK-001", "the request carries a field the certificate profile does not accept (the CA would answer \"Policy verification failed\")", "remove that field from subject_name_format / subject_alternative_names, or add it to the DigiCert profile"),
-    MandatoryMissing => ("RC-CHECK-002", "the certificate profile requires an attribute this request does not supply", "add the field to the raconn profile, or make it optional or fixed in the DigiCert profile"),
-    NeedsNameParts => ("RC-CHECK-003", "the certificate profile requires first/last name, which a PKCS profile does not supply", "change the DigiCert profile so it asks for CN=<upn> instead of first and last name"),
-    NoName => ("RC-CHECK-004", "neither the policy nor raconn knows the nameValuePair name for a field", "set the name in the profile's names table (e.g. names.\"otherName.1.3.6.1.4.1.311.25.1\" = \"…\")"),
-    TooManyPairs => ("RC-CHECK-005", "the request would carry more attributes than raconn sends", "reduce the SAN kinds of the profile"),
+    NotInProfile { field, other_oid } => ("RC-CHECK-001", "the request carries a field the certificate profile does not accept (the CA would answer \"Policy verification failed\")", "remove that field from the request's subject format or SAN kinds, or add it to the DigiCert profile"), "{}{}", field.describe(), SpaceOid(other_oid);
+    MandatoryMissing { attribute } => ("RC-CHECK-002", "the certificate profile requires an attribute this request does not supply", "add the field to the raconn profile, or make it optional or fixed in the DigiCert profile"), "{attribute}";
+    NeedsNameParts { attribute } => ("RC-CHECK-003", "the certificate profile requires first/last name, which a PKCS profile does not supply", "change the DigiCert profile so it asks for CN=<upn> instead of first and last name"), "{attribute}";
+    NoName { field, other_oid } => ("RC-CHECK-004", "neither the policy nor raconn knows the nameValuePair name for a field", "give the nameValuePair name for that attribute kind in the profile's name overrides"), "{}{}", field.describe(), SpaceOid(other_oid);
+    TooManyPairs => ("RC-CHECK-005", "the request would carry more attributes than raconn sends", "reduce the SAN kinds of the profile");
+    TooManySanEntries { max } => ("RC-CHECK-006", "the request would carry more subject alternative names than raconn sends", "reduce the SAN kinds of the profile"), "at most {max}";
+    TooManyOtherNames { max } => ("RC-CHECK-007", "the profile asks for more other-names than raconn sends", "reduce the other-name SAN kinds of the profile"), "at most {max}";
 });
 
-impl fmt::Display for CheckError {
+/// ` <oid>` when there is one (for details).
+struct SpaceOid<'a>(&'a Option<Oid>);
+
+impl fmt::Display for SpaceOid<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_head(f, self)?;
-        match self {
-            Self::NotInProfile { field, other_oid } | Self::NoName { field, other_oid } => {
-                write!(f, " ({}", field.describe())?;
-                if let Some(o) = other_oid {
-                    write!(f, " {o}")?;
-                }
-                f.write_str(")")
-            }
-            Self::MandatoryMissing { attribute } | Self::NeedsNameParts { attribute } => {
-                write!(f, " ({attribute})")
-            }
-            Self::TooManyPairs => Ok(()),
+        match self.0 {
+            Some(o) => write!(f, " {o}"),
+            None => Ok(()),
         }
     }
 }
@@ -115,7 +115,7 @@ impl defmt::Format for CheckError {
             Self::MandatoryMissing { attribute } | Self::NeedsNameParts { attribute } => {
                 defmt::write!(f, "{=str}: {=str}", self.code(), attribute.as_str())
             }
-            Self::TooManyPairs => defmt::write!(f, "{=str}", self.code()),
+            _ => defmt::write!(f, "{=str}", self.code()),
         }
     }
 }

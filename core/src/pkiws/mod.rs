@@ -22,9 +22,7 @@ pub mod policy;
 pub mod revoke;
 pub mod search;
 
-use core::fmt;
-
-use crate::error::{explain, write_head};
+use crate::error::explain;
 use crate::xml::{self, Event, XmlError};
 
 /// SOAP 1.1 envelope namespace.
@@ -103,6 +101,7 @@ impl Service {
 /// connector's troubleshooting table where it has them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum PkiwsError {
     /// The XML could not be written or read.
     Xml(XmlError),
@@ -149,43 +148,28 @@ pub enum PkiwsError {
 }
 
 explain!(PkiwsError {
-    Xml => ("RC-PKIWS-001", "a PKI Web Services message could not be written or read", "see the XML error; raconn inspect FILE decodes a saved reply"),
-    Timeout => ("RC-PKIWS-002", "timeout talking to the CA (\"The operation has timed out\")", "raise ca_timeout_ms (the reference connector's CloudCAConnTimeoutInMilliseconds), and check the network path to the CA"),
-    TlsFailure => ("RC-PKIWS-003", "TLS secure channel to the CA failed (\"Could not create SSL/TLS secure channel\")", "check that the RA private key is readable by this account, that the CA FQDN is right, and that the CA's server certificate chains to a trusted root"),
-    RaCertNotFound => ("RC-PKIWS-004", "RA certificate not found (\"Failed to get client certificate\")", "check ra_cert_thumbprint against `raconn ra list`; the certificate must be in the store with its private key"),
-    ProfileUnknown => ("RC-PKIWS-005", "the CA does not know the certificate profile OID (\"A request element is not understood.\")", "check certificate_template against the profile OID in DigiCert PKI Manager; `raconn policy` lists what the CA returns"),
-    ProfileNotInPolicy => ("RC-PKIWS-006", "the policy response has no policy for the profile OID", "check certificate_template; the CA answered for other profiles only"),
-    PolicyVerification => ("RC-PKIWS-007", "policy verification failed: the request does not fit the certificate profile", "compare the profile's subject and SAN fields (raconn policy PROFILE) with subject_name_format and subject_alternative_names; the error names the attribute"),
-    SpecialCharacters => ("RC-PKIWS-008", "the CA refused special characters in first or last name", "change the DigiCert profile to ask for CN=<upn> instead of first and last name, or fix the user's name"),
-    Fault => ("RC-PKIWS-009", "the CA answered with a SOAP fault", "read the fault string and detail shown with the error; contact DigiCert support with the serverTransactionID"),
-    Pending => ("RC-PKIWS-010", "the CA holds the request for approval", "approve it in DigiCert PKI Manager, then run the same request again (same request id)"),
-    EmptyToken => ("RC-PKIWS-011", "the CA's reply carried no certificate", "retry; if it persists, contact DigiCert support with the serverTransactionID"),
-    BadToken => ("RC-PKIWS-012", "the CA's reply is not a certificate or PKCS#7 for this request", "contact DigiCert support with the serverTransactionID; nothing was stored"),
-    HttpStatus => ("RC-PKIWS-013", "the CA answered with an HTTP error and no SOAP fault", "check the CA FQDN and any proxy; the status and the start of the body are shown with the error"),
-    KeyMismatch => ("RC-PKIWS-014", "the CA returned a certificate for a different key than the request's", "nothing was stored; contact DigiCert support with the serverTransactionID"),
-    CertificateMismatch => ("RC-PKIWS-015", "the issued certificate does not carry the subject or SAN that was asked for", "nothing was stored; compare the profile (raconn policy PROFILE) with the request and contact DigiCert support if the profile is right"),
-    KeyNotAsPolicy => ("RC-PKIWS-016", "the device key does not have the size the certificate profile asks for", "use the key type and size `raconn policy PROFILE` shows (or leave `key` unset to follow the policy)"),
-    WrongState => ("RC-PKIWS-017", "issuance engine used out of order", "report this as a bug in the host"),
-    ConnectionClosed => ("RC-PKIWS-018", "the CA closed the connection without answering", "retry with the same request id: the retry first asks the CA (searchCertificate) whether it issued, and resends the identical request only when it did not; if it persists, check proxies or firewalls between raconn and the CA"),
-    NameNotResolved => ("RC-PKIWS-021", "the CA's host name does not resolve", "check the certification_authority host name and this machine's DNS (resolv.conf, proxy settings)"),
-    Unreachable => ("RC-PKIWS-022", "no connection to the CA (refused or unreachable)", "check the certification_authority host and port, firewalls between raconn and the CA, and that the CA is up"),
-    TooManyCertificates => ("RC-PKIWS-020", "the CA's reply carries more certificates than raconn keeps", "report the reply; the chain is longer than any PKI Platform chain raconn knows"),
+    Xml (e) => ("RC-PKIWS-001", "a PKI Web Services message could not be written or read", "see the XML error named with it"), "{e}";
+    Timeout => ("RC-PKIWS-002", "timeout talking to the CA (\"The operation has timed out\")", "raise the CA timeout (the reference connector's CloudCAConnTimeoutInMilliseconds), and check the network path to the CA");
+    TlsFailure => ("RC-PKIWS-003", "TLS secure channel to the CA failed (\"Could not create SSL/TLS secure channel\")", "check that the RA private key is readable by this account, that the CA FQDN is right, and that the CA's server certificate chains to a trusted root");
+    RaCertNotFound => ("RC-PKIWS-004", "RA certificate not found (\"Failed to get client certificate\")", "check the configured RA certificate thumbprint against the store; the certificate must be there with its private key");
+    ProfileUnknown => ("RC-PKIWS-005", "the CA does not know the certificate profile OID (\"A request element is not understood.\")", "check the configured certificate-profile OID against the profile in DigiCert PKI Manager");
+    ProfileNotInPolicy => ("RC-PKIWS-006", "the policy response has no policy for the profile OID", "check the configured certificate-profile OID; the CA answered for other profiles only");
+    PolicyVerification => ("RC-PKIWS-007", "policy verification failed: the request does not fit the certificate profile", "compare the DigiCert profile's subject and SAN fields with the request's subject format and SAN kinds; the error names the attribute");
+    SpecialCharacters => ("RC-PKIWS-008", "the CA refused special characters in first or last name", "change the DigiCert profile to ask for CN=<upn> instead of first and last name, or fix the user's name");
+    Fault => ("RC-PKIWS-009", "the CA answered with a SOAP fault", "read the fault string and detail shown with the error; contact DigiCert support with the serverTransactionID");
+    Pending => ("RC-PKIWS-010", "the CA holds the request for approval", "approve it in DigiCert PKI Manager, then run the same request again (same request id)");
+    EmptyToken => ("RC-PKIWS-011", "the CA's reply carried no certificate", "retry; if it persists, contact DigiCert support with the serverTransactionID");
+    BadToken => ("RC-PKIWS-012", "the CA's reply is not a certificate or PKCS#7 for this request", "contact DigiCert support with the serverTransactionID; nothing was stored");
+    HttpStatus => ("RC-PKIWS-013", "the CA answered with an HTTP error and no SOAP fault", "check the CA FQDN and any proxy; the status and the start of the body are shown with the error");
+    KeyMismatch => ("RC-PKIWS-014", "the CA returned a certificate for a different key than the request's", "nothing was stored; contact DigiCert support with the serverTransactionID");
+    CertificateMismatch { field } => ("RC-PKIWS-015", "the issued certificate does not carry the subject or SAN that was asked for", "nothing was stored; compare the DigiCert profile with the request, and contact DigiCert support if the profile is right"), "{}", field.describe();
+    KeyNotAsPolicy { policy_bits } => ("RC-PKIWS-016", "the device key does not have the size the certificate profile asks for", "use the key type and size the profile's policy asks for"), "the profile asks for {policy_bits} bits";
+    WrongState => ("RC-PKIWS-017", "issuance engine used out of order", "report this as a bug in the host");
+    ConnectionClosed => ("RC-PKIWS-018", "the CA closed the connection without answering", "retry with the same request id: the retry first asks the CA (searchCertificate) whether it issued, and resends the identical request only when it did not; if it persists, check proxies or firewalls between raconn and the CA");
+    NameNotResolved => ("RC-PKIWS-021", "the CA's host name does not resolve", "check the CA host name and this machine's DNS (resolver, proxy settings)");
+    Unreachable => ("RC-PKIWS-022", "no connection to the CA (refused or unreachable)", "check the CA host and port, firewalls between raconn and the CA, and that the CA is up");
+    TooManyCertificates { max } => ("RC-PKIWS-020", "the CA's reply carries more certificates than raconn keeps", "report the reply; the chain is longer than any PKI Platform chain raconn knows"), "more than {max}";
 });
-
-impl fmt::Display for PkiwsError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_head(f, self)?;
-        match self {
-            Self::Xml(e) => write!(f, " ({e})"),
-            Self::CertificateMismatch { field } => write!(f, " ({})", field.describe()),
-            Self::KeyNotAsPolicy { policy_bits } => {
-                write!(f, " (the profile asks for {policy_bits} bits)")
-            }
-            Self::TooManyCertificates { max } => write!(f, " (more than {max})"),
-            _ => Ok(()),
-        }
-    }
-}
 
 impl PkiwsError {
     /// True when the CA answered the request with a SOAP fault: it decided,
