@@ -16,6 +16,7 @@
 
 use core::cmp::Ordering;
 
+use crate::buf::SliceWriter;
 use crate::error::{explain, BufferTooSmall};
 
 /// Universal and common tags.
@@ -51,8 +52,8 @@ pub mod tag {
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub enum DerError {
-    /// The output buffer is too small.
-    BufferTooSmall { needed: usize },
+    /// A caller buffer too small (how many bytes it needs).
+    BufferTooSmall(BufferTooSmall),
     /// Input ends inside a value.
     Truncated { offset: usize },
     /// A tag other than the one the structure requires.
@@ -74,7 +75,6 @@ pub enum DerError {
 }
 
 explain!(DerError {
-    BufferTooSmall { needed } => ("RC-DER-001", "output buffer too small", "give a buffer of at least the size named in the error"), "needed {needed} bytes";
     Truncated { offset } => ("RC-DER-002", "DER input ends inside a value", "the file is cut short: copy or download it again"), "at byte {offset}";
     UnexpectedTag { offset, expected, found } => ("RC-DER-003", "DER input has an unexpected tag", "the file is not the kind of object expected here (certificate, CSR, PKCS#7): check which file you passed"), "at byte {offset}: expected tag 0x{expected:02x}, found 0x{found:02x}";
     BadLength { offset } => ("RC-DER-004", "DER length is indefinite, not minimal or too large", "the object is BER, not DER, or corrupt: re-export it as DER or PEM"), "at byte {offset}";
@@ -82,11 +82,13 @@ explain!(DerError {
     TrailingData { offset } => ("RC-DER-006", "bytes follow the end of the DER object", "remove what follows the object, or pass a PEM bundle instead of concatenated DER"), "at byte {offset}";
     BadValue { offset } => ("RC-DER-007", "a DER value is malformed for its type", "the object is corrupt or not DER: re-export it"), "at byte {offset}";
     LogicBug => ("RC-DER-008", "internal DER writer misuse", "report this as a bug in raconn");
+} delegate {
+    BufferTooSmall(b) => b;
 });
 
 impl From<BufferTooSmall> for DerError {
     fn from(b: BufferTooSmall) -> Self {
-        DerError::BufferTooSmall { needed: b.needed }
+        DerError::BufferTooSmall(BufferTooSmall::output(b.needed))
     }
 }
 
@@ -99,12 +101,11 @@ pub struct Mark {
 
 /// Single-pass DER writer into a caller buffer.
 ///
-/// After the buffer overflows the writer keeps counting, so
-/// [`DerWriter::finish`] reports the exact size needed.
+/// It writes through the crate's one [`SliceWriter`]: after the buffer
+/// overflows the writer keeps counting, so [`DerWriter::finish`] reports
+/// the exact size needed.
 pub struct DerWriter<'a> {
-    buf: &'a mut [u8],
-    pos: usize,
-    overflow: bool,
+    w: SliceWriter<'a>,
     logic: bool,
 }
 
@@ -132,33 +133,24 @@ impl<'a> DerWriter<'a> {
     /// A writer that fills `buf` from its start.
     pub fn new(buf: &'a mut [u8]) -> Self {
         Self {
-            buf,
-            pos: 0,
-            overflow: false,
+            w: SliceWriter::new(buf),
             logic: false,
         }
     }
 
     /// Bytes written (or, after an overflow, that would have been written).
     pub fn position(&self) -> usize {
-        self.pos
+        self.w.pos
     }
 
     /// True once the buffer has been exceeded.
     pub fn overflowed(&self) -> bool {
-        self.overflow
+        self.w.overflow
     }
 
     /// Raw bytes.
     pub fn bytes(&mut self, b: &[u8]) {
-        let end = self.pos.saturating_add(b.len());
-        if !self.overflow {
-            match self.buf.get_mut(self.pos..end) {
-                Some(dst) => dst.copy_from_slice(b),
-                None => self.overflow = true,
-            }
-        }
-        self.pos = end;
+        self.w.put(b);
     }
 
     /// One raw byte.
@@ -183,22 +175,22 @@ impl<'a> DerWriter<'a> {
                 i -= 1;
             }
         }
-        if let (Some(dst), Some(src)) = (self.buf.get_mut(at..at + n), tmp.get(..n)) {
+        if let (Some(dst), Some(src)) = (self.w.buf.get_mut(at..at + n), tmp.get(..n)) {
             dst.copy_from_slice(src);
         } else {
-            self.overflow = true;
+            self.w.overflow = true;
         }
     }
 
     /// A complete TLV.
     pub fn tlv(&mut self, tag: u8, content: &[u8]) {
         self.byte(tag);
-        let at = self.pos;
+        let at = self.w.pos;
         let n = length_len(content.len());
-        self.pos = self.pos.saturating_add(n);
-        if !self.overflow {
-            if self.pos > self.buf.len() {
-                self.overflow = true;
+        self.w.pos = self.w.pos.saturating_add(n);
+        if !self.w.overflow {
+            if self.w.pos > self.w.buf.len() {
+                self.w.overflow = true;
             } else {
                 self.write_len_at(at, content.len());
             }
@@ -209,7 +201,7 @@ impl<'a> DerWriter<'a> {
     /// Opens a constructed (or wrapping) value; close it with [`DerWriter::end`].
     pub fn begin(&mut self, tag: u8) -> Mark {
         self.byte(tag);
-        let m = Mark { len_at: self.pos };
+        let m = Mark { len_at: self.w.pos };
         self.byte(0);
         m
     }
@@ -217,61 +209,61 @@ impl<'a> DerWriter<'a> {
     /// Closes a value opened with [`DerWriter::begin`], writing its length.
     pub fn end(&mut self, m: Mark) {
         let start = m.len_at + 1;
-        let Some(len) = self.pos.checked_sub(start) else {
+        let Some(len) = self.w.pos.checked_sub(start) else {
             self.logic = true;
             return;
         };
         let extra = length_len(len) - 1;
-        if !self.overflow {
-            if self.pos + extra > self.buf.len() {
-                self.overflow = true;
+        if !self.w.overflow {
+            if self.w.pos + extra > self.w.buf.len() {
+                self.w.overflow = true;
             } else {
                 if extra > 0 {
-                    self.buf.copy_within(start..self.pos, start + extra);
+                    self.w.buf.copy_within(start..self.w.pos, start + extra);
                 }
                 self.write_len_at(m.len_at, len);
             }
         }
-        self.pos += extra;
+        self.w.pos += extra;
     }
 
     /// The content written since `m` (valid before `end(m)` when not overflowed).
     pub fn since(&self, m: &Mark) -> Option<&[u8]> {
-        if self.overflow {
+        if self.w.overflow {
             return None;
         }
-        self.buf.get(m.len_at + 1..self.pos)
+        self.w.buf.get(m.len_at + 1..self.w.pos)
     }
 
     /// Mutable view of the written bytes from `from` to the current position.
     pub fn written_mut(&mut self, from: usize) -> Option<&mut [u8]> {
-        if self.overflow {
+        if self.w.overflow {
             return None;
         }
-        self.buf.get_mut(from..self.pos)
+        self.w.buf.get_mut(from..self.w.pos)
     }
 
     /// Splits the buffer into (written bytes from `from`, free space).
     pub fn split_free(&mut self, from: usize) -> Option<(&[u8], &mut [u8])> {
-        if self.overflow {
+        if self.w.overflow {
             return None;
         }
-        let (a, b) = self.buf.split_at_mut(self.pos);
+        let (a, b) = self.w.buf.split_at_mut(self.w.pos);
         Some((a.get(from..)?, b))
     }
 
     /// Claims `n` bytes of the free space as written (after [`Self::split_free`]).
     pub fn advance(&mut self, n: usize) {
-        self.pos = self.pos.saturating_add(n);
-        if self.pos > self.buf.len() {
-            self.overflow = true;
+        self.w.pos = self.w.pos.saturating_add(n);
+        if self.w.pos > self.w.buf.len() {
+            self.w.overflow = true;
         }
     }
 
     /// Marks the output as needing `n` more bytes without writing them.
     pub fn reserve_virtual(&mut self, n: usize) {
-        self.overflow = true;
-        self.pos = self.pos.saturating_add(n);
+        self.w.overflow = true;
+        self.w.pos = self.w.pos.saturating_add(n);
     }
 
     /// An unsigned INTEGER from big-endian bytes (leading zeros trimmed, sign octet added).
@@ -349,10 +341,10 @@ impl<'a> DerWriter<'a> {
     pub fn finish(self) -> Result<usize, DerError> {
         if self.logic {
             Err(DerError::LogicBug)
-        } else if self.overflow {
-            Err(DerError::BufferTooSmall { needed: self.pos })
+        } else if self.w.overflow {
+            Err(DerError::BufferTooSmall(BufferTooSmall::output(self.w.pos)))
         } else {
-            Ok(self.pos)
+            Ok(self.w.pos)
         }
     }
 }
@@ -655,7 +647,7 @@ mod tests {
             } else {
                 assert_eq!(
                     r,
-                    Err(DerError::BufferTooSmall { needed: need }),
+                    Err(DerError::BufferTooSmall(BufferTooSmall::output(need))),
                     "cap {cap}"
                 );
             }

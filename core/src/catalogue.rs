@@ -58,7 +58,6 @@ rows! {
         EMB_CHAIN_TOO_LONG = ("RC-EMB-010", "the CA sent a longer chain than the verifier takes", "the path is limited to 6 certificates; report the CA's chain"),
         EMB_IO = ("RC-EMB-011", "the network connection failed or closed", "check the network path to the CA; the request is kept and retried with the same clientTransactionID"),
         EMB_HTTP = ("RC-EMB-012", "the CA's HTTP reply is malformed", "check for a proxy between the appliance and the CA"),
-        EMB_BUFFER = ("RC-EMB-013", "a buffer is too small", "give the adapter buffers of at least the size named in the error"),
         EMB_STORAGE = ("RC-EMB-014", "flash storage failed", "check the flash range given to the store and the flash driver"),
         EMB_STORAGE_FULL = ("RC-EMB-015", "flash storage is full", "give the store more flash pages, or remove finished journal entries"),
         EMB_NOT_CONFIGURED = ("RC-EMB-016", "configuration, RA certificate or trust anchor missing in flash", "provision the appliance: configuration, RA certificate and trust anchor"),
@@ -66,16 +65,25 @@ rows! {
         EMB_RSA_CLIENT_KEY = ("RC-EMB-021", "the RA key is RSA: embedded-tls 0.19 without alloc sends only ECDSA client signatures (its CertificateVerify holds 104 bytes)", "put a P-256 RA key in the secure element (KeyAlgorithm = ECDSA_P256 in the RA request); RSA RA keys work with the desktop host"),
         EMB_CONFIG_CORRUPT = ("RC-EMB-022", "the configuration record in flash cannot be read", "provision the configuration again"),
         EMB_RA_KEY_MISMATCH = ("RC-EMB-023", "the RA certificate in flash is not for the key in the RA slot", "store the RA certificate issued for this part's RA key, or provision the RA key slot that certificate was issued for"),
+        EMB_CONFIG_VERSION = ("RC-EMB-024", "the configuration record in flash has a format this release does not read", "provision the configuration again with this release, or run the release that wrote it"),
+        EMB_CONFIG_VALUE_TOO_LONG = ("RC-EMB-025", "a configuration value is longer than 255 bytes", "use a CA host name and profile OID of at most 255 bytes each"),
     }
 }
 
 /// Codes folded into others: (old, new).
 pub const RENAMED: &[(&str, &str)] = &[
     ("RC-HOST-010", "RC-TX-001"),
+    ("RC-EMB-013", "RC-BUF-001"),
     ("RC-EMB-017", "RC-TX-001"),
     ("RC-EMB-018", "RC-TX-003"),
     ("RC-EMB-019", "RC-PKIWS-010"),
     ("RC-PKIWS-019", "RC-HTTP-001"),
+    ("RC-DER-001", "RC-BUF-001"),
+    ("RC-XML-001", "RC-BUF-001"),
+    ("RC-PEM-001", "RC-BUF-001"),
+    ("RC-PROF-019", "RC-BUF-001"),
+    ("RC-INF-013", "RC-BUF-001"),
+    ("RC-SIGN-003", "RC-BUF-001"),
 ];
 
 /// Every code: the core's, the host's, the appliance's.

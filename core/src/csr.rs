@@ -9,7 +9,7 @@
 //! key, a PKCS#11 token or a secure element implements [`Signer`].
 
 use crate::asn1::{self, tag, DerError, DerWriter, Reader, Tlv};
-use crate::error::{explain, Error};
+use crate::error::{explain, BufferTooSmall, Error};
 use crate::ext::{self, ExtensionRef, GeneralName, SanText};
 use crate::name::{self, NameRef};
 use crate::oid::{self, Oid};
@@ -26,14 +26,15 @@ pub enum SignError {
     KeyUnavailable,
     /// The signing operation failed.
     Failed,
-    /// The output buffer was too small.
-    BufferTooSmall { needed: usize },
+    /// A caller buffer too small (how many bytes it needs).
+    BufferTooSmall(BufferTooSmall),
 }
 
 explain!(SignError {
     KeyUnavailable => ("RC-SIGN-001", "the private key cannot be used", "check that the key exists, that this account can read it (file mode, token PIN) and that the token is present");
     Failed => ("RC-SIGN-002", "the signing operation failed", "check the key type matches the requested algorithm; for a token, check its log");
-    BufferTooSmall { needed } => ("RC-SIGN-003", "signature buffer too small", "report this as a bug in the signer: max_signature_len() was too small"), "needed {needed} bytes";
+} delegate {
+    BufferTooSmall(b) => b;
 });
 
 /// Anything that holds a private key and can sign with it.
@@ -293,9 +294,9 @@ pub fn max_len<S: Signer + ?Sized>(spec: &CsrSpec<'_>, signer: &S) -> Result<usi
     let mut w = DerWriter::new(&mut []);
     let outer = w.begin(tag::SEQUENCE);
     match write_request_info(spec, signer.public_key_der(), &mut w) {
-        Ok(()) | Err(Error::Der(DerError::BufferTooSmall { .. })) => {}
-        Err(Error::Name(name::NameError::Der(DerError::BufferTooSmall { .. }))) => {}
-        Err(Error::Ext(ext::ExtError::Der(DerError::BufferTooSmall { .. }))) => {}
+        Ok(()) | Err(Error::Der(DerError::BufferTooSmall(_))) => {}
+        Err(Error::Name(name::NameError::Der(DerError::BufferTooSmall(_)))) => {}
+        Err(Error::Ext(ext::ExtError::Der(DerError::BufferTooSmall(_)))) => {}
         Err(e) => return Err(e),
     }
     signer.algorithm().write(&mut w);

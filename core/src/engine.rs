@@ -557,10 +557,10 @@ impl<'a, 'b> Engine<'a, 'b> {
         };
         let n = csr::build(&spec, signer, free)
             .map_err(|e| match e {
-                Error::Der(crate::asn1::DerError::BufferTooSmall { needed }) => {
+                Error::Der(crate::asn1::DerError::BufferTooSmall(b)) => {
                     Error::Buffer(crate::error::BufferTooSmall {
                         buffer: "work",
-                        needed: start + needed,
+                        needed: start + b.needed,
                     })
                 }
                 e => e,
@@ -982,10 +982,12 @@ fn buffer(e: XmlError, which: &'static str) -> Error {
 /// A short caller buffer, named; `offset` is where the write started in it.
 fn buffer_at(e: XmlError, which: &'static str, offset: usize) -> Error {
     match e {
-        XmlError::BufferTooSmall { needed } => Error::Buffer(crate::error::BufferTooSmall {
-            buffer: which,
-            needed: offset + needed,
-        }),
+        XmlError::BufferTooSmall(crate::error::BufferTooSmall { needed, .. }) => {
+            Error::Buffer(crate::error::BufferTooSmall {
+                buffer: which,
+                needed: offset + needed,
+            })
+        }
         e => Error::Xml(e),
     }
 }

@@ -147,6 +147,16 @@ pub struct BufferTooSmall {
     pub needed: usize,
 }
 
+impl BufferTooSmall {
+    /// The caller's output buffer needs `needed` bytes.
+    pub const fn output(needed: usize) -> Self {
+        BufferTooSmall {
+            buffer: "output",
+            needed,
+        }
+    }
+}
+
 impl Explain for BufferTooSmall {
     fn code(&self) -> &'static str {
         BUFFER_CODE.code
@@ -162,7 +172,7 @@ impl Explain for BufferTooSmall {
 const BUFFER_CODE: Code = Code {
     code: "RC-BUF-001",
     message: "a working buffer is too small for this request",
-    remedy: "the error names the buffer and the bytes it needs: give the host that buffer size (on the desktop this means the request is far larger than any real one — report it)",
+    remedy: "the error names the buffer and the bytes it needs: give that buffer at least that size (on the desktop, where buffers are generous, report it: the input is far larger than any real one; a signature buffer too small is a bug in the signer's max_signature_len)",
 };
 
 impl fmt::Display for BufferTooSmall {

@@ -15,6 +15,7 @@
 use core::fmt::Write as _;
 use core::ops::Range;
 
+use crate::buf::SliceWriter;
 use crate::error::{explain, Error};
 use crate::pkiws::{PkiwsError, CONTENT_TYPE};
 use crate::xml::XmlError;
@@ -66,22 +67,6 @@ impl HttpError {
     }
 }
 
-struct Cursor<'b> {
-    buf: &'b mut [u8],
-    pos: usize,
-}
-
-impl core::fmt::Write for Cursor<'_> {
-    fn write_str(&mut self, s: &str) -> core::fmt::Result {
-        let end = self.pos + s.len();
-        if let Some(dst) = self.buf.get_mut(self.pos..end) {
-            dst.copy_from_slice(s.as_bytes());
-        }
-        self.pos = end;
-        Ok(())
-    }
-}
-
 /// Writes the request head of a SOAP POST (`Connection: close`). The `Host`
 /// header carries the port when it is not 443. Returns the head.
 pub fn write_head<'b>(
@@ -93,7 +78,7 @@ pub fn write_head<'b>(
     user_agent: &str,
     out: &'b mut [u8],
 ) -> Result<&'b [u8], XmlError> {
-    let mut c = Cursor { buf: out, pos: 0 };
+    let mut c = SliceWriter::new(out);
     let bracket = host.contains(':');
     let _ = write!(c, "POST {path} HTTP/1.1\r\nHost: ");
     if bracket {
@@ -108,8 +93,8 @@ pub fn write_head<'b>(
         c,
         "\r\nContent-Type: {CONTENT_TYPE}\r\nSOAPAction: \"{soap_action}\"\r\nContent-Length: {body_len}\r\nConnection: close\r\nUser-Agent: {user_agent}\r\n\r\n"
     );
-    let n = c.pos;
-    c.buf.get(..n).ok_or(XmlError::BufferTooSmall { needed: n })
+    let head: &'b [u8] = c.finish("request head").map_err(XmlError::BufferTooSmall)?;
+    Ok(head)
 }
 
 /// How the reply body is delimited.
@@ -427,7 +412,10 @@ mod tests {
                 "raconn/0.1",
                 &mut small
             ),
-            Err(XmlError::BufferTooSmall { needed: need })
+            Err(XmlError::BufferTooSmall(crate::error::BufferTooSmall {
+                buffer: "request head",
+                needed: need
+            }))
         );
         let mut b = [0u8; 300];
         let h = write_head("2001:db8::1", 443, "/p", "a", 0, "u", &mut b).unwrap();

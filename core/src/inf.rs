@@ -14,7 +14,7 @@
 //! ("certreq -new" INF syntax).
 
 use crate::csr::{CsrSpec, KeyUsageReq, RawExtension, SanSource};
-use crate::error::explain;
+use crate::error::{explain, BufferTooSmall};
 use crate::ext;
 use crate::oid::{self, Oid};
 
@@ -50,8 +50,8 @@ pub enum InfError {
     TooMany { line: usize },
     /// The SAN text does not parse.
     San { line: usize, err: ext::ExtError },
-    /// A subject that does not fit the caller's buffer once `""` are collapsed.
-    BufferTooSmall { needed: usize },
+    /// A caller buffer too small (how many bytes it needs).
+    BufferTooSmall(BufferTooSmall),
 }
 
 explain!(InfError {
@@ -67,7 +67,8 @@ explain!(InfError {
     NoNewRequest => ("RC-INF-010", "no [NewRequest] section", "add a [NewRequest] section with at least Subject");
     TooMany { line } => ("RC-INF-011", "too many entries of one kind", "raconn keeps at most 16 EKUs, 16 SAN lines and 8 extra extensions"), "line {line}";
     San { line, err } => ("RC-INF-012", "subject alternative name text does not parse", "write {text}email=…&upn=…&dns=… (see the SAN error)"), "line {line}: {err}";
-    BufferTooSmall { needed } => ("RC-INF-013", "subject does not fit the buffer", "give a larger buffer"), "needed {needed} bytes";
+} delegate {
+    BufferTooSmall(b) => b;
 });
 
 /// Things the parser accepted but the user should know.
@@ -146,9 +147,11 @@ impl<'a> InfValue<'a> {
             }
         }
         if needed > n {
-            return Err(InfError::BufferTooSmall { needed });
+            return Err(InfError::BufferTooSmall(BufferTooSmall::output(needed)));
         }
-        let out = buf.get(..n).ok_or(InfError::BufferTooSmall { needed })?;
+        let out = buf
+            .get(..n)
+            .ok_or(InfError::BufferTooSmall(BufferTooSmall::output(needed)))?;
         core::str::from_utf8(out).map_err(|_| InfError::BadValue { line: self.line })
     }
 }

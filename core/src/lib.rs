@@ -49,6 +49,7 @@ pub mod error;
 pub mod catalogue;
 
 pub mod asn1;
+pub mod buf;
 pub mod cert;
 pub mod csr;
 pub mod engine;

@@ -798,6 +798,7 @@ pub fn parse_name(der: &[u8]) -> Result<NameRef<'_>, DerError> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
     use super::*;
+    use crate::error::BufferTooSmall;
     use std::string::ToString;
 
     #[test]
@@ -917,7 +918,9 @@ mod tests {
         let mut small = [0u8; 10];
         assert_eq!(
             subject_to_der("CN=device01, O=Contoso", &mut small),
-            Err(NameError::Der(DerError::BufferTooSmall { needed: n }))
+            Err(NameError::Der(DerError::BufferTooSmall(
+                BufferTooSmall::output(n)
+            )))
         );
     }
 }

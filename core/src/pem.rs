@@ -5,7 +5,7 @@
 //! `NEW CERTIFICATE REQUEST` label on request. Input accepts both CSR labels
 //! and the `X509 CERTIFICATE`/`PKCS7` variants seen in the wild.
 
-use crate::error::explain;
+use crate::error::{explain, BufferTooSmall};
 
 /// RFC 7468 CSR label.
 pub const CSR_LABEL: &str = "CERTIFICATE REQUEST";
@@ -45,8 +45,8 @@ pub fn kind_of(label: &str) -> PemKind {
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub enum PemError {
-    /// Output buffer too small.
-    BufferTooSmall { needed: usize },
+    /// A caller buffer too small (how many bytes it needs).
+    BufferTooSmall(BufferTooSmall),
     /// Not valid PEM (bad armour or base64).
     Malformed,
     /// A label that is not what the caller expects.
@@ -54,9 +54,10 @@ pub enum PemError {
 }
 
 explain!(PemError {
-    BufferTooSmall { needed } => ("RC-PEM-001", "PEM output buffer too small", "give a buffer of at least the size named in the error"), "needed {needed} bytes";
     Malformed => ("RC-PEM-002", "not valid PEM (armour or base64 broken)", "check the BEGIN/END lines match and nothing was cut or re-wrapped badly");
     UnexpectedLabel => ("RC-PEM-003", "PEM label is not the expected kind", "pass a file with a CERTIFICATE, CERTIFICATE REQUEST / NEW CERTIFICATE REQUEST or PKCS7 block");
+} delegate {
+    BufferTooSmall(b) => b;
 });
 
 /// Encodes DER as PEM (LF line endings, 64-column base64) into `out`.
@@ -64,10 +65,10 @@ pub fn encode<'o>(label: &str, der: &[u8], out: &'o mut [u8]) -> Result<&'o str,
     let needed = pem_rfc7468::encoded_len(label, pem_rfc7468::LineEnding::LF, der)
         .map_err(|_| PemError::Malformed)?;
     if out.len() < needed {
-        return Err(PemError::BufferTooSmall { needed });
+        return Err(PemError::BufferTooSmall(BufferTooSmall::output(needed)));
     }
     pem_rfc7468::encode(label, pem_rfc7468::LineEnding::LF, der, out)
-        .map_err(|_| PemError::BufferTooSmall { needed })
+        .map_err(|_| PemError::BufferTooSmall(BufferTooSmall::output(needed)))
 }
 
 /// Size of the PEM encoding.
@@ -84,7 +85,7 @@ pub fn decode<'i, 'o>(pem: &'i [u8], out: &'o mut [u8]) -> Result<(&'i str, &'o 
             let needed = pem_rfc7468::Decoder::new(pem)
                 .map(|d| d.remaining_len())
                 .unwrap_or(pem.len());
-            Err(PemError::BufferTooSmall { needed })
+            Err(PemError::BufferTooSmall(BufferTooSmall::output(needed)))
         }
         Err(_) => Err(PemError::Malformed),
     }

@@ -20,11 +20,10 @@
 //! - A UPN with characters DigiCert refuses in mail_firstName/mail_lastName
 //!   (e.g. `_`) gets a warning naming the fix (profile CN=<upn>).
 
-use core::fmt;
-
 use base64ct::{Base64, Encoding};
 
-use crate::error::explain;
+use crate::buf::SliceWriter;
+use crate::error::{explain, BufferTooSmall};
 use crate::oid::{self, Oid};
 
 /// The CA name the reference connector requires for DigiCert.
@@ -74,8 +73,8 @@ pub enum ProfileError {
     UnknownSubjectFormat,
     /// Unknown SAN kind.
     UnknownSanKind,
-    /// An output buffer too small.
-    BufferTooSmall { needed: usize },
+    /// A caller buffer too small (how many bytes it needs).
+    BufferTooSmall(BufferTooSmall),
     /// The common name is empty.
     CnEmpty,
 }
@@ -99,8 +98,9 @@ explain!(ProfileError {
     OtherNameAmbiguous => ("RC-PROF-016", "other-name value is neither hex nor base64", "say what it is with a prefix: hex:, b64: or utf8:");
     UnknownSubjectFormat => ("RC-PROF-017", "unknown subject name format", "use common-name, common-name-including-email or common-name-as-email");
     UnknownSanKind => ("RC-PROF-018", "unknown subject alternative name kind", "use email, upn or other-name:<OID>");
-    BufferTooSmall { needed } => ("RC-PROF-019", "output buffer too small", "give a buffer of at least the size named in the error"), "needed {needed} bytes";
     CnEmpty => ("RC-PROF-020", "common name is empty", "give the user's or device's common name");
+} delegate {
+    BufferTooSmall(b) => b;
 });
 
 /// Warnings: accepted, but worth saying.
@@ -271,11 +271,7 @@ impl SubjectFormat {
         if id.cn.trim().is_empty() && self != Self::CommonNameAsEmail {
             return Err(ProfileError::CnEmpty);
         }
-        let mut w = StrBuf {
-            buf,
-            len: 0,
-            needed: 0,
-        };
+        let mut w = StrBuf(SliceWriter::new(buf));
         match self {
             Self::CommonName => {
                 w.push("CN=");
@@ -304,47 +300,23 @@ impl SubjectFormat {
     }
 }
 
-impl fmt::Write for StrBuf<'_> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        self.push(s);
-        Ok(())
-    }
-}
-
-struct StrBuf<'b> {
-    buf: &'b mut [u8],
-    len: usize,
-    needed: usize,
-}
+/// A subject string written through the one [`SliceWriter`].
+struct StrBuf<'b>(SliceWriter<'b>);
 
 impl<'b> StrBuf<'b> {
     fn push(&mut self, s: &str) {
-        for b in s.bytes() {
-            if let Some(d) = self.buf.get_mut(self.len) {
-                *d = b;
-                self.len += 1;
-            }
-            self.needed += 1;
-        }
+        self.0.put(s.as_bytes());
     }
     fn escaped(&mut self, s: &str) {
-        let _ = crate::name::write_escaped_str(self, s);
+        let _ = crate::name::write_escaped_str(&mut self.0, s);
     }
     fn finish(self) -> Result<&'b str, ProfileError> {
-        if self.needed > self.len {
-            return Err(ProfileError::BufferTooSmall {
-                needed: self.needed,
-            });
-        }
-        let b = self
-            .buf
-            .get(..self.len)
-            .ok_or(ProfileError::BufferTooSmall {
-                needed: self.needed,
-            })?;
-        core::str::from_utf8(b).map_err(|_| ProfileError::BufferTooSmall {
-            needed: self.needed,
-        })
+        let n = self.0.position();
+        let b: &'b [u8] = self
+            .0
+            .finish("output")
+            .map_err(ProfileError::BufferTooSmall)?;
+        core::str::from_utf8(b).map_err(|_| ProfileError::BufferTooSmall(BufferTooSmall::output(n)))
     }
 }
 
@@ -528,7 +500,7 @@ pub fn other_name_value<'b>(
         OtherNameInput::Hex => {
             let need = body.chars().filter(|c| c.is_ascii_hexdigit()).count() / 2;
             if bytes_buf.len() < need {
-                return Err(ProfileError::BufferTooSmall { needed: need });
+                return Err(ProfileError::BufferTooSmall(BufferTooSmall::output(need)));
             }
             match crate::hex::decode_loose(body, bytes_buf) {
                 Ok(b) if !b.is_empty() => b,
@@ -546,9 +518,7 @@ pub fn other_name_value<'b>(
                 base64ct::Error::InvalidLength
                     if is_base64(body) && bytes_buf_len < b64_decoded_len(body) =>
                 {
-                    ProfileError::BufferTooSmall {
-                        needed: b64_decoded_len(body),
-                    }
+                    ProfileError::BufferTooSmall(BufferTooSmall::output(b64_decoded_len(body)))
                 }
                 _ => ProfileError::OtherNameBadBase64,
             })?
@@ -557,7 +527,9 @@ pub fn other_name_value<'b>(
             let b = body.as_bytes();
             let dst = bytes_buf
                 .get_mut(..b.len())
-                .ok_or(ProfileError::BufferTooSmall { needed: b.len() })?;
+                .ok_or(ProfileError::BufferTooSmall(BufferTooSmall::output(
+                    b.len(),
+                )))?;
             dst.copy_from_slice(b);
             dst
         }
@@ -570,10 +542,10 @@ pub fn other_name_value<'b>(
         OtherNameInput::Base64 | OtherNameInput::Base64Unprefixed => {
             // Send the canonical encoding of what was decoded.
             Base64::encode(bytes, b64_buf)
-                .map_err(|_| ProfileError::BufferTooSmall { needed: need })?
+                .map_err(|_| ProfileError::BufferTooSmall(BufferTooSmall::output(need)))?
         }
         _ => Base64::encode(bytes, b64_buf)
-            .map_err(|_| ProfileError::BufferTooSmall { needed: need })?,
+            .map_err(|_| ProfileError::BufferTooSmall(BufferTooSmall::output(need)))?,
     };
     Ok(OtherNameValue {
         bytes,
@@ -742,7 +714,7 @@ mod tests {
         let mut small = [0u8; 4];
         assert_eq!(
             SubjectFormat::CommonName.subject(&id, &mut small),
-            Err(ProfileError::BufferTooSmall { needed: 17 })
+            Err(ProfileError::BufferTooSmall(BufferTooSmall::output(17)))
         );
     }
 

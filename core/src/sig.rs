@@ -183,6 +183,7 @@ pub fn ecdsa_raw_to_der<'b>(rs: &[u8], buf: &'b mut [u8]) -> Result<&'b [u8], De
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
     use super::*;
+    use crate::error::BufferTooSmall;
 
     #[test]
     fn pads_high_bit_and_trims_zeros() {
@@ -228,7 +229,7 @@ mod tests {
         let mut b = [0u8; 10];
         assert_eq!(
             ecdsa_raw_to_der(&rs, &mut b),
-            Err(DerError::BufferTooSmall { needed: 70 })
+            Err(DerError::BufferTooSmall(BufferTooSmall::output(70)))
         );
         assert!(ecdsa_raw_to_der(&rs[..63], &mut b).is_err());
     }

@@ -2,6 +2,7 @@
 //! from the RustCrypto `p256` crate, without alloc. Used by tests, by the
 //! firmware example and by hosts that keep the device key in memory.
 
+use crate::error::BufferTooSmall;
 use p256::ecdsa::signature::Signer as _;
 use p256::ecdsa::{DerSignature, Signature, SigningKey};
 
@@ -48,7 +49,7 @@ impl Signer for SoftP256 {
         let b = der.as_bytes();
         let dst = out
             .get_mut(..b.len())
-            .ok_or(SignError::BufferTooSmall { needed: b.len() })?;
+            .ok_or(SignError::BufferTooSmall(BufferTooSmall::output(b.len())))?;
         dst.copy_from_slice(b);
         Ok(b.len())
     }

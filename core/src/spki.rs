@@ -247,6 +247,7 @@ pub fn write_ec<'b>(curve: Curve, point: &[u8], buf: &'b mut [u8]) -> Result<&'b
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
     use super::*;
+    use crate::error::BufferTooSmall;
 
     #[test]
     fn ec_spki_equals_the_fixed_prefix_form_and_unwraps_octet_strings() {
@@ -273,9 +274,9 @@ mod tests {
         let d = write_rsa(&n, &[1, 0, 1], &mut b).unwrap();
         assert_eq!(SpkiRef::parse(d).unwrap().kind(), KeyKind::Rsa(2048));
         let mut small = [0u8; 100];
-        assert!(matches!(
+        assert_eq!(
             write_rsa(&n, &[1, 0, 1], &mut small),
-            Err(DerError::BufferTooSmall { needed: 294 })
-        ));
+            Err(DerError::BufferTooSmall(BufferTooSmall::output(294)))
+        );
     }
 }

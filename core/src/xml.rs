@@ -10,15 +10,16 @@
 
 use core::fmt;
 
-use crate::error::explain;
+use crate::buf::SliceWriter;
+use crate::error::{explain, BufferTooSmall};
 
 /// XML failures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub enum XmlError {
-    /// Output buffer too small.
-    BufferTooSmall { needed: usize },
+    /// A caller buffer too small (how many bytes it needs).
+    BufferTooSmall(BufferTooSmall),
     /// A control character (other than tab, LF, CR) in text to write.
     ControlChar { ch: u32 },
     /// The input is not well-formed XML.
@@ -40,7 +41,6 @@ pub enum XmlError {
 }
 
 explain!(XmlError {
-    BufferTooSmall { needed } => ("RC-XML-001", "XML buffer too small", "give a buffer of at least the size named in the error"), "needed {needed} bytes";
     ControlChar { ch } => ("RC-XML-002", "a value holds a control character XML cannot carry", "remove the control character from the value (tab, LF and CR are allowed)"), "U+{ch:04X}";
     Malformed { offset } => ("RC-XML-003", "the reply is not well-formed XML", "the CA or a proxy answered with something that is not SOAP: check the host and any proxy"), "at byte {offset}";
     TooDeep { offset } => ("RC-XML-004", "the reply nests elements deeper than raconn reads", "the reply is not a PKI Web Services message: check the host"), "at byte {offset}";
@@ -50,12 +50,13 @@ explain!(XmlError {
     BadValue { what, offset } => ("RC-XML-008", "an element's text does not parse as its type", "the reply does not match the schema (number, boolean or base64 expected)"), "{what} at byte {offset}";
     NotSoap => ("RC-XML-009", "the reply is not a SOAP envelope with a body", "check the host answers PKI Web Services at /pki-ws/…, not a web page or a proxy error");
     TransactionIdTooLong { len } => ("RC-XML-010", "clientTransactionID is longer than 40 characters", "use an id of at most 40 characters"), "{len} characters";
+} delegate {
+    BufferTooSmall(b) => b;
 });
 
-/// Writes XML into a caller buffer.
+/// Writes XML into a caller buffer (through [`SliceWriter`]).
 pub struct XmlWriter<'b> {
-    buf: &'b mut [u8],
-    pos: usize,
+    w: SliceWriter<'b>,
     error: Option<XmlError>,
 }
 
@@ -63,8 +64,7 @@ impl<'b> XmlWriter<'b> {
     /// A writer filling `buf`.
     pub fn new(buf: &'b mut [u8]) -> Self {
         XmlWriter {
-            buf,
-            pos: 0,
+            w: SliceWriter::new(buf),
             error: None,
         }
     }
@@ -75,11 +75,7 @@ impl<'b> XmlWriter<'b> {
     }
 
     fn bytes(&mut self, b: &[u8]) {
-        let end = self.pos.saturating_add(b.len());
-        if let Some(dst) = self.buf.get_mut(self.pos..end) {
-            dst.copy_from_slice(b);
-        }
-        self.pos = end;
+        self.w.put(b);
     }
 
     /// Escaped character data (also safe inside double-quoted attributes).
@@ -119,21 +115,22 @@ impl<'b> XmlWriter<'b> {
 
     /// Base64 of `data` as character data, written straight into the buffer.
     pub fn base64(&mut self, data: &[u8]) {
+        // In 48-byte pieces (64 characters), so no scratch beyond the output.
         use base64ct::Encoding;
-        let n = base64ct::Base64::encoded_len(data);
-        let end = self.pos.saturating_add(n);
-        if let Some(dst) = self.buf.get_mut(self.pos..end) {
-            if base64ct::Base64::encode(data, dst).is_err() {
-                self.error
-                    .get_or_insert(XmlError::BufferTooSmall { needed: end });
+        let mut out = [0u8; 64];
+        let whole = data.len() - data.len() % 3;
+        let (body, tail) = data.split_at(whole);
+        for c in body.chunks(48).chain(core::iter::once(tail)) {
+            if let Ok(t) = base64ct::Base64::encode(c, &mut out) {
+                let t = t.as_bytes();
+                self.w.put(t);
             }
         }
-        self.pos = end;
     }
 
     /// Bytes written (or needed).
     pub fn position(&self) -> usize {
-        self.pos
+        self.w.position()
     }
 
     /// The written document, or the first error (a short buffer names the size needed).
@@ -141,13 +138,8 @@ impl<'b> XmlWriter<'b> {
         if let Some(e) = self.error {
             return Err(e);
         }
-        if self.pos > self.buf.len() {
-            return Err(XmlError::BufferTooSmall { needed: self.pos });
-        }
-        let b: &'b [u8] = self.buf;
-        let out = b
-            .get(..self.pos)
-            .ok_or(XmlError::BufferTooSmall { needed: self.pos })?;
+        let out = self.w.finish("output").map_err(XmlError::BufferTooSmall)?;
+        let out: &'b [u8] = out;
         core::str::from_utf8(out).map_err(|_| XmlError::Malformed { offset: 0 })
     }
 }
@@ -186,7 +178,7 @@ impl<'a> Text<'a> {
         let mut off = self.offset;
         while let Some(i) = rest.find('&') {
             out.write_str(rest.get(..i).unwrap_or(""))
-                .map_err(|_| XmlError::BufferTooSmall { needed: 0 })?;
+                .map_err(|_| XmlError::BufferTooSmall(BufferTooSmall::output(0)))?;
             let after = rest.get(i + 1..).unwrap_or("");
             let semi = after
                 .find(';')
@@ -211,13 +203,13 @@ impl<'a> Text<'a> {
                 }
             };
             out.write_char(c)
-                .map_err(|_| XmlError::BufferTooSmall { needed: 0 })?;
+                .map_err(|_| XmlError::BufferTooSmall(BufferTooSmall::output(0)))?;
             let skip = i + 1 + semi + 1;
             rest = rest.get(skip..).unwrap_or("");
             off += skip;
         }
         out.write_str(rest)
-            .map_err(|_| XmlError::BufferTooSmall { needed: 0 })
+            .map_err(|_| XmlError::BufferTooSmall(BufferTooSmall::output(0)))
     }
 
     /// Compares the unescaped, trimmed text with `s`.
@@ -267,7 +259,7 @@ impl<'a> Text<'a> {
             .filter(|b| !b.is_ascii_whitespace())
             .count();
         if out.len() < chars {
-            return Err(XmlError::BufferTooSmall { needed: chars });
+            return Err(XmlError::BufferTooSmall(BufferTooSmall::output(chars)));
         }
         let mut n = 0;
         for b in self.raw.bytes().filter(|b| !b.is_ascii_whitespace()) {
@@ -278,7 +270,7 @@ impl<'a> Text<'a> {
         }
         let region = out
             .get_mut(..n)
-            .ok_or(XmlError::BufferTooSmall { needed: n })?;
+            .ok_or(XmlError::BufferTooSmall(BufferTooSmall::output(n)))?;
         base64ct::Base64::decode_in_place(region)
             .map(|d| d as &[u8])
             .map_err(|_| XmlError::BadValue {
@@ -474,7 +466,10 @@ mod tests {
         let mut small = [0u8; 4];
         let mut w = XmlWriter::new(&mut small);
         w.leaf("a", "hello");
-        assert_eq!(w.finish(), Err(XmlError::BufferTooSmall { needed: 12 }));
+        assert_eq!(
+            w.finish(),
+            Err(XmlError::BufferTooSmall(BufferTooSmall::output(12)))
+        );
         let mut w = XmlWriter::new(&mut buf);
         w.text("a\u{1}b");
         assert_eq!(w.finish(), Err(XmlError::ControlChar { ch: 1 }));

@@ -340,7 +340,10 @@ pub async fn issue<C: Connect, H: Hsm, F: NorFlash>(
             Step::Done(d) => {
                 let n = d.certificate.len();
                 out.get_mut(..n)
-                    .ok_or(EmbeddedError::BufferTooSmall { needed: n })?
+                    .ok_or(EmbeddedError::Buffer(raconn_core::error::BufferTooSmall {
+                        buffer: "certificate output",
+                        needed: n,
+                    }))?
                     .copy_from_slice(d.certificate);
                 crate::log!(
                     "raconn: request {=str}: certificate, {=usize} bytes",

@@ -38,11 +38,8 @@ pub enum EmbeddedError {
     Io,
     /// The HTTP reply is malformed.
     Http,
-    /// A buffer is too small.
-    BufferTooSmall {
-        /// Bytes needed (or at least needed).
-        needed: usize,
-    },
+    /// A caller buffer is too small (which, and how many bytes it needs).
+    Buffer(raconn_core::error::BufferTooSmall),
     /// Flash storage failed.
     Storage,
     /// Flash storage is full.
@@ -57,6 +54,16 @@ pub enum EmbeddedError {
     ConfigCorrupt,
     /// The RA certificate in flash is not for the RA slot's key.
     RaKeyMismatch,
+    /// The configuration record has a format version this release does not read.
+    ConfigVersion {
+        /// The version byte found.
+        found: u8,
+    },
+    /// A configuration value is longer than its record field.
+    ConfigValueTooLong {
+        /// Its length.
+        len: usize,
+    },
 }
 
 raconn_core::explain!(EmbeddedError {
@@ -72,7 +79,6 @@ raconn_core::explain!(EmbeddedError {
     ChainTooLong => [catalogue::EMB_CHAIN_TOO_LONG];
     Io => [catalogue::EMB_IO];
     Http => [catalogue::EMB_HTTP];
-    BufferTooSmall { needed } => [catalogue::EMB_BUFFER], "{needed} bytes needed";
     Storage => [catalogue::EMB_STORAGE];
     StorageFull => [catalogue::EMB_STORAGE_FULL];
     NotConfigured => [catalogue::EMB_NOT_CONFIGURED];
@@ -80,9 +86,18 @@ raconn_core::explain!(EmbeddedError {
     RsaClientKey => [catalogue::EMB_RSA_CLIENT_KEY];
     ConfigCorrupt => [catalogue::EMB_CONFIG_CORRUPT];
     RaKeyMismatch => [catalogue::EMB_RA_KEY_MISMATCH];
+    ConfigVersion { found } => [catalogue::EMB_CONFIG_VERSION], "format version {found}";
+    ConfigValueTooLong { len } => [catalogue::EMB_CONFIG_VALUE_TOO_LONG], "{len} bytes";
 } delegate {
     Core(e) => e;
+    Buffer(b) => b;
 });
+
+impl From<raconn_core::error::BufferTooSmall> for EmbeddedError {
+    fn from(b: raconn_core::error::BufferTooSmall) -> Self {
+        EmbeddedError::Buffer(b)
+    }
+}
 
 impl From<raconn_core::Error> for EmbeddedError {
     fn from(e: raconn_core::Error) -> Self {
@@ -93,7 +108,12 @@ impl From<raconn_core::Error> for EmbeddedError {
 impl From<HsmError> for EmbeddedError {
     fn from(e: HsmError) -> Self {
         match e {
-            HsmError::BufferTooSmall { needed } => EmbeddedError::BufferTooSmall { needed },
+            HsmError::BufferTooSmall { needed } => {
+                EmbeddedError::Buffer(raconn_core::error::BufferTooSmall {
+                    buffer: "HSM output",
+                    needed,
+                })
+            }
             e => EmbeddedError::Hsm(e),
         }
     }
@@ -126,7 +146,6 @@ mod tests {
             EmbeddedError::ChainTooLong,
             EmbeddedError::Io,
             EmbeddedError::Http,
-            EmbeddedError::BufferTooSmall { needed: 1 },
             EmbeddedError::Storage,
             EmbeddedError::StorageFull,
             EmbeddedError::NotConfigured,
@@ -134,15 +153,19 @@ mod tests {
             EmbeddedError::RsaClientKey,
             EmbeddedError::ConfigCorrupt,
             EmbeddedError::RaKeyMismatch,
+            EmbeddedError::ConfigVersion { found: 2 },
+            EmbeddedError::ConfigValueTooLong { len: 300 },
         ];
         assert_eq!(EmbeddedError::CODES, catalogue::APPLIANCE);
         assert_eq!(all.len(), EmbeddedError::CODES.len());
         for (e, row) in all.iter().zip(EmbeddedError::CODES) {
             assert_eq!(e.code(), row.code, "{e:?}");
         }
-        assert_eq!(
-            std::format!("{}", EmbeddedError::BufferTooSmall { needed: 7 }),
-            "RC-EMB-013: a buffer is too small (7 bytes needed)"
-        );
+        let b = EmbeddedError::Buffer(raconn_core::error::BufferTooSmall {
+            buffer: "reply",
+            needed: 7,
+        });
+        assert_eq!(b.code(), "RC-BUF-001");
+        assert!(std::format!("{b}").contains("the reply buffer needs 7 bytes"));
     }
 }

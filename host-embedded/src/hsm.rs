@@ -126,7 +126,12 @@ impl<H: Hsm + ?Sized> Signer for SlotKey<'_, H> {
         self.hsm
             .sign(self.slot, alg, tbs, out)
             .map_err(|e| match e {
-                HsmError::BufferTooSmall { needed } => SignError::BufferTooSmall { needed },
+                HsmError::BufferTooSmall { needed } => {
+                    SignError::BufferTooSmall(raconn_core::error::BufferTooSmall {
+                        buffer: "signature",
+                        needed,
+                    })
+                }
                 HsmError::Unsupported | HsmError::EmptySlot | HsmError::NoSuchSlot => {
                     SignError::KeyUnavailable
                 }

@@ -84,7 +84,7 @@ mod tests {
         let mut small = [0u8; 16];
         let e = csr_pem(&spec, &key, &mut small, &mut p).unwrap_err();
         assert!(
-            matches!(e, Error::Der(raconn_core::asn1::DerError::BufferTooSmall { needed }) if needed > 16)
+            matches!(e, Error::Der(raconn_core::asn1::DerError::BufferTooSmall(b)) if b.needed > 16)
         );
     }
 }

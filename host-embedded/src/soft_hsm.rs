@@ -95,9 +95,10 @@ impl<const N: usize> Hsm for SoftHsm<N> {
             return Err(HsmError::Unsupported);
         }
         self.key(slot)?.sign(msg, out).map_err(|e| match e {
-            raconn_core::csr::SignError::BufferTooSmall { needed } => {
-                HsmError::BufferTooSmall { needed }
-            }
+            raconn_core::csr::SignError::BufferTooSmall(raconn_core::error::BufferTooSmall {
+                needed,
+                ..
+            }) => HsmError::BufferTooSmall { needed },
             _ => HsmError::Device,
         })
     }

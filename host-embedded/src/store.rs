@@ -18,6 +18,9 @@ use sequential_storage::cache::{Cache, Uncached};
 use sequential_storage::map::{MapConfig, MapStorage};
 use sha2::Digest;
 
+use raconn_core::buf::SliceWriter;
+use raconn_core::error::BufferTooSmall;
+
 use crate::error::EmbeddedError;
 
 /// Map key.
@@ -49,7 +52,10 @@ fn flash_err<E>(e: sequential_storage::Error<E>) -> EmbeddedError {
     match e {
         sequential_storage::Error::FullStorage => EmbeddedError::StorageFull,
         sequential_storage::Error::ItemTooBig => EmbeddedError::RecordTooBig,
-        sequential_storage::Error::BufferTooSmall(n) => EmbeddedError::BufferTooSmall { needed: n },
+        sequential_storage::Error::BufferTooSmall(n) => EmbeddedError::Buffer(BufferTooSmall {
+            buffer: "flash scratch",
+            needed: n,
+        }),
         _ => EmbeddedError::Storage,
     }
 }
@@ -63,27 +69,6 @@ pub fn journal_key(request_id: &str) -> Key {
         *dst = *src;
     }
     k
-}
-
-struct W<'b> {
-    buf: &'b mut [u8],
-    pos: usize,
-}
-
-impl W<'_> {
-    fn put(&mut self, b: &[u8]) {
-        if let Some(d) = self.buf.get_mut(self.pos..self.pos + b.len()) {
-            d.copy_from_slice(b);
-        }
-        self.pos += b.len();
-    }
-    fn done(self) -> Result<usize, EmbeddedError> {
-        if self.pos > self.buf.len() {
-            Err(EmbeddedError::BufferTooSmall { needed: self.pos })
-        } else {
-            Ok(self.pos)
-        }
-    }
 }
 
 struct R<'b> {
@@ -120,26 +105,27 @@ impl<'b> R<'b> {
 }
 
 fn len8(s: &str) -> Result<u8, EmbeddedError> {
-    u8::try_from(s.len()).map_err(|_| EmbeddedError::BufferTooSmall { needed: s.len() })
+    u8::try_from(s.len()).map_err(|_| EmbeddedError::ConfigValueTooLong { len: s.len() })
 }
 
 /// Encodes a config record.
 pub fn encode_config(c: &Config<'_>, out: &mut [u8]) -> Result<usize, EmbeddedError> {
-    let mut w = W { buf: out, pos: 0 };
+    let mut w = SliceWriter::new(out);
     w.put(&[1, len8(c.host)?]);
     w.put(c.host.as_bytes());
     w.put(&c.port.to_be_bytes());
     w.put(&[len8(c.profile_oid)?]);
     w.put(c.profile_oid.as_bytes());
     w.put(&[c.ra_slot, c.device_slot]);
-    w.done()
+    Ok(w.finish("config record")?.len())
 }
 
 /// Decodes a config record.
 pub fn decode_config(b: &[u8]) -> Result<Config<'_>, EmbeddedError> {
     let mut r = R { buf: b, pos: 0 };
-    if r.u8()? != 1 {
-        return Err(EmbeddedError::ConfigCorrupt);
+    match r.u8()? {
+        1 => {}
+        found => return Err(EmbeddedError::ConfigVersion { found }),
     }
     let host = r.str8()?;
     let port = r.u16()?;

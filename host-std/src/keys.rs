@@ -153,9 +153,9 @@ impl Signer for SoftKey {
                 s.to_der().as_bytes().to_vec()
             }
         };
-        let dst = out
-            .get_mut(..sig.len())
-            .ok_or(SignError::BufferTooSmall { needed: sig.len() })?;
+        let dst = out.get_mut(..sig.len()).ok_or(SignError::BufferTooSmall(
+            raconn_core::error::BufferTooSmall::output(sig.len()),
+        ))?;
         dst.copy_from_slice(&sig);
         Ok(sig.len())
     }

@@ -99,7 +99,9 @@ pub fn deliver_signature(
     })?;
     let dst = out
         .get_mut(..sig.len())
-        .ok_or(raconn_core::csr::SignError::BufferTooSmall { needed: sig.len() })?;
+        .ok_or(raconn_core::csr::SignError::BufferTooSmall(
+            raconn_core::error::BufferTooSmall::output(sig.len()),
+        ))?;
     dst.copy_from_slice(&sig);
     Ok(sig.len())
 }

@@ -22,7 +22,8 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::error::{BufferTooSmall, Error};
+use crate::buf::SliceWriter;
+use crate::error::Error;
 use crate::issuance::TxError;
 
 /// The record format this release writes.
@@ -198,17 +199,11 @@ impl<'r> Record<'r> {
     }
 }
 
-struct Writer<'b> {
-    buf: &'b mut [u8],
-    pos: usize,
-}
+struct Writer<'b>(SliceWriter<'b>);
 
 impl Writer<'_> {
     fn put(&mut self, b: &[u8]) {
-        if let Some(d) = self.buf.get_mut(self.pos..self.pos + b.len()) {
-            d.copy_from_slice(b);
-        }
-        self.pos += b.len();
+        self.0.put(b);
     }
     fn len8(&mut self, b: &[u8], what: &'static str) -> Result<(), TxError> {
         let n = u8::try_from(b.len()).map_err(|_| TxError::ValueTooLong { what, max: 255 })?;
@@ -226,7 +221,7 @@ impl Writer<'_> {
 
 /// Encodes `r` (as [`VERSION`]) into `out`; returns the length.
 pub fn encode(r: &Record<'_>, out: &mut [u8]) -> Result<usize, Error> {
-    let mut w = Writer { buf: out, pos: 0 };
+    let mut w = Writer(SliceWriter::new(out));
     w.put(MAGIC);
     w.put(&[VERSION, r.state.byte()]);
     w.put(&r.generation.to_be_bytes());
@@ -271,19 +266,9 @@ pub fn encode(r: &Record<'_>, out: &mut [u8]) -> Result<usize, Error> {
         }
         RecordState::Failed => w.len8(r.failure.as_bytes(), "failure code")?,
     }
-    let end = w.pos;
-    let check: [u8; 32] = match w.buf.get(..end) {
-        Some(b) => Sha256::digest(b).into(),
-        None => [0; 32],
-    };
+    let check: [u8; 32] = Sha256::digest(w.0.written()).into();
     w.put(check.get(..CHECK).unwrap_or(&[]));
-    if w.pos > w.buf.len() {
-        return Err(Error::Buffer(BufferTooSmall {
-            buffer: "record",
-            needed: w.pos,
-        }));
-    }
-    Ok(w.pos)
+    Ok(w.0.finish("record")?.len())
 }
 
 /// The length [`encode`] would write (to size a buffer).
@@ -458,6 +443,7 @@ fn decode_v1(bytes: &[u8]) -> Result<Record<'_>, TxError> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
     use super::*;
+    use crate::error::BufferTooSmall;
 
     fn base(state: RecordState) -> Record<'static> {
         let mut r = Record::new(state, [7; 32], "req-1");

@@ -314,7 +314,7 @@ mod tests {
         assert!(back.csr.unwrap().eq_str("MAA="));
         let mut small = [0u8; 100];
         assert!(
-            matches!(write_request(&r, &mut small), Err(XmlError::BufferTooSmall { needed }) if needed == x.len())
+            matches!(write_request(&r, &mut small), Err(XmlError::BufferTooSmall(b)) if b.needed == x.len())
         );
     }
 }
