@@ -78,7 +78,8 @@ fn run(dir: &Path) -> Result<(), raconn_host::errors::HostError> {
     );
     files::write_atomic(&inf, ini.as_bytes(), 0o644)?;
     let csr = dir.join("ra.csr");
-    cli::new_request(&inf, &csr, false, &store, false)?;
+    let made = cli::ra::new_request(&inf, &csr, false, &store)?;
+    print!("{}", indent(&made.to_string()));
 
     step(
         3,
@@ -95,7 +96,8 @@ fn run(dir: &Path) -> Result<(), raconn_host::errors::HostError> {
     println!("    {}", ra_pem.display());
 
     step(4, "Accepting the RA certificate into the store");
-    cli::accept(&ra_pem, &store)?;
+    let accepted = cli::ra::accept(&ra_pem, &store)?;
+    print!("{}", indent(&accepted.to_string()));
     let thumb = raconn_core::thumbprint::Thumbprint::of(&ra);
 
     step(5, "Writing raconn.toml");
@@ -118,7 +120,7 @@ fn run(dir: &Path) -> Result<(), raconn_host::errors::HostError> {
         6,
         "Fetching the profile's policy over mutual TLS (raconn policy users)",
     );
-    let (text, _) = issue::policy(&cfg, "users")?;
+    let text = issue::policy(&cfg, "users")?.to_string();
     print!(
         "{}",
         text.lines()
@@ -177,4 +179,8 @@ fn run(dir: &Path) -> Result<(), raconn_host::errors::HostError> {
     );
     drop(server);
     Ok(())
+}
+
+fn indent(s: &str) -> String {
+    s.lines().map(|l| format!("    {l}\n")).collect()
 }

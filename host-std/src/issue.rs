@@ -17,7 +17,6 @@ use raconn_core::issuance::{self, Buffers, Order, RecordState, Step, Transaction
 use raconn_core::oid::Oid;
 use raconn_core::profile::{Identity, SanKindSel};
 use raconn_core::thumbprint::Thumbprint;
-use serde_json::Value;
 use std::sync::Arc;
 
 use crate::config::{Config, PfxProfile, Profile};
@@ -48,8 +47,12 @@ pub struct IssueArgs {
 }
 
 /// What `issue` did.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct IssueOutcome {
+    /// The request id.
+    pub request_id: String,
+    /// Where the PFX was written.
+    pub pfx: PathBuf,
     /// SHA-1 thumbprint of the certificate.
     pub thumbprint: String,
     /// Serial number, hex.
@@ -68,6 +71,30 @@ pub struct IssueOutcome {
     pub warnings: Vec<String>,
     /// True when a lost enrollment was found at the CA by searchCertificate.
     pub found_by_search: bool,
+}
+
+impl std::fmt::Display for IssueOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "{} {}\nSubject: {}\nThumbprint: {}\nSerial: {}\nNot After: {}\nPFX: {}\nclientTransactionID: {}  serverTransactionID: {}",
+            if self.from_journal {
+                "Already issued for request id"
+            } else if self.found_by_search {
+                "Issued (found at the CA after a lost reply) for request id"
+            } else {
+                "Issued for request id"
+            },
+            self.request_id,
+            self.subject,
+            self.thumbprint,
+            self.serial,
+            self.not_after,
+            self.pfx.display(),
+            self.client_transaction_id,
+            self.server_transaction_id
+        )
+    }
 }
 
 /// The RA certificate (DER) and its key, from the configured store.
@@ -104,7 +131,7 @@ pub fn profile<'c>(cfg: &'c Config, name: &str) -> Result<&'c Profile, HostError
 }
 
 /// `raconn policy`: fetch and decode the profile's policy.
-pub fn policy(cfg: &Config, name: &str) -> Result<(String, Value), HostError> {
+pub fn policy(cfg: &Config, name: &str) -> Result<crate::soap::PoliciesReport, HostError> {
     let p = profile(cfg, name)?;
     let c = client(cfg, p)?;
     let mut buf = vec![0u8; 4096];
@@ -119,7 +146,20 @@ pub fn policy(cfg: &Config, name: &str) -> Result<(String, Value), HostError> {
         body,
     )?;
     let text = raconn_core::pkiws::reply_text(status, &reply).map_err(core)?;
-    crate::soap::message(text)
+    // Only a policy for this profile is an answer; anything else is an error.
+    let info = raconn_core::pkiws::body_info(text).map_err(core)?;
+    if info.first != "getPoliciesResponse" {
+        return Err(core(raconn_core::xml::XmlError::Missing {
+            what: "getPoliciesResponse",
+        }));
+    }
+    raconn_core::pkiws::policy::parse_response(text, &p.template)
+        .map_err(|e| core(raconn_core::Error::Pkiws(e)))?;
+    let soap = match info.soap {
+        raconn_core::pkiws::SoapVersion::V11 => "SOAP 1.1",
+        raconn_core::pkiws::SoapVersion::V12 => "SOAP 1.2",
+    };
+    crate::soap::PoliciesReport::of(text, soap)
 }
 
 /// Writes a PFX of key + certificate + chain.
@@ -178,6 +218,7 @@ pub fn pfx_bytes(
 }
 
 fn outcome(
+    a: &IssueArgs,
     cert: &[u8],
     done: &issuance::Done<'_>,
     warnings: Vec<String>,
@@ -186,6 +227,8 @@ fn outcome(
     let mut serial = String::new();
     let _ = raconn_core::cert::write_serial(&mut serial, c.serial);
     Ok(IssueOutcome {
+        request_id: a.request_id.clone(),
+        pfx: a.out.clone(),
         thumbprint: Thumbprint::of(cert).to_string(),
         serial,
         not_after: c.not_after.to_string(),
@@ -397,7 +440,7 @@ pub fn issue(cfg: &Config, profile_name: &str, a: &IssueArgs) -> Result<IssueOut
                 if !cfg.keep_device_keys {
                     journal.delete_key(Journal::key_reference(&a.request_id).as_bytes())?;
                 }
-                return outcome(done.certificate, &done, warnings);
+                return outcome(a, done.certificate, &done, warnings);
             }
             Step::Failed { error, retryable } => {
                 tracing::info!(retryable, "issuance failed");

@@ -1,0 +1,206 @@
+//! `raconn check`: one line per check, OK or FAIL with the remedy —
+//! configuration, store, RA certificate and key (request and TLS
+//! signatures), EKU, expiry, and each profile's TLS handshake and policy.
+
+use std::fmt;
+use std::path::Path;
+use std::process::ExitCode;
+
+use raconn_core::cert::CertificateRef;
+use raconn_core::oid;
+use serde::Serialize;
+
+use super::{emit, load_config};
+use crate::errors::{core, HostError};
+use crate::{keys, store};
+
+/// One check.
+#[derive(Debug, Serialize)]
+pub struct CheckLine {
+    /// Passed.
+    pub ok: bool,
+    /// What was checked.
+    pub what: String,
+    /// What was found, or what is wrong and what to do.
+    pub detail: String,
+}
+
+/// Every check.
+#[derive(Debug, Default, Serialize)]
+pub struct CheckReport {
+    /// True when every check passed.
+    pub ok: bool,
+    /// The checks, in order.
+    pub checks: Vec<CheckLine>,
+}
+
+impl CheckReport {
+    fn line(&mut self, ok: bool, what: &str, detail: String) {
+        self.checks.push(CheckLine {
+            ok,
+            what: what.to_string(),
+            detail,
+        });
+    }
+
+    fn fail(&mut self, what: &str, e: &HostError) {
+        self.line(false, what, format!("{e} — {}", e.remedy()));
+    }
+}
+
+impl fmt::Display for CheckReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for c in &self.checks {
+            writeln!(
+                f,
+                "{} {}: {}",
+                if c.ok { "OK  " } else { "FAIL" },
+                c.what,
+                c.detail
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs the checks (none of them changes anything).
+pub fn report(config: Option<&Path>, only: Option<&str>) -> Result<CheckReport, HostError> {
+    let mut r = CheckReport::default();
+    let cfg = match load_config(config) {
+        Ok(c) => {
+            r.line(true, "configuration", c.path.display().to_string());
+            c
+        }
+        Err(e) => {
+            r.fail("configuration", &e);
+            return Ok(r);
+        }
+    };
+    let fs = match store::open(&cfg.store) {
+        Ok(s) => {
+            r.line(true, "RA store", s.describe());
+            s
+        }
+        Err(e) => {
+            r.fail("RA store", &e);
+            return Ok(r);
+        }
+    };
+    match fs.certificate(&cfg.ra_thumbprint) {
+        Err(e) => {
+            let present: Vec<String> = fs
+                .certificates()?
+                .iter()
+                .map(|c| c.thumbprint.to_string())
+                .collect();
+            let present = if present.is_empty() {
+                "none".to_string()
+            } else {
+                present.join(", ")
+            };
+            r.line(
+                false,
+                "RA certificate",
+                format!("{e}; present: {present} — {}", e.remedy()),
+            );
+        }
+        Ok(sc) => {
+            let c = CertificateRef::parse(&sc.der).map_err(core)?;
+            r.line(
+                true,
+                "RA certificate",
+                format!("{} {}", sc.thumbprint, c.subject),
+            );
+            match fs.key_for_spki(c.spki.der.raw) {
+                Ok(Some(k)) => {
+                    let mut sig = vec![0u8; k.max_signature_len()];
+                    let probe = b"raconn check: can the RA key sign?";
+                    let ok = k
+                        .sign(probe, &mut sig)
+                        .ok()
+                        .and_then(|n| {
+                            keys::verify(k.public_key_der(), &k.algorithm().oid(), probe, &sig[..n])
+                                .ok()
+                        })
+                        .unwrap_or(false);
+                    r.line(ok, "RA key can sign", k.describe());
+                    // The same key must also sign a TLS CertificateVerify.
+                    let tls = k
+                        .tls_schemes()
+                        .first()
+                        .map(|s| k.sign_tls(*s, probe).map(|_| *s));
+                    match tls {
+                        Some(Ok(s)) => r.line(true, "RA key can sign TLS", format!("{s:?}")),
+                        Some(Err(e)) => r.line(false, "RA key can sign TLS", e),
+                        None => r.line(
+                            false,
+                            "RA key can sign TLS",
+                            "no TLS signature scheme".into(),
+                        ),
+                    }
+                }
+                Ok(None) => r.line(
+                    false,
+                    "RA private key",
+                    "not in the store: accept the certificate into the store that made its key"
+                        .into(),
+                ),
+                Err(e) => r.fail("RA private key", &e),
+            }
+            let eku = c.allows_purpose(&oid::KP_CLIENT_AUTH);
+            r.line(
+                eku,
+                "EKU clientAuth",
+                if eku {
+                    "present"
+                } else {
+                    "missing: the CA will refuse this certificate for mutual TLS"
+                }
+                .into(),
+            );
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0);
+            let days = (c.not_after.unix() - now) / 86400;
+            r.line(
+                days > 0,
+                "RA certificate expiry",
+                format!("{} ({days} days left)", c.not_after),
+            );
+        }
+    }
+    for (name, p) in &cfg.profiles {
+        if only.is_some_and(|o| o != name) {
+            continue;
+        }
+        let what = format!("profile {name}");
+        match crate::issue::policy(&cfg, name) {
+            Ok(pol) => {
+                let n = pol.policies.first().map_or(0, |p| p.attributes.len());
+                r.line(
+                    true,
+                    &what,
+                    format!(
+                        "TLS to {}:{} and policy fetched ({n} attributes)",
+                        p.host, p.port
+                    ),
+                );
+            }
+            Err(e) => r.fail(&what, &e),
+        }
+    }
+    r.ok = r.checks.iter().all(|c| c.ok);
+    Ok(r)
+}
+
+/// Runs `raconn check`: exit 1 when anything failed.
+pub fn run(config: Option<&Path>, json: bool, only: Option<&str>) -> Result<ExitCode, HostError> {
+    let r = report(config, only)?;
+    emit(json, &r)?;
+    Ok(if r.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

@@ -1,0 +1,94 @@
+//! `raconn issue`: arguments, the PFX password, and the report (the work is
+//! [`crate::issue::issue`]).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Args;
+
+use super::{emit, load_config, note};
+use crate::errors::HostError;
+use crate::files;
+
+/// `raconn issue` arguments.
+#[derive(Args, Debug)]
+pub struct IssueCli {
+    /// Profile name from raconn.toml.
+    #[arg(long)]
+    profile: String,
+    /// Idempotency key: the same id returns the same certificate.
+    #[arg(long)]
+    request_id: String,
+    /// Common name.
+    #[arg(long)]
+    cn: String,
+    /// E-mail (the user's mail attribute).
+    #[arg(long)]
+    email: Option<String>,
+    /// User principal name.
+    #[arg(long)]
+    upn: Option<String>,
+    /// Other-name value: OID=VALUE (hex, hex:…, b64:… or utf8:…); repeatable.
+    #[arg(long = "other-name")]
+    other_name: Vec<String>,
+    /// Where to write the PFX (mode 0600, atomically).
+    #[arg(long)]
+    out: PathBuf,
+    /// Read the PFX password from this file (first line).
+    #[arg(long, conflicts_with = "password_env")]
+    password_file: Option<PathBuf>,
+    /// Read the PFX password from this environment variable.
+    #[arg(long)]
+    password_env: Option<String>,
+}
+
+fn password(a: &IssueCli) -> Result<String, HostError> {
+    let p = if let Some(f) = &a.password_file {
+        let t = files::read(f)?;
+        String::from_utf8_lossy(&t)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_string()
+    } else if let Some(v) = &a.password_env {
+        std::env::var(v)
+            .map_err(|_| HostError::Password(format!("environment variable {v} is not set")))?
+    } else {
+        return Err(HostError::Password(
+            "give --password-file FILE or --password-env VAR".into(),
+        ));
+    };
+    if p.is_empty() {
+        return Err(HostError::Password("the password is empty".into()));
+    }
+    Ok(p)
+}
+
+/// Runs `raconn issue`.
+pub fn run(config: Option<&Path>, json: bool, a: &IssueCli) -> Result<ExitCode, HostError> {
+    let cfg = load_config(config)?;
+    let mut other = Vec::new();
+    for o in &a.other_name {
+        let (oid, v) = o
+            .split_once('=')
+            .ok_or_else(|| HostError::MissingOtherName(format!("{o:?} (write OID=VALUE)")))?;
+        let oid = raconn_core::oid::Oid::new(oid.trim())
+            .map_err(|_| HostError::MissingOtherName(format!("{oid:?} is not an OID")))?;
+        other.push((oid, v.to_string()));
+    }
+    let args = crate::issue::IssueArgs {
+        request_id: a.request_id.clone(),
+        cn: a.cn.clone(),
+        email: a.email.clone(),
+        upn: a.upn.clone(),
+        other_names: other,
+        out: a.out.clone(),
+        password: password(a)?,
+    };
+    let r = crate::issue::issue(&cfg, &a.profile, &args)?;
+    for w in &r.warnings {
+        note(&format!("warning: {w}"));
+    }
+    emit(json, &r)?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,184 @@
+//! The `raconn` command line: one module per command group, each command
+//! returning a typed report (`Serialize` for `--json`, `Display` for
+//! people) that [`emit`] prints — the one place output is written, so a
+//! full or closed stdout is an error with a code, never a silent loss.
+//!
+//! | module | commands |
+//! |---|---|
+//! | [`ra`] | `ra new-request`, `ra accept`, `ra list` |
+//! | [`issue`] | `policy`, `issue` |
+//! | [`inspect`] | `inspect` |
+//! | [`check`] | `check` |
+//! | [`explain`] | `explain` |
+//! | [`thumbprint`] | `thumbprint` |
+
+pub mod check;
+pub mod explain;
+pub mod inspect;
+pub mod issue;
+pub mod ra;
+pub mod thumbprint;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::errors::HostError;
+
+/// raconn — a Registration Authority connector for the DigiCert PKI Platform.
+#[derive(Parser, Debug)]
+#[command(name = "raconn", version, about, long_about = None)]
+pub struct Cli {
+    /// Configuration file (default: $RACONN_CONFIG, else ./raconn.toml).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Log format on stderr: human or json (level from RACONN_LOG, default info).
+    #[arg(long, global = true, default_value = "human", value_parser = ["human", "json"])]
+    log_format: String,
+    /// Print the result as JSON on stdout.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    cmd: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// RA certificate onboarding: make the key and request, accept the certificate, list.
+    #[command(subcommand)]
+    Ra(ra::RaCmd),
+    /// Print certificate thumbprints, or check a pasted thumbprint.
+    Thumbprint(thumbprint::ThumbArgs),
+    /// Decode a CSR, certificate, PKCS#7 (PEM or DER) or a saved PKI Web Services message (XML).
+    Inspect {
+        /// The file.
+        file: PathBuf,
+    },
+    /// Fetch and show a profile's policy: attributes (kind, name, mandatory, fixed value), key, validity, CA chain.
+    Policy {
+        /// Profile name from raconn.toml.
+        profile: String,
+    },
+    /// Issue a certificate and write key + certificate + chain as a PFX.
+    Issue(issue::IssueCli),
+    /// Check the configuration, the RA certificate and key, and each profile's CA.
+    Check {
+        /// Only this profile.
+        #[arg(long)]
+        profile: Option<String>,
+    },
+    /// Explain an error code (message and remedy).
+    Explain {
+        /// The code, e.g. RC-THUMB-002.
+        code: Option<String>,
+        /// List every code.
+        #[arg(long)]
+        all: bool,
+        /// With --all: a Markdown table.
+        #[arg(long)]
+        markdown: bool,
+    },
+}
+
+/// What a command prints: JSON for `--json`, text for people.
+pub trait Report: serde::Serialize + std::fmt::Display {}
+
+impl<T: serde::Serialize + std::fmt::Display> Report for T {}
+
+/// Prints a report on stdout (the one place results are written).
+pub fn emit<R: Report + ?Sized>(json: bool, r: &R) -> Result<(), HostError> {
+    let text = if json {
+        let mut s =
+            serde_json::to_string_pretty(r).map_err(|e| HostError::Output(e.to_string()))?;
+        s.push('\n');
+        s
+    } else {
+        r.to_string()
+    };
+    let mut o = std::io::stdout().lock();
+    o.write_all(text.as_bytes())
+        .and_then(|()| o.flush())
+        .map_err(|e| HostError::Output(format!("stdout: {e}")))
+}
+
+/// Writes a line on stderr; a full or closed stderr is not worth a panic.
+pub fn note(line: &str) {
+    let mut e = std::io::stderr().lock();
+    let _ = writeln!(e, "{line}");
+}
+
+/// Runs the CLI; returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logs(&cli.log_format);
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            note(&format!("error: {e}"));
+            let r = e.remedy();
+            if !r.is_empty() {
+                note(&format!("  what to do: {r}"));
+            }
+            if let Some(h) = e.hint() {
+                note(&format!("  with raconn: {h}"));
+            }
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_logs(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RACONN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    let _ = if format == "json" {
+        b.json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init()
+    } else {
+        b.with_ansi(false).without_time().try_init()
+    };
+}
+
+/// Loads raconn.toml, printing what the thumbprint parser removed and the
+/// profiles' warnings.
+pub fn load_config(flag: Option<&Path>) -> Result<crate::config::Config, HostError> {
+    let cfg = crate::config::load(&crate::config::locate(flag))?;
+    for n in &cfg.thumbprint_notes {
+        note(&format!("note: ra_cert_thumbprint: {n}"));
+    }
+    for p in cfg.profiles.values() {
+        for w in &p.warnings {
+            note(&format!("warning: profiles.{}: {w}", p.name));
+        }
+    }
+    Ok(cfg)
+}
+
+fn run(cli: Cli) -> Result<ExitCode, HostError> {
+    let config = cli.config.clone();
+    let json = cli.json;
+    match cli.cmd {
+        Command::Policy { profile } => {
+            let cfg = load_config(config.as_deref())?;
+            emit(json, &crate::issue::policy(&cfg, &profile)?)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Issue(a) => issue::run(config.as_deref(), json, &a),
+        Command::Check { profile } => check::run(config.as_deref(), json, profile.as_deref()),
+        Command::Ra(c) => ra::run(config.as_deref(), json, c),
+        Command::Thumbprint(a) => thumbprint::run(json, a),
+        Command::Inspect { file } => inspect::run(json, &file),
+        Command::Explain {
+            code,
+            all,
+            markdown,
+        } => explain::run(json, code, all, markdown),
+    }
+}

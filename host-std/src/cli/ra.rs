@@ -1,0 +1,318 @@
+//! `raconn ra new-request | accept | list`: RA onboarding against the store.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+use raconn_core::cert::CertificateRef;
+use raconn_core::csr::{self, CsrRef};
+use raconn_core::{inf, oid, pem};
+use serde::Serialize;
+
+use super::{emit, note};
+use crate::errors::{core, HostError};
+use crate::store::{self, StoreLocation};
+use crate::{files, keys};
+
+/// Where the RA store is.
+#[derive(Args, Debug, Clone)]
+pub struct StoreArg {
+    /// The RA store: a directory, 'pkcs11:module=PATH;token=LABEL' (PIN in
+    /// $RACONN_PKCS11_PIN) or 'windows:LocalMachine\My'. Default:
+    /// $RACONN_STORE, else raconn.toml's `store`, else the user's data dir.
+    #[arg(long, env = "RACONN_STORE")]
+    store: Option<String>,
+}
+
+impl StoreArg {
+    fn location(&self, config: Option<&Path>) -> Result<StoreLocation, HostError> {
+        if let Some(s) = &self.store {
+            return StoreLocation::parse(s, Path::new("")).map_err(HostError::StoreLocation);
+        }
+        let cfg_path = crate::config::locate(config);
+        if cfg_path.exists() {
+            return Ok(crate::config::load(&cfg_path)?.store);
+        }
+        let base = std::env::var_os("XDG_DATA_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+            .unwrap_or_else(|| PathBuf::from("."));
+        Ok(StoreLocation::Dir(base.join("raconn").join("store")))
+    }
+}
+
+/// `raconn ra …`.
+#[derive(Subcommand, Debug)]
+pub enum RaCmd {
+    /// Make the RA key and CSR from a certreq.ini file.
+    NewRequest {
+        /// The certreq.ini policy file.
+        #[arg(long)]
+        inf: PathBuf,
+        /// Where to write the PEM CSR.
+        #[arg(long)]
+        out: PathBuf,
+        /// Use certreq's `NEW CERTIFICATE REQUEST` PEM label.
+        #[arg(long)]
+        certreq_label: bool,
+        #[command(flatten)]
+        store: StoreArg,
+    },
+    /// Accept the issued RA certificate: pair it with its stored key.
+    Accept {
+        /// The certificate (PEM, DER or PKCS#7).
+        cert: PathBuf,
+        #[command(flatten)]
+        store: StoreArg,
+    },
+    /// List RA certificates in the store.
+    List {
+        #[command(flatten)]
+        store: StoreArg,
+    },
+}
+
+/// Runs `raconn ra …`.
+pub fn run(config: Option<&Path>, json: bool, c: RaCmd) -> Result<ExitCode, HostError> {
+    match c {
+        RaCmd::NewRequest {
+            inf,
+            out,
+            certreq_label,
+            store,
+        } => emit(
+            json,
+            &new_request(&inf, &out, certreq_label, &store.location(config)?)?,
+        )?,
+        RaCmd::Accept { cert, store } => emit(json, &accept(&cert, &store.location(config)?)?)?,
+        RaCmd::List { store } => emit(json, &list(&store.location(config)?)?)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What `ra new-request` made.
+#[derive(Debug, Serialize)]
+pub struct NewRequestReport {
+    /// The key id (SHA-1 of the SubjectPublicKeyInfo).
+    pub key_id: String,
+    /// The key, described.
+    pub key: String,
+    /// Where the CSR was written.
+    pub csr: PathBuf,
+    /// The store, described.
+    pub store: String,
+    /// The request's subject.
+    pub subject: String,
+    #[serde(skip)]
+    label: &'static str,
+}
+
+impl fmt::Display for NewRequestReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "Key id: {} ({}) stored in {}\nRequest: {} ({})\nSubject: {}\nNext: have the PKI Platform issue the RA certificate, then run `raconn ra accept CERT`.",
+            self.key_id,
+            self.key,
+            self.store,
+            self.csr.display(),
+            self.label,
+            self.subject
+        )
+    }
+}
+
+/// `raconn ra new-request`.
+pub fn new_request(
+    inf_path: &Path,
+    dst: &Path,
+    certreq_label: bool,
+    store: &StoreLocation,
+) -> Result<NewRequestReport, HostError> {
+    let text_bytes = files::read(inf_path)?;
+    let text = String::from_utf8_lossy(&text_bytes);
+    let parsed = inf::parse(&text).map_err(core)?;
+    for w in &parsed.warnings {
+        let src = text
+            .lines()
+            .nth(w.line().saturating_sub(1))
+            .unwrap_or("")
+            .trim();
+        note(&format!("note: {w}: {src}"));
+    }
+    let mut subject_buf = vec![0u8; text.len()];
+    let spec = parsed.csr_spec(&mut subject_buf).map_err(core)?;
+    let mut extra_buf = vec![0u8; text.len()];
+    let extra = parsed.decode_extra(&mut extra_buf).map_err(core)?;
+    let spec = csr::CsrSpec {
+        extra: &extra,
+        ..spec
+    };
+    // Check the subject before making a key: a typo should cost nothing.
+    {
+        let mut scratch = vec![0u8; 4096];
+        if !spec.subject.trim().is_empty() {
+            raconn_core::name::subject_to_der(spec.subject, &mut scratch).map_err(core)?;
+        }
+    }
+    let fs = store::open(store)?;
+    let (key_id, key) = fs.generate_key(parsed.key, parsed.hash)?;
+    let need = csr::max_len(&spec, key.as_ref()).map_err(core)?;
+    let mut buf = vec![0u8; need];
+    let der = csr::build(&spec, key.as_ref(), &mut buf).map_err(core)?;
+    // Never hand out a request that does not verify.
+    let c = CsrRef::parse(der).map_err(core)?;
+    match keys::verify(c.spki.der.raw, &c.signature_algorithm, c.tbs, c.signature) {
+        Ok(true) => {}
+        Ok(false) => return Err(HostError::SelfCheck("signature does not verify".into())),
+        Err(e) => return Err(HostError::SelfCheck(e)),
+    }
+    let label = if certreq_label {
+        pem::CSR_LABEL_CERTREQ
+    } else {
+        pem::CSR_LABEL
+    };
+    files::write_atomic(dst, files::to_pem(label, der).as_bytes(), 0o644)?;
+    Ok(NewRequestReport {
+        key_id,
+        key: key.describe(),
+        csr: dst.to_path_buf(),
+        store: fs.describe(),
+        subject: c.subject.to_string(),
+        label,
+    })
+}
+
+/// What `ra accept` stored.
+#[derive(Debug, Serialize)]
+pub struct AcceptReport {
+    /// The RA certificate's subject.
+    pub subject: String,
+    /// Its notAfter.
+    pub not_after: String,
+    /// Its SHA-1 thumbprint (`ra_cert_thumbprint`).
+    pub thumbprint: String,
+    /// What is wrong with it for mutual TLS.
+    pub warnings: Vec<String>,
+}
+
+impl fmt::Display for AcceptReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "Subject: {}\nNot After: {}\nRA Cert Thumbprint: {}",
+            self.subject, self.not_after, self.thumbprint
+        )
+    }
+}
+
+/// `raconn ra accept`.
+pub fn accept(cert: &Path, store: &StoreLocation) -> Result<AcceptReport, HostError> {
+    let fs = store::open(store)?;
+    let certs = files::certificates_in(cert)?;
+    if certs.is_empty() {
+        return Err(HostError::Unrecognised {
+            path: cert.to_path_buf(),
+            what: "no certificate in the file".into(),
+        });
+    }
+    // The RA certificate is the one whose key we hold (a PKCS#7 may carry the chain too).
+    let mut last_err = None;
+    for der in &certs {
+        match fs.accept_certificate(der) {
+            Ok(t) => {
+                let c = CertificateRef::parse(der).map_err(core)?;
+                let mut warnings = Vec::new();
+                if !c.allows_purpose(&oid::KP_CLIENT_AUTH) {
+                    warnings.push("the certificate's Extended Key Usage has no clientAuth: the CA will refuse it for mutual TLS".to_string());
+                }
+                if let Some(ku) = c.key_usage() {
+                    if ku & raconn_core::ext::ku::DIGITAL_SIGNATURE == 0 {
+                        warnings.push("the certificate's Key Usage lacks digitalSignature: TLS client authentication needs it".to_string());
+                    }
+                }
+                for w in &warnings {
+                    note(&format!("warning: {w}"));
+                }
+                return Ok(AcceptReport {
+                    subject: c.subject.to_string(),
+                    not_after: c.not_after.to_string(),
+                    thumbprint: t.to_string(),
+                    warnings,
+                });
+            }
+            Err(e @ HostError::NoMatchingKey { .. }) => last_err = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last_err.unwrap_or(HostError::Unrecognised {
+        path: cert.to_path_buf(),
+        what: "no certificate".into(),
+    }))
+}
+
+/// One RA certificate of the store.
+#[derive(Debug, Serialize)]
+pub struct RaCertRow {
+    /// SHA-1 thumbprint.
+    pub thumbprint: String,
+    /// Subject.
+    pub subject: String,
+    /// notAfter.
+    pub not_after: String,
+    /// Whether the store holds its key.
+    pub has_key: bool,
+}
+
+/// The RA certificates of a store.
+#[derive(Debug, Serialize)]
+#[serde(transparent)]
+pub struct RaListReport {
+    rows: Vec<RaCertRow>,
+    #[serde(skip)]
+    store: String,
+}
+
+impl fmt::Display for RaListReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.rows.is_empty() {
+            return writeln!(f, "No RA certificates in {}.", self.store);
+        }
+        writeln!(
+            f,
+            "{:<40}  {:<20}  {:<7}  SUBJECT",
+            "THUMBPRINT", "NOT AFTER", "HAS KEY"
+        )?;
+        for r in &self.rows {
+            writeln!(
+                f,
+                "{:<40}  {:<20}  {:<7}  {}",
+                r.thumbprint,
+                r.not_after,
+                if r.has_key { "yes" } else { "NO" },
+                r.subject
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// `raconn ra list`.
+pub fn list(store: &StoreLocation) -> Result<RaListReport, HostError> {
+    let fs = store::open(store)?;
+    let mut rows = Vec::new();
+    for s in &fs.certificates()? {
+        let c = CertificateRef::parse(&s.der).map_err(core)?;
+        rows.push(RaCertRow {
+            thumbprint: s.thumbprint.to_string(),
+            subject: c.subject.to_string(),
+            not_after: c.not_after.to_string(),
+            has_key: s.has_key,
+        });
+    }
+    Ok(RaListReport {
+        rows,
+        store: fs.describe(),
+    })
+}
