@@ -355,7 +355,7 @@ pub fn issue(cfg: &Config, profile_name: &str, a: &IssueArgs) -> Result<IssueOut
     )
     .map_err(core)?;
     // Every log line of this issuance carries the request id and the clientTransactionID.
-    let span = tracing::info_span!("issue", request_id = %a.request_id, client_transaction_id = %tx.client_transaction_id());
+    let span = tracing::info_span!("issue", request_id = %a.request_id, "client_transaction_id" = %tx.client_transaction_id());
     let _g = span.enter();
     if let Some(s) = tx.status().record {
         tracing::info!(record = s.as_str(), "resuming from the journal");

@@ -209,13 +209,16 @@ impl Journal {
         let cert = b64(&j.certificate)?;
         let chain: Vec<Vec<u8>> = j.chain.iter().map(|c| b64(c)).collect::<Result<_, _>>()?;
         let chain_refs: Vec<&[u8]> = chain.iter().map(Vec::as_slice).collect();
-        let mut r = Record::new(state, issuance::fingerprint(order), order.request_id);
-        r.key_digest = Some(issuance::key_digest(key.spki()));
-        r.client_transaction_id = &j.client_transaction_id;
-        r.key_ref = reference.as_bytes();
-        r.server_transaction_id = &j.server_transaction_id;
-        r.certificate = &cert;
-        r.chain = record::Chain::List(&chain_refs);
+        // The fields raconn 0.1 kept, under this release's fingerprint of the same request.
+        let r = Record {
+            key_digest: Some(issuance::key_digest(key.spki())),
+            client_transaction_id: &j.client_transaction_id,
+            key_ref: reference.as_bytes(),
+            server_transaction_id: &j.server_transaction_id,
+            certificate: &cert,
+            chain: record::Chain::List(&chain_refs),
+            ..Record::new(state, issuance::fingerprint(order), order.request_id)
+        };
         let mut out = vec![0u8; record::encoded_len(&r)];
         let n = record::encode(&r, &mut out).map_err(core)?;
         out.truncate(n);

@@ -1070,5 +1070,4 @@ impl<'a, 'b> Transaction<'a, 'b> {
     }
 }
 
-#[cfg(all(test, feature = "p256"))]
-mod tests;
+// The transaction's tests replay recorded CA replies: core/tests/issuance.rs.

@@ -5,17 +5,19 @@
 //! CA's refusal, key checks.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
-use std::string::{String, ToString};
-use std::vec::Vec;
-
-use super::*;
-use crate::soft_p256::SoftP256;
+use raconn_core::cert::CertificateRef;
+use raconn_core::csr::Signer;
+use raconn_core::error::{Error, Explain};
+use raconn_core::issuance::*;
+use raconn_core::pkiws::Service;
+use raconn_core::profile::{Identity, SanKindSel, SubjectFormat};
+use raconn_core::soft_p256::SoftP256;
 
 const P256: &str = "2.16.840.1.113733.1.16.1.2.3.1.1.47196112";
 
 macro_rules! fixture {
     ($name:literal) => {
-        include_str!(concat!("../../tests/data/issuance/", $name, ".xml"))
+        include_str!(concat!("data/issuance/", $name, ".xml"))
     };
 }
 
@@ -91,10 +93,10 @@ fn drive(
     crash_after_saves: Option<usize>,
 ) -> Run {
     let (mut a, mut b, mut c, mut d) = (
-        std::vec![0u8; 16384],
-        std::vec![0u8; 16384],
-        std::vec![0u8; 16384],
-        std::vec![0u8; 16384],
+        vec![0u8; 16384],
+        vec![0u8; 16384],
+        vec![0u8; 16384],
+        vec![0u8; 16384],
     );
     let mut run = Run::default();
     let mut tx = match Transaction::new(
@@ -117,13 +119,13 @@ fn drive(
     for _ in 0..100 {
         match tx.next() {
             Step::Send(s) => {
-                run.steps.push(std::format!("send:{}", s.service.name()));
+                run.steps.push(format!("send:{}", s.service.name()));
                 run.sent.push(s.body.to_string());
                 let (st, body) = reply(s.service, s.body);
                 tx.on_reply(st, body.as_bytes());
             }
             Step::Save { state, record } => {
-                run.steps.push(std::format!("save:{}", state.as_str()));
+                run.steps.push(format!("save:{}", state.as_str()));
                 run.saved.push(record.to_vec());
                 if crash_after_saves == Some(run.saved.len()) {
                     run.crashed = true;
@@ -140,7 +142,7 @@ fn drive(
                 tx.device_key(k, b"slot-1");
             }
             Step::Wait { ms } => {
-                run.steps.push(std::format!("wait:{ms}"));
+                run.steps.push(format!("wait:{ms}"));
                 tx.waited();
             }
             Step::Done(d) => {
@@ -215,7 +217,7 @@ fn fresh_issuance_records_key_made_sent_issued() {
     assert_eq!(issued.certificate, &cert[..]);
     assert_eq!(issued.key_digest, Some(key_digest(k.public_key_der())));
     assert_eq!(issued.key_ref, b"slot-1");
-    std::eprintln!(
+    eprintln!(
         "record sizes (P-256, CN+E, SAN email+UPN, two-certificate chain): key made {} B, sent {} B, issued {} B",
         r.saved[0].len(),
         r.saved[1].len(),
@@ -495,7 +497,7 @@ fn a_refusal_records_failed_and_the_next_attempt_has_a_new_transaction_id() {
             "save:issued"
         ]
     );
-    assert!(again.sent[1].contains(&std::format!(
+    assert!(again.sent[1].contains(&format!(
         "<vs:clientTransactionID>{}</vs:clientTransactionID>",
         client_transaction_id("t-7", 1)
     )));
@@ -594,10 +596,10 @@ fn a_stored_key_is_checked_before_it_is_trusted() {
     // The key deleted after the PFX was written, or lost before.
     for (rec, code) in [(&issued, "RC-TX-006"), (&r.saved[1], "RC-TX-007")] {
         let (mut a, mut b, mut cc, mut d) = (
-            std::vec![0u8; 16384],
-            std::vec![0u8; 16384],
-            std::vec![0u8; 16384],
-            std::vec![0u8; 16384],
+            vec![0u8; 16384],
+            vec![0u8; 16384],
+            vec![0u8; 16384],
+            vec![0u8; 16384],
         );
         let mut tx = Transaction::new(
             order("t-10"),
@@ -655,10 +657,10 @@ fn a_refused_search_is_its_own_error() {
 #[test]
 fn wrong_steps_and_helpers() {
     let (mut a, mut b, mut c, mut d) = (
-        std::vec![0u8; 16384],
-        std::vec![0u8; 16384],
-        std::vec![0u8; 16384],
-        std::vec![0u8; 16384],
+        vec![0u8; 16384],
+        vec![0u8; 16384],
+        vec![0u8; 16384],
+        vec![0u8; 16384],
     );
     let mut tx = Transaction::new(
         order("t-12"),
@@ -703,9 +705,9 @@ fn wrong_steps_and_helpers() {
 /// `core/tests/data/README.md`) are read, matched to their request and resumed.
 #[test]
 fn records_of_raconn_embedded_0_1_are_read() {
-    const ISSUED_V1: &[u8] = include_bytes!("../../tests/data/records-v1/issued.bin");
-    const SENT_V1: &[u8] = include_bytes!("../../tests/data/records-v1/sent.bin");
-    const KEY_MADE_V1: &[u8] = include_bytes!("../../tests/data/records-v1/key-made.bin");
+    const ISSUED_V1: &[u8] = include_bytes!("data/records-v1/issued.bin");
+    const SENT_V1: &[u8] = include_bytes!("data/records-v1/sent.bin");
+    const KEY_MADE_V1: &[u8] = include_bytes!("data/records-v1/key-made.bin");
     let o = Order {
         request_id: "dev-0042",
         profile_oid: P256,
