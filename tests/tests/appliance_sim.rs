@@ -528,3 +528,126 @@ async fn same_id_different_request_is_refused() {
     .unwrap_err();
     assert_eq!(e.code(), "RC-TX-001");
 }
+
+/// Desktop ⇄ appliance parity: the same request through `raconn issue`'s
+/// code and through the appliance adapter gives the same fingerprint,
+/// clientTransactionID and record layout, and a record written by either
+/// host is taken up by the other's transaction (no conflict).
+#[tokio::test(flavor = "current_thread")]
+async fn desktop_and_appliance_agree_on_the_request() {
+    use raconn_core::issuance::{self, record, Buffers, PollPolicy, Transaction};
+    let mut r = rig(ServerKey::P256);
+    let id = "parity-0042";
+    // The appliance.
+    let root = r.sim.pki.root.der.clone();
+    let f = provision(flash(), &r, "localhost", &root).await;
+    let (f, res) = run(&mut r, f, id).await;
+    res.unwrap();
+    let mut store = Store::new(f, RANGE).unwrap();
+    let mut scratch = vec![0u8; 4096];
+    let appliance_rec = store
+        .journal(id, &mut scratch)
+        .await
+        .unwrap()
+        .unwrap()
+        .to_vec();
+    // The desktop: RA onboarding into a directory store, raconn.toml, issue.
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    let store_loc = raconn_host::store::StoreLocation::Dir(dir.join("store"));
+    std::fs::write(
+        dir.join("ra.ini"),
+        "[NewRequest]\nSubject = \"CN=parity RA\"\nKeyAlgorithm = ECDSA_P256\n[EnhancedKeyUsageExtension]\nOID=1.3.6.1.5.5.7.3.2\n",
+    )
+    .unwrap();
+    raconn_host::cli::ra::new_request(&dir.join("ra.ini"), &dir.join("ra.csr"), false, &store_loc)
+        .unwrap();
+    let csr = raconn_host::files::read_blocks(&dir.join("ra.csr")).unwrap();
+    let ra = r.sim.pki.issue_ra(&csr[0].der, 9).unwrap();
+    std::fs::write(
+        dir.join("ra.pem"),
+        raconn_host::files::to_pem("CERTIFICATE", &ra),
+    )
+    .unwrap();
+    let acc = raconn_host::cli::ra::accept(&dir.join("ra.pem"), &store_loc).unwrap();
+    std::fs::write(dir.join("root.pem"), pem(&root)).unwrap();
+    std::fs::write(
+        dir.join("raconn.toml"),
+        format!(
+            "ra_cert_thumbprint = \"{}\"\nstore = \"store\"\nca_trust = \"root.pem\"\n\n[profiles.dev]\ncertification_authority = \"localhost:{}\"\ncertification_authority_name = \"Symantec\"\ncertificate_template = \"{P256_PROFILE}\"\nsubject_name_format = \"common-name-including-email\"\nkey = \"p256\"\n",
+            acc.thumbprint, r.port
+        ),
+    )
+    .unwrap();
+    let cfg = raconn_host::config::load(&dir.join("raconn.toml")).unwrap();
+    raconn_host::issue::issue(
+        &cfg,
+        "dev",
+        &raconn_host::issue::IssueArgs {
+            request_id: id.into(),
+            cn: id.into(),
+            email: Some("ops@contoso.example".into()),
+            upn: None,
+            other_names: vec![],
+            out: dir.join("parity.pfx"),
+            password: "parity password".into(),
+        },
+    )
+    .unwrap();
+    let desktop_rec = std::fs::read(dir.join(format!("store/journal/{id}.rec"))).unwrap();
+    let (a, b) = (
+        record::decode(&appliance_rec).unwrap(),
+        record::decode(&desktop_rec).unwrap(),
+    );
+    let order = job(id).order(P256_PROFILE);
+    assert_eq!(a.fingerprint, issuance::fingerprint(&order));
+    assert_eq!(a.fingerprint, b.fingerprint, "one fingerprint");
+    assert_eq!(
+        a.client_transaction_id, b.client_transaction_id,
+        "one clientTransactionID"
+    );
+    assert_eq!(
+        a.client_transaction_id,
+        issuance::client_transaction_id(id, 0).as_str()
+    );
+    assert_eq!(
+        (a.version, a.state, a.generation, a.request_id),
+        (b.version, b.state, b.generation, b.request_id)
+    );
+    // The same layout: only the key reference, the key digest, the
+    // certificate and chain and the CA's ids differ.
+    let mut b2 = b;
+    b2.key_ref = a.key_ref;
+    b2.key_digest = a.key_digest;
+    b2.certificate = a.certificate;
+    b2.chain = a.chain;
+    b2.server_transaction_id = a.server_transaction_id;
+    let mut x = vec![0u8; record::encoded_len(&b2)];
+    let n = record::encode(&b2, &mut x).unwrap();
+    assert_eq!(
+        &x[..n],
+        &appliance_rec[..],
+        "byte-identical once the host-specific fields agree"
+    );
+    // Each host's record is taken up by the other's transaction.
+    for rec in [&desktop_rec, &appliance_rec] {
+        let (mut q, mut w, mut t, mut c) = (
+            vec![0u8; 8192],
+            vec![0u8; 8192],
+            vec![0u8; 8192],
+            vec![0u8; 8192],
+        );
+        let tx = Transaction::new(
+            order,
+            Some(rec),
+            PollPolicy::DEFAULT,
+            Buffers {
+                request: &mut q,
+                work: &mut w,
+                token: &mut t,
+                record: &mut c,
+            },
+        );
+        assert!(tx.is_ok(), "no conflict");
+    }
+}
