@@ -37,7 +37,10 @@ rows! {
         HOST_TOKEN = ("RC-HOST-015", "the PKCS#11 token or Windows key store refused or failed", "check the module path and token label (`softhsm2-util --show-slots` or `pkcs11-tool -L` lists tokens), that RACONN_PKCS11_PIN holds the user PIN, and that the token has room; on Windows run as an administrator for LocalMachine\\My"),
         HOST_STORE_LOCATION = ("RC-HOST-016", "the store location is not a directory, a pkcs11: URI or windows:LocalMachine\\My", "give --store DIR, --store 'pkcs11:module=/usr/lib/softhsm/libsofthsm2.so;token=LABEL' or --store 'windows:LocalMachine\\My'"),
         HOST_ISSUED_NOT_SAVED = ("RC-HOST-017", "the CA issued a certificate, but it could not be saved", "free disk space or fix the journal's permissions, then run the same request id again: it asks the CA (searchCertificate) for the certificate instead of enrolling again"),
-        HOST_OUTPUT = ("RC-HOST-018", "the output cannot be written", "check the output path; nothing was lost: the result is in the journal and a rerun with the same request id writes it again"),
+        HOST_OUTPUT = ("RC-HOST-018", "the output cannot be written", "check where the output goes (a full disk, a closed pipe); for an issuance nothing was lost: the certificate is in the journal and a rerun with the same request id writes it again"),
+        HOST_UNSAFE = ("RC-HOST-019", "a store or journal directory is not private: group or others may write it, or it is not a directory", "make it a directory only this account may write (chmod 700 PATH), as ssh insists for ~/.ssh"),
+        HOST_BAD_SIGNATURE = ("RC-HOST-020", "the certificate's signature does not verify with its issuer's key", "the file was altered or is not the certificate the CA issued: download it again from PKI Manager"),
+        HOST_NOT_UTF8 = ("RC-HOST-021", "a text input is not valid UTF-8", "save the file as UTF-8 (a password file: exactly the password, one line)"),
         CONF_INVALID = ("RC-CONF-001", "the configuration file is invalid", "fix the key named in the error (file:line); README documents every key"),
         TLS_SETUP = ("RC-TLS-001", "TLS could not be set up", "check ca_trust holds PEM certificates and the RA certificate and key match"),
     }

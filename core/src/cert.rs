@@ -115,6 +115,55 @@ impl Time {
     }
 }
 
+impl Time {
+    /// The UTC calendar time of `secs` seconds since 1970-01-01T00:00:00Z
+    /// (the inverse of [`Time::unix`]; years outside 0..=9999 are clamped).
+    pub fn from_unix(secs: i64) -> Time {
+        let secs = secs.clamp(-62_167_219_200, 253_402_300_799);
+        let days = secs.div_euclid(86_400);
+        let rem = secs.rem_euclid(86_400);
+        // Civil from days (Howard Hinnant's algorithm).
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        Time {
+            year: u16::try_from(year).unwrap_or(0),
+            month: u8::try_from(month).unwrap_or(1),
+            day: u8::try_from(day).unwrap_or(1),
+            hour: u8::try_from(rem / 3600).unwrap_or(0),
+            minute: u8::try_from(rem % 3600 / 60).unwrap_or(0),
+            second: u8::try_from(rem % 60).unwrap_or(0),
+        }
+    }
+}
+
+/// A certificate whose validity does not hold by this machine's clock:
+/// warned when a certificate is issued or replayed, naming both times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum ClockNote {
+    /// notBefore is later than now by more than the allowed skew.
+    NotYetValid { not_before: Time, now: Time },
+    /// notAfter has passed.
+    Expired { not_after: Time, now: Time },
+}
+
+explain!(ClockNote {
+    NotYetValid { not_before, now } => ("RC-CERT-W01", "the certificate is not valid yet by this machine's clock", "check this machine's clock (timedatectl, NTP) and the CA's: a device with this clock refuses the certificate until its notBefore"), "notBefore {not_before}, this machine's clock {now}";
+    Expired { not_after, now } => ("RC-CERT-W02", "the certificate has expired by this machine's clock", "issue again under a new request id (the journal replays what was issued for this one), or check this machine's clock"), "notAfter {not_after}, this machine's clock {now}";
+});
+
+/// Clock skew tolerated before a notBefore in the future is warned about
+/// (5 minutes, as Kerberos and most TLS stacks allow).
+pub const CLOCK_SKEW_SECS: i64 = 300;
+
 impl fmt::Display for Time {
     /// ISO 8601, e.g. `2027-11-25T17:13:34Z`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -156,6 +205,24 @@ pub struct CertificateRef<'a> {
 }
 
 impl<'a> CertificateRef<'a> {
+    /// How the validity stands at `now` (Unix seconds): a note when
+    /// notBefore is more than `skew` seconds ahead or notAfter has passed.
+    pub fn clock_note(&self, now: i64, skew: i64) -> Option<ClockNote> {
+        if self.not_after.unix() < now {
+            Some(ClockNote::Expired {
+                not_after: self.not_after,
+                now: Time::from_unix(now),
+            })
+        } else if self.not_before.unix() > now.saturating_add(skew) {
+            Some(ClockNote::NotYetValid {
+                not_before: self.not_before,
+                now: Time::from_unix(now),
+            })
+        } else {
+            None
+        }
+    }
+
     /// Parses a certificate occupying all of `der`.
     pub fn parse(der: &'a [u8]) -> Result<Self, CertError> {
         Self::from_tlv(asn1::parse_single(der)?)

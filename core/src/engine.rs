@@ -61,6 +61,10 @@ pub struct IssueRequest<'a> {
     pub seat_id: Option<&'a str>,
     /// clientTransactionID, at most 40 characters; keep it for retries.
     pub client_transaction_id: &'a str,
+    /// Refuse, rather than warn about, values no one wants in a
+    /// certificate (bidi controls, a CN over 64 characters, an email that
+    /// is not local@domain). Control characters are always refused.
+    pub strict: bool,
 }
 
 /// Caller buffers.
@@ -270,6 +274,16 @@ impl<'a, 'b> Engine<'a, 'b> {
             warn(&mut warnings, &mut dropped, w);
         }
         let id = &req.identity;
+        {
+            let mut w = |x| warn(&mut warnings, &mut dropped, x);
+            profile::check_value("cn", id.cn, req.strict, &mut w)?;
+            if let Some(e) = id.email {
+                profile::check_value("email", e, req.strict, &mut w)?;
+            }
+            if let Some(u) = id.upn {
+                profile::check_value("upn", u, req.strict, &mut w)?;
+            }
+        }
         let needs_email =
             req.subject_format != SubjectFormat::CommonName || req.san.contains(&SanKindSel::Email);
         let email = if needs_email {

@@ -282,6 +282,7 @@ pub const CODES: &[&[Code]] = &[
     crate::inf::InfError::CODES,
     crate::inf::InfWarning::CODES,
     crate::cert::CertError::CODES,
+    crate::cert::ClockNote::CODES,
     crate::thumbprint::ThumbError::CODES,
     crate::thumbprint::ThumbNote::CODES,
     crate::profile::ProfileError::CODES,

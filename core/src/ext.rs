@@ -89,7 +89,7 @@ explain!(ExtError {
     MissingEquals { pos } => ("RC-EXT-007", "SAN item has no '='", "write items as key=value joined by &, e.g. email=a@b.com&upn=a@corp.local"), "at byte {pos}";
     BadOtherNameDer => ("RC-EXT-008", "other-name value is not a single DER value", "give the value as hex of one DER TLV, e.g. 04 10 <16 bytes> for an OCTET STRING");
     EmptySan => ("RC-EXT-009", "subject alternative name extension has no entries", "give at least one SAN entry or drop the extension");
-    Der(e) => ("RC-EXT-010", "extension did not fit the output buffer", "give a larger buffer"), "{e}";
+    Der(e) => ("RC-EXT-010", "the extension is larger than the space for it", "the detail names the bytes it needs: shorten the SAN values (real extensions take a few hundred bytes); on an appliance, raise the request buffer to at least that"), "{e}";
 });
 
 impl From<DerError> for ExtError {

@@ -50,6 +50,11 @@ pub enum InfError {
     TooMany { line: usize },
     /// The SAN text does not parse.
     San { line: usize, err: ext::ExtError },
+    /// Bytes that are not UTF-8 (and no other encoding was chosen), or a
+    /// Windows-1252 byte with no character.
+    NotUtf8 { line: usize, byte: usize },
+    /// UTF-16 that does not decode (odd length, a lone surrogate).
+    BadUtf16 { byte: usize },
     /// A caller buffer too small (how many bytes it needs).
     BufferTooSmall(BufferTooSmall),
 }
@@ -67,6 +72,8 @@ explain!(InfError {
     NoNewRequest => ("RC-INF-010", "no [NewRequest] section", "add a [NewRequest] section with at least Subject");
     TooMany { line } => ("RC-INF-011", "too many entries of one kind", "raconn keeps at most 16 EKUs, 16 SAN lines and 8 extra extensions"), "line {line}";
     San { line, err } => ("RC-INF-012", "subject alternative name text does not parse", "write {text}email=…&upn=…&dns=… (see the SAN error)"), "line {line}: {err}";
+    NotUtf8 { line, byte } => ("RC-INF-014", "the file is neither UTF-8 nor UTF-16 with a byte-order mark", "save it as UTF-8 or Unicode (Notepad: Save As, Encoding), or read it as Windows-1252 (\"ANSI\") with --encoding windows-1252"), "line {line}, byte {byte} of the line";
+    BadUtf16 { byte } => ("RC-INF-015", "the UTF-16 text does not decode (a lone surrogate or an odd length)", "save the file again as Unicode or UTF-8"), "byte {byte}";
 } delegate {
     BufferTooSmall(b) => b;
 });
@@ -285,6 +292,154 @@ fn parse_oid(s: &str, line: usize) -> Result<Oid, InfError> {
     let s = s.trim();
     let s = s.strip_prefix("OID.").unwrap_or(s);
     Oid::new(s).map_err(|_| InfError::BadValue { line })
+}
+
+/// How to read bytes that carry no byte-order mark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum TextEncoding {
+    /// UTF-8 only: anything else is refused, naming line and byte.
+    Utf8,
+    /// Windows-1252 ("ANSI" in Notepad) where the bytes are not UTF-8.
+    Windows1252,
+}
+
+/// What the bytes were.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum SourceEncoding {
+    /// UTF-8 (with or without a byte-order mark).
+    Utf8,
+    /// UTF-16 little-endian with a byte-order mark (Notepad's "Unicode").
+    Utf16Le,
+    /// UTF-16 big-endian with a byte-order mark.
+    Utf16Be,
+    /// Windows-1252, as asked.
+    Windows1252,
+}
+
+/// Text decoded from a file's bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decoded<'b> {
+    /// The text (UTF-8).
+    pub text: &'b str,
+    /// What the bytes were.
+    pub source: SourceEncoding,
+    /// Windows-1252: the lines (1-based) that held bytes above 0x7F, first 16.
+    pub converted_lines: heapless::Vec<usize, 16>,
+}
+
+/// Windows-1252 0x80–0x9F (0 where the code page has no character).
+const CP1252_HIGH: [u16; 32] = [
+    0x20AC, 0, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021, 0x02C6, 0x2030, 0x0160, 0x2039,
+    0x0152, 0, 0x017D, 0, 0, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2013, 0x2014, 0x02DC,
+    0x2122, 0x0161, 0x203A, 0x0153, 0, 0x017E, 0x0178,
+];
+
+fn put_char(w: &mut crate::buf::SliceWriter<'_>, c: char) {
+    let mut b = [0u8; 4];
+    w.put(c.encode_utf8(&mut b).as_bytes());
+}
+
+/// The line (1-based) and the byte within it (1-based) of offset `at`.
+fn line_and_column(b: &[u8], at: usize) -> (usize, usize) {
+    let before = b.get(..at).unwrap_or(b);
+    let line = 1 + before.iter().filter(|x| **x == b'\n').count();
+    let start = before
+        .iter()
+        .rposition(|x| *x == b'\n')
+        .map_or(0, |p| p + 1);
+    (line, at - start + 1)
+}
+
+/// Decodes a certreq.ini file as certreq reads it: UTF-16 with a
+/// byte-order mark (Notepad's "Unicode"), UTF-8 (a byte-order mark is
+/// skipped), or — only when `assume` says so — Windows-1252. Bytes that fit
+/// none are refused naming line and byte: no replacement character ever
+/// reaches a request. `out` needs up to 3 bytes per input byte.
+pub fn decode_text<'b>(
+    bytes: &[u8],
+    assume: TextEncoding,
+    out: &'b mut [u8],
+) -> Result<Decoded<'b>, InfError> {
+    let mut w = crate::buf::SliceWriter::new(out);
+    let mut converted_lines = heapless::Vec::new();
+    let source = match bytes {
+        [0xFF, 0xFE, rest @ ..] | [0xFE, 0xFF, rest @ ..] => {
+            let le = bytes.first() == Some(&0xFF);
+            if rest.len() % 2 != 0 {
+                return Err(InfError::BadUtf16 { byte: bytes.len() });
+            }
+            let units = rest.chunks_exact(2).map(|p| {
+                let (a, b) = (
+                    u16::from(p.first().copied().unwrap_or(0)),
+                    u16::from(p.get(1).copied().unwrap_or(0)),
+                );
+                if le {
+                    a | (b << 8)
+                } else {
+                    (a << 8) | b
+                }
+            });
+            for (i, c) in char::decode_utf16(units).enumerate() {
+                let c = c.map_err(|_| InfError::BadUtf16 { byte: 2 + 2 * i })?;
+                put_char(&mut w, c);
+            }
+            if le {
+                SourceEncoding::Utf16Le
+            } else {
+                SourceEncoding::Utf16Be
+            }
+        }
+        _ => {
+            let b = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(bytes);
+            match core::str::from_utf8(b) {
+                Ok(t) => {
+                    w.put(t.as_bytes());
+                    SourceEncoding::Utf8
+                }
+                Err(e) => {
+                    if assume != TextEncoding::Windows1252 {
+                        let (line, byte) = line_and_column(b, e.valid_up_to());
+                        return Err(InfError::NotUtf8 { line, byte });
+                    }
+                    let mut line = 1;
+                    for (i, &x) in b.iter().enumerate() {
+                        let c = match x {
+                            0..=0x7F => char::from(x),
+                            0x80..=0x9F => {
+                                let u =
+                                    CP1252_HIGH.get(usize::from(x - 0x80)).copied().unwrap_or(0);
+                                char::from_u32(u32::from(u)).filter(|_| u != 0).ok_or_else(
+                                    || {
+                                        let (line, byte) = line_and_column(b, i);
+                                        InfError::NotUtf8 { line, byte }
+                                    },
+                                )?
+                            }
+                            _ => char::from(x),
+                        };
+                        if x > 0x7F && converted_lines.last() != Some(&line) {
+                            let _ = converted_lines.push(line);
+                        }
+                        if x == b'\n' {
+                            line += 1;
+                        }
+                        put_char(&mut w, c);
+                    }
+                    SourceEncoding::Windows1252
+                }
+            }
+        }
+    };
+    let out = w.finish("text").map_err(InfError::BufferTooSmall)?;
+    let out: &'b [u8] = out;
+    let text = core::str::from_utf8(out).map_err(|_| InfError::BadUtf16 { byte: 0 })?;
+    Ok(Decoded {
+        text,
+        source,
+        converted_lines,
+    })
 }
 
 /// Parses a certreq.ini text.
@@ -702,6 +857,62 @@ OID=1.3.6.1.5.5.7.3.2 ; Client Authentication  // Uncomment if you need a mutual
 \r
 ;-----------------------------------------------\r
 ";
+
+    #[test]
+    fn encodings_as_certreq_reads_them() {
+        let text = "[NewRequest]\r\nSubject = \"O=Contos\u{f6}, CN=x\"\r\n";
+        let mut out = [0u8; 256];
+        // UTF-16 LE and BE with a byte-order mark, UTF-8 with and without one.
+        let le: std::vec::Vec<u8> = [0xFF, 0xFE]
+            .into_iter()
+            .chain(text.encode_utf16().flat_map(|u| u.to_le_bytes()))
+            .collect();
+        let be: std::vec::Vec<u8> = [0xFE, 0xFF]
+            .into_iter()
+            .chain(text.encode_utf16().flat_map(|u| u.to_be_bytes()))
+            .collect();
+        let bom: std::vec::Vec<u8> = [0xEF, 0xBB, 0xBF].into_iter().chain(text.bytes()).collect();
+        for (b, src) in [
+            (&le, SourceEncoding::Utf16Le),
+            (&be, SourceEncoding::Utf16Be),
+            (&bom, SourceEncoding::Utf8),
+        ] {
+            let d = decode_text(b, TextEncoding::Utf8, &mut out).unwrap();
+            assert_eq!((d.text, d.source), (text, src));
+        }
+        let plain = decode_text(text.as_bytes(), TextEncoding::Utf8, &mut out).unwrap();
+        assert_eq!((plain.text, plain.source), (text, SourceEncoding::Utf8));
+        // "ANSI": refused by default, naming line and byte; read when asked.
+        let ansi = b"[NewRequest]\r\nSubject = \"O=Contos\xF6 \x80, CN=x\"\r\n";
+        assert_eq!(
+            decode_text(ansi, TextEncoding::Utf8, &mut out).map(|d| d.source),
+            Err(InfError::NotUtf8 { line: 2, byte: 20 })
+        );
+        let d = decode_text(ansi, TextEncoding::Windows1252, &mut out).unwrap();
+        assert_eq!(
+            d.text,
+            "[NewRequest]\r\nSubject = \"O=Contos\u{f6} \u{20ac}, CN=x\"\r\n"
+        );
+        assert_eq!(d.source, SourceEncoding::Windows1252);
+        assert_eq!(&d.converted_lines[..], &[2][..]);
+        // A byte with no Windows-1252 character, a lone surrogate, an odd length.
+        assert!(matches!(
+            decode_text(b"a\x81", TextEncoding::Windows1252, &mut out),
+            Err(InfError::NotUtf8 { line: 1, byte: 2 })
+        ));
+        assert!(matches!(
+            decode_text(
+                &[0xFF, 0xFE, 0x00, 0xD8, 0x41, 0x00],
+                TextEncoding::Utf8,
+                &mut out
+            ),
+            Err(InfError::BadUtf16 { .. })
+        ));
+        assert!(matches!(
+            decode_text(&[0xFF, 0xFE, 0x41], TextEncoding::Utf8, &mut out),
+            Err(InfError::BadUtf16 { .. })
+        ));
+    }
 
     #[test]
     fn reference_file() {

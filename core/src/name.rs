@@ -224,7 +224,7 @@ explain!(NameError {
     EmptyValue { attr, pos } => ("RC-NAME-011", "subject attribute has an empty value", "give a value or remove the attribute"), "attribute {attr} at byte {pos}";
     BadHexValue { pos } => ("RC-NAME-012", "#-value is not hex-encoded DER", "write #<hex of one DER TLV>, or drop the # to give text"), "at byte {pos}";
     JunkAfterQuote { pos } => ("RC-NAME-013", "text after a closing quote", "put the whole value inside the quotes"), "at byte {pos}";
-    Der(e) => ("RC-NAME-014", "subject did not fit the output buffer", "give a larger buffer"), "{e}";
+    Der(e) => ("RC-NAME-014", "the subject is larger than the space for it", "the detail names the bytes it needs: shorten the subject (RFC 5280 limits a CN to 64 characters); on an appliance, raise the request buffer to at least that"), "{e}";
 });
 
 impl From<DerError> for NameError {

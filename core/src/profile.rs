@@ -77,6 +77,17 @@ pub enum ProfileError {
     BufferTooSmall(BufferTooSmall),
     /// The common name is empty.
     CnEmpty,
+    /// A control character in a value that goes to the CA.
+    ControlChar {
+        /// Which value (`cn`, `email`, `upn`, `other-name`).
+        field: &'static str,
+        /// Byte offset.
+        pos: usize,
+        /// The character.
+        ch: char,
+    },
+    /// A warning the profile says to refuse (`strict`).
+    Strict(ProfileWarning),
 }
 
 explain!(ProfileError {
@@ -99,6 +110,8 @@ explain!(ProfileError {
     UnknownSubjectFormat => ("RC-PROF-017", "unknown subject name format", "use common-name, common-name-including-email or common-name-as-email");
     UnknownSanKind => ("RC-PROF-018", "unknown subject alternative name kind", "use email, upn or other-name:<OID>");
     CnEmpty => ("RC-PROF-020", "common name is empty", "give the user's or device's common name");
+    ControlChar { field, pos, ch } => ("RC-PROF-021", "a value holds a control character", "remove the character (line breaks and tabs included) from the directory attribute; no CA certificate should carry one"), "{field} at byte {pos}: U+{:04X}", *ch as u32;
+    Strict(w) => ("RC-PROF-022", "the profile is strict and refuses a value it would otherwise only warn about", "fix the value the warning names, or set strict = false in the profile to send it with a warning"), "{w}";
 } delegate {
     BufferTooSmall(b) => b;
 });
@@ -122,6 +135,12 @@ pub enum ProfileWarning {
     UpnFromEmail,
     /// UPN SAN taken from the subject.
     UpnFromSubject,
+    /// The common name is over 64 characters.
+    CnTooLong { len: usize },
+    /// The email is not `local@domain`.
+    EmailShape,
+    /// A bidirectional-text control character.
+    BidiControl { field: &'static str, pos: usize },
 }
 
 explain!(ProfileWarning {
@@ -132,7 +151,62 @@ explain!(ProfileWarning {
     EmailFromSubject => ("RC-PROF-W05", "the user has no email or UPN: the email SAN uses the subject", "nothing to do if intended; fill the mail attribute otherwise");
     UpnFromEmail => ("RC-PROF-W06", "the user has no UPN: the UPN SAN uses the email", "nothing to do if intended; set the UPN otherwise");
     UpnFromSubject => ("RC-PROF-W07", "the user has no UPN or email: the UPN SAN uses the subject", "nothing to do if intended; set the UPN otherwise");
+    CnTooLong { len } => ("RC-PROF-W08", "the common name is longer than 64 characters (RFC 5280 ub-common-name)", "shorten the name: many CAs and relying parties refuse longer common names"), "{len} characters";
+    EmailShape => ("RC-PROF-W09", "the email is not of the form local@domain", "check the user's mail attribute");
+    BidiControl { field, pos } => ("RC-PROF-W10", "a value holds a bidirectional-text control character (U+202A–U+202E, U+2066–U+2069, U+200E, U+200F)", "remove it: such characters make a name display differently from what it is"), "{field} at byte {pos}";
 });
+
+/// Checks one value that goes to the CA (`field` names it): a control
+/// character is refused; a bidirectional-text control, an over-long common
+/// name or an email that is not `local@domain` is a warning — refused too
+/// when `strict`.
+pub fn check_value(
+    field: &'static str,
+    value: &str,
+    strict: bool,
+    warn: &mut dyn FnMut(ProfileWarning),
+) -> Result<(), ProfileError> {
+    let mut note = |w: ProfileWarning| {
+        if strict {
+            Err(ProfileError::Strict(w))
+        } else {
+            warn(w);
+            Ok(())
+        }
+    };
+    for (pos, ch) in value.char_indices() {
+        if ch.is_control() {
+            return Err(ProfileError::ControlChar { field, pos, ch });
+        }
+    }
+    if let Some((pos, _)) = value.char_indices().find(|(_, c)| {
+        matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}')
+    }) {
+        note(ProfileWarning::BidiControl { field, pos })?;
+    }
+    if field == "cn" {
+        let len = value.chars().count();
+        if len > 64 {
+            note(ProfileWarning::CnTooLong { len })?;
+        }
+    }
+    if field == "email" {
+        let ok = match value.split_once('@') {
+            Some((l, d)) => {
+                !l.is_empty()
+                    && !d.is_empty()
+                    && !d.contains('@')
+                    && !d.starts_with('.')
+                    && !d.ends_with('.')
+            }
+            None => false,
+        };
+        if !ok {
+            note(ProfileWarning::EmailShape)?;
+        }
+    }
+    Ok(())
+}
 
 /// A checked CA host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,6 +244,25 @@ pub fn parse_ca_fqdn(s: &str) -> Result<CaHost<'_>, ProfileError> {
             return Err(ProfileError::CaTrailingSlash);
         }
         return Err(ProfileError::CaHasPath { pos: i });
+    }
+    if let Some(rest) = s.strip_prefix('[') {
+        // An IPv6 literal (RFC 3986 §3.2.2): [2001:db8::1] or [2001:db8::1]:8443.
+        let (addr, after) = rest
+            .split_once(']')
+            .ok_or(ProfileError::CaBadChar { ch: '[', pos: 0 })?;
+        if addr.parse::<core::net::Ipv6Addr>().is_err() {
+            return Err(ProfileError::CaBadChar { ch: '[', pos: 0 });
+        }
+        let port = match after {
+            "" => None,
+            p => Some(
+                p.strip_prefix(':')
+                    .and_then(|p| p.parse::<u16>().ok())
+                    .filter(|p| *p != 0)
+                    .ok_or(ProfileError::CaBadPort)?,
+            ),
+        };
+        return Ok(CaHost { host: addr, port });
     }
     let (host, port) = match s.rsplit_once(':') {
         Some((h, p)) if !h.contains(':') => {
@@ -524,14 +617,24 @@ pub fn other_name_value<'b>(
             })?
         }
         OtherNameInput::Utf8 => {
-            let b = body.as_bytes();
-            let dst = bytes_buf
-                .get_mut(..b.len())
-                .ok_or(ProfileError::BufferTooSmall(BufferTooSmall::output(
-                    b.len(),
-                )))?;
-            dst.copy_from_slice(b);
-            dst
+            // The text as one DER UTF8String, the value an other-name carries.
+            if body.is_empty() {
+                return Err(ProfileError::OtherNameEmpty);
+            }
+            if let Some((pos, ch)) = body.char_indices().find(|(_, c)| c.is_control()) {
+                return Err(ProfileError::ControlChar {
+                    field: "other-name",
+                    pos,
+                    ch,
+                });
+            }
+            let mut w = crate::asn1::DerWriter::new(bytes_buf);
+            w.tlv(crate::asn1::tag::UTF8_STRING, body.as_bytes());
+            let n = w.finish().map_err(|e| match e {
+                crate::asn1::DerError::BufferTooSmall(b) => ProfileError::BufferTooSmall(b),
+                _ => ProfileError::OtherNameEmpty,
+            })?;
+            bytes_buf.get(..n).unwrap_or(&[])
         }
     };
     if bytes.is_empty() {
@@ -574,6 +677,17 @@ mod tests {
             })
         );
         assert_eq!(parse_ca_fqdn("localhost:8443").unwrap().port, Some(8443));
+        assert_eq!(
+            parse_ca_fqdn("[2001:db8::1]:8443"),
+            Ok(CaHost {
+                host: "2001:db8::1",
+                port: Some(8443)
+            })
+        );
+        assert_eq!(parse_ca_fqdn("[::1]").unwrap().port, None);
+        assert!(parse_ca_fqdn("[2001:db8::zz]:443").is_err());
+        assert!(parse_ca_fqdn("[::1]:0").is_err());
+        assert!(parse_ca_fqdn("2001:db8::1").is_err());
         assert_eq!(
             parse_ca_fqdn("https://pki-ws.symauth.com"),
             Err(ProfileError::CaHasScheme)
@@ -737,7 +851,9 @@ mod tests {
         assert_eq!(v.warning, Some(ProfileWarning::OtherNameAlreadyBase64));
         let (mut a, mut b) = ([0u8; 64], [0u8; 128]);
         let v = other_name_value("utf8:abc", &mut a, &mut b).unwrap();
-        assert_eq!(v.base64, "YWJj");
+        // A DER UTF8String: 0C 03 'a' 'b' 'c'.
+        assert_eq!(v.bytes, &[0x0C, 3, b'a', b'b', b'c'][..]);
+        assert_eq!(v.base64, "DANhYmM=");
         let (mut a, mut b) = ([0u8; 64], [0u8; 128]);
         assert_eq!(
             other_name_value("hex:04 1g", &mut a, &mut b),

@@ -56,6 +56,7 @@ fn order(id: &str) -> Order<'_> {
         },
         seat_id: None,
         key: KeyChoice::Policy,
+        strict: false,
     }
 }
 
@@ -722,6 +723,7 @@ fn records_of_raconn_embedded_0_1_are_read() {
         },
         seat_id: None,
         key: KeyChoice::P256,
+        strict: false,
     };
     let k = SoftP256::from_bytes(&[0x33; 32]).unwrap();
     for (bytes, state) in [
@@ -782,4 +784,55 @@ fn records_of_raconn_embedded_0_1_are_read() {
         None,
     );
     assert_eq!(r.failed, Some(("RC-TX-001", false)));
+}
+
+/// The issued certificate's validity, judged by a clock: nothing inside
+/// it, RC-CERT-W01 when notBefore is ahead by more than the skew (naming
+/// both times), RC-CERT-W02 once notAfter has passed.
+#[test]
+fn clock_notes_name_both_times() {
+    use raconn_core::cert::{ClockNote, Time, CLOCK_SKEW_SECS};
+    use raconn_core::error::Explain;
+    // Time::from_unix inverts Time::unix, against dates `date -u -d @N` gives.
+    for (secs, iso) in [
+        (0, "1970-01-01T00:00:00Z"),
+        (951_782_400, "2000-02-29T00:00:00Z"),
+        (1_796_083_199, "2026-11-30T23:59:59Z"),
+        (4_107_542_400, "2100-03-01T00:00:00Z"),
+    ] {
+        let t = Time::from_unix(secs);
+        assert_eq!(t.to_string(), iso);
+        assert_eq!(t.unix(), secs);
+    }
+    let k = key();
+    let r = drive(
+        order("t-clock"),
+        None,
+        FAST,
+        &k,
+        ca(ISSUED, SEARCH_EMPTY),
+        None,
+    );
+    let cert = r.done.unwrap().0;
+    let c = CertificateRef::parse(&cert).unwrap();
+    let (nb, na) = (c.not_before.unix(), c.not_after.unix());
+    assert_eq!(c.clock_note(nb, CLOCK_SKEW_SECS), None);
+    assert_eq!(c.clock_note(nb - CLOCK_SKEW_SECS, CLOCK_SKEW_SECS), None);
+    let early = c
+        .clock_note(nb - CLOCK_SKEW_SECS - 1, CLOCK_SKEW_SECS)
+        .unwrap();
+    assert!(matches!(early, ClockNote::NotYetValid { .. }));
+    assert_eq!(early.code(), "RC-CERT-W01");
+    let text = early.to_string();
+    assert!(
+        text.contains(&format!("notBefore {}", c.not_before))
+            && text.contains(&Time::from_unix(nb - CLOCK_SKEW_SECS - 1).to_string()),
+        "{text}"
+    );
+    assert_eq!(c.clock_note(na, CLOCK_SKEW_SECS), None);
+    let late = c.clock_note(na + 1, CLOCK_SKEW_SECS).unwrap();
+    assert_eq!(late.code(), "RC-CERT-W02");
+    assert!(late
+        .to_string()
+        .contains(&format!("notAfter {}", c.not_after)));
 }

@@ -32,6 +32,7 @@ fuzz_target!(|data: &[u8]| {
         },
         seat_id: None,
         key: KeyChoice::Policy,
+        strict: false,
     };
     let (mut a, mut b, mut c, mut d) = (
         vec![0u8; 16384],

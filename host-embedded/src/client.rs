@@ -52,6 +52,8 @@ pub struct Job<'a> {
     pub identity: Identity<'a>,
     /// The device key (the HSM seam makes P-256 keys, and RSA-2048 where the part has it).
     pub key: KeyChoice,
+    /// Refuse values that would only be warned about (see the core's `profile::check_value`).
+    pub strict: bool,
 }
 
 impl<'a> Job<'a> {
@@ -67,6 +69,7 @@ impl<'a> Job<'a> {
             identity: self.identity,
             seat_id: None,
             key: self.key,
+            strict: self.strict,
         }
     }
 }

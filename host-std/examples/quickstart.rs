@@ -78,7 +78,7 @@ fn run(dir: &Path) -> Result<(), raconn_host::errors::HostError> {
     );
     files::write_atomic(&inf, ini.as_bytes(), 0o644)?;
     let csr = dir.join("ra.csr");
-    let made = cli::ra::new_request(&inf, &csr, false, &store)?;
+    let made = cli::ra::new_request(&inf, &csr, false, cli::ra::Encoding::Utf8, &store)?;
     print!("{}", indent(&made.to_string()));
 
     step(

@@ -88,6 +88,7 @@ fn main() {
                 },
                 seat_id: None,
                 key: KeyChoice::Policy,
+                strict: false,
             };
             let (mut a, mut b, mut c, mut d) = (
                 vec![0u8; 16384],

@@ -92,6 +92,8 @@ struct RawProfile {
     pfx: Option<String>,
     #[serde(default)]
     names: BTreeMap<String, String>,
+    #[serde(default)]
+    strict: bool,
 }
 
 pub use raconn_core::issuance::{KeyChoice, PollPolicy};
@@ -126,6 +128,8 @@ pub struct Profile {
     pub pfx: PfxProfile,
     /// nameValuePair name overrides (kind → name).
     pub names: Vec<(String, String)>,
+    /// Refuse values that would only be warned about.
+    pub strict: bool,
     /// Warnings from the checks.
     pub warnings: Vec<String>,
 }
@@ -306,6 +310,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, HostError> {
                 key,
                 pfx,
                 names: p.names.into_iter().collect(),
+                strict: p.strict,
                 warnings: w.map(|w| w.to_string()).into_iter().collect(),
             },
         );

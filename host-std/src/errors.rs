@@ -65,6 +65,12 @@ pub enum HostError {
     StoreLocation(String),
     /// The result could not be written to its output (stdout, a file).
     Output(String),
+    /// A store or journal directory that is not private (or not a directory).
+    Unsafe { path: PathBuf, what: String },
+    /// A certificate whose signature does not verify with its issuer's key.
+    BadSignature { path: PathBuf, subject: String },
+    /// A text input that is not UTF-8.
+    NotUtf8 { path: PathBuf, byte: usize },
 }
 
 /// `file:line: key: ` of a configuration error.
@@ -108,6 +114,9 @@ raconn_core::explain!(HostError {
     Token(e) => [c::HOST_TOKEN], "{e}";
     StoreLocation(e) => [c::HOST_STORE_LOCATION], "{e}";
     Output(e) => [c::HOST_OUTPUT], "{e}";
+    Unsafe { path, what } => [c::HOST_UNSAFE], "{} {what}", path.display();
+    BadSignature { path, subject } => [c::HOST_BAD_SIGNATURE], "{}: {subject}", path.display();
+    NotUtf8 { path, byte } => [c::HOST_NOT_UTF8], "{}: byte {byte}", path.display();
 } delegate {
     Core(e) => e;
     Ca { kind, phase, elapsed_ms, timeout_ms, detail } => kind, "{phase} after {elapsed_ms} ms; ca_timeout_ms = {timeout_ms}: {detail}";

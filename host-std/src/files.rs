@@ -9,12 +9,66 @@ use raconn_core::pem::{self, PemKind};
 
 use crate::errors::HostError;
 
+/// Refuses a target that exists and is not a regular file (a device node,
+/// a FIFO, a directory): an atomic write would replace it.
+pub fn check_target(path: &Path) -> Result<(), HostError> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.is_file() => Ok(()),
+        Ok(m) if m.file_type().is_symlink() => match fs::metadata(path) {
+            Ok(t) if t.is_file() => Ok(()),
+            Ok(_) => Err(not_regular(path)),
+            Err(_) => Ok(()),
+        },
+        Ok(_) => Err(not_regular(path)),
+        Err(_) => Ok(()),
+    }
+}
+
+/// Checks, before anything costly is made, that `path` can be written: the
+/// target is a regular file or absent, and its directory exists and takes
+/// a new file (probed with a temporary file, removed at once).
+pub fn check_writable(path: &Path) -> Result<(), HostError> {
+    check_target(path)?;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let probe = dir.join(format!(".raconn-probe-{}", std::process::id()));
+    let r = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe);
+    match r {
+        Ok(f) => {
+            drop(f);
+            let _ = fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(err) => Err(HostError::Write {
+            path: path.to_path_buf(),
+            err,
+        }),
+    }
+}
+
+fn not_regular(path: &Path) -> HostError {
+    HostError::Write {
+        path: path.to_path_buf(),
+        err: std::io::Error::other(
+            "not a regular file: raconn writes only to a regular file or a new path (for standard output, give -)",
+        ),
+    }
+}
+
 /// Writes `bytes` to `path` atomically: a temporary file in the same
 /// directory created with `mode` (never wider), flushed to disk, renamed over
 /// the target, and the directory synced. A crash leaves either the old file
-/// or the new one, never half of one. On Windows `mode` is not applied: the
-/// file takes the directory's ACL (keep the store directory's ACL narrow).
+/// or the new one, never half of one. A target that is not a regular file
+/// (a device, a FIFO) is refused, never replaced. On Windows `mode` is not
+/// applied: the file takes the directory's ACL (keep the store directory's
+/// ACL narrow).
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), HostError> {
+    check_target(path)?;
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())

@@ -99,7 +99,7 @@ impl std::fmt::Display for IssueOutcome {
 
 /// The RA certificate (DER) and its key, from the configured store.
 pub fn ra_identity(cfg: &Config) -> Result<(Vec<u8>, Arc<dyn RaKey>), HostError> {
-    let (cert, key) = store::open(&cfg.store)?.identity(&cfg.ra_thumbprint)?;
+    let (cert, key) = store::open_existing(&cfg.store)?.identity(&cfg.ra_thumbprint)?;
     Ok((cert.der, key))
 }
 
@@ -173,7 +173,26 @@ pub fn write_pfx(
     alias: &str,
 ) -> Result<(), HostError> {
     let der = pfx_bytes(key_pkcs8, cert, chain, password, profile, alias)?;
+    if out == Path::new("-") {
+        use std::io::Write as _;
+        let mut o = std::io::stdout().lock();
+        return o
+            .write_all(&der)
+            .and_then(|()| o.flush())
+            .map_err(|e| HostError::Output(format!("stdout: {e}")));
+    }
     files::write_atomic(out, &der, 0o600)
+}
+
+/// The PFX friendlyName for a common name. It is a BMPString (RFC 7292
+/// §4.2, PKCS#9 friendlyName), which holds only the Basic Multilingual
+/// Plane: a character beyond it (𠮷, an emoji) becomes U+FFFD in the label
+/// only — the certificate's subject keeps it — so that any subject the CA
+/// accepts gives a PFX.
+pub fn friendly_name(cn: &str) -> String {
+    cn.chars()
+        .map(|c| if u32::from(c) > 0xFFFF { '\u{FFFD}' } else { c })
+        .collect()
 }
 
 /// The PFX of key + certificate + chain, in memory.
@@ -204,7 +223,7 @@ pub fn pfx_bytes(
         certs,
     );
     let mut ks = KeyStore::new();
-    ks.add_entry(alias, KeyStoreEntry::PrivateKeyChain(chain));
+    ks.add_entry(&friendly_name(alias), KeyStoreEntry::PrivateKeyChain(chain));
     let w = ks.writer(password);
     let w = match profile {
         PfxProfile::Modern => w
@@ -255,17 +274,14 @@ fn key_algorithm(kind: KeyKind) -> Result<KeyKind, HostError> {
 /// the target is a regular file or a new path in a directory this account
 /// can write.
 fn check_output(out: &Path) -> Result<(), HostError> {
+    if out == Path::new("-") {
+        return Ok(());
+    }
     let werr = |err| HostError::Write {
         path: out.to_path_buf(),
         err,
     };
-    if let Ok(m) = std::fs::metadata(out) {
-        if !m.is_file() {
-            return Err(werr(std::io::Error::other(
-                "not a regular file: the PFX is written only to a regular file or a new path",
-            )));
-        }
-    }
+    files::check_target(out)?;
     let dir = out
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -325,6 +341,7 @@ pub fn issue(cfg: &Config, profile_name: &str, a: &IssueArgs) -> Result<IssueOut
         },
         seat_id: None,
         key: p.key,
+        strict: p.strict,
     };
     let journal = Journal::open(&cfg.journal)?;
     let _lock = journal.lock(&a.request_id)?;
@@ -360,7 +377,7 @@ pub fn issue(cfg: &Config, profile_name: &str, a: &IssueArgs) -> Result<IssueOut
     if let Some(s) = tx.status().record {
         tracing::info!(record = s.as_str(), "resuming from the journal");
     }
-    let warnings: Vec<String> = tx.warnings().iter().map(|w| w.to_string()).collect();
+    let mut warnings: Vec<String> = tx.warnings().iter().map(|w| w.to_string()).collect();
     for w in &warnings {
         tracing::warn!("{w}");
     }
@@ -439,6 +456,18 @@ pub fn issue(cfg: &Config, profile_name: &str, a: &IssueArgs) -> Result<IssueOut
                 }
                 if !cfg.keep_device_keys {
                     journal.delete_key(Journal::key_reference(&a.request_id).as_bytes())?;
+                }
+                // Issued (or replayed from the journal) and yet not valid
+                // by this machine's clock: say so, naming both times.
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+                let note = CertificateRef::parse(done.certificate)
+                    .ok()
+                    .and_then(|c| c.clock_note(now, raconn_core::cert::CLOCK_SKEW_SECS));
+                if let Some(n) = note {
+                    tracing::warn!("{n}");
+                    warnings.push(n.to_string());
                 }
                 return outcome(a, done.certificate, &done, warnings);
             }

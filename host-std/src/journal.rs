@@ -11,7 +11,8 @@
 //! | `<id>.lock` | locked (`flock`) by the process working on the id: a second process with the same id waits, then answers from the first one's record |
 //! | `<id>.json` | a journal entry of raconn 0.1, read once and converted to `<id>.rec` |
 //!
-//! The directory is created 0700. Temp files that a killed process left
+//! The directory is created 0700, and refused when group or others may
+//! write it (as ssh refuses such a ~/.ssh). Temp files that a killed process left
 //! behind (`.<name>.tmp-<pid>-<nonce>`, from [`crate::files::write_atomic`])
 //! are removed when the journal is opened, once their process is gone.
 
@@ -42,17 +43,10 @@ impl Journal {
     /// Opens (creating it 0700 if needed) the journal in `dir`, and removes
     /// temp files whose writer is gone.
     pub fn open(dir: &Path) -> Result<Journal, HostError> {
-        let werr = |err| HostError::Write {
-            path: dir.to_path_buf(),
-            err,
-        };
         if !dir.exists() {
-            let mut b = fs::DirBuilder::new();
-            b.recursive(true);
-            #[cfg(unix)]
-            std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
-            b.create(dir).map_err(werr)?;
+            crate::store::mkdir_private(dir)?;
         }
+        crate::store::check_private_dir(dir)?;
         let j = Journal {
             dir: dir.to_path_buf(),
         };

@@ -461,6 +461,17 @@ impl RaStore for Pkcs11Store {
         Ok(out)
     }
 
+    fn remove_key(&self, spki: &[u8]) -> Result<(), HostError> {
+        for class in [ObjectClass::PRIVATE_KEY, ObjectClass::PUBLIC_KEY] {
+            for h in self.find(&[Attribute::Class(class), Attribute::Id(hex_id(spki))])? {
+                self.token
+                    .with(|s| s.destroy_object(h))
+                    .map_err(p11("removing the key"))?;
+            }
+        }
+        Ok(())
+    }
+
     fn describe(&self) -> String {
         self.token.uri.to_string()
     }

@@ -159,10 +159,20 @@ impl fmt::Display for StoreLocation {
     }
 }
 
-/// Opens the store at `loc`.
+/// Opens the store at `loc`, creating a directory store if needed.
 pub fn open(loc: &StoreLocation) -> Result<Box<dyn RaStore>, HostError> {
     match loc {
         StoreLocation::Dir(p) => Ok(Box::new(FileStore::open(p)?)),
+        StoreLocation::Pkcs11(u) => Ok(Box::new(crate::pkcs11::Pkcs11Store::open(u)?)),
+        StoreLocation::Windows(_) => open_windows(),
+    }
+}
+
+/// Opens the store at `loc` without creating anything (for commands that
+/// only read: `ra list`, `check`).
+pub fn open_existing(loc: &StoreLocation) -> Result<Box<dyn RaStore>, HostError> {
+    match loc {
+        StoreLocation::Dir(p) => Ok(Box::new(FileStore::open_existing(p)?)),
         StoreLocation::Pkcs11(u) => Ok(Box::new(crate::pkcs11::Pkcs11Store::open(u)?)),
         StoreLocation::Windows(_) => open_windows(),
     }
@@ -207,6 +217,9 @@ pub trait RaStore {
     fn certificates(&self) -> Result<Vec<StoredCert>, HostError>;
     /// Where it is, for messages.
     fn describe(&self) -> String;
+    /// Removes the key whose SubjectPublicKeyInfo is `spki` (a key made for
+    /// a request that then failed, so no orphan key stays behind).
+    fn remove_key(&self, spki: &[u8]) -> Result<(), HostError>;
 
     /// The certificate with this thumbprint.
     fn certificate(&self, t: &Thumbprint) -> Result<StoredCert, HostError> {
@@ -241,7 +254,8 @@ pub fn key_id(spki: &[u8]) -> String {
     d.iter().map(|b| format!("{b:02X}")).collect()
 }
 
-fn mkdir(p: &Path) -> Result<(), HostError> {
+/// Creates a private directory (0700) and its parents if missing.
+pub fn mkdir_private(p: &Path) -> Result<(), HostError> {
     let mut b = fs::DirBuilder::new();
     b.recursive(true);
     #[cfg(unix)]
@@ -252,11 +266,61 @@ fn mkdir(p: &Path) -> Result<(), HostError> {
     })
 }
 
+/// Refuses a directory that keys or records live in when it is not a
+/// directory, or (as ssh refuses a writable ~/.ssh) when group or others
+/// may write it.
+pub fn check_private_dir(p: &Path) -> Result<(), HostError> {
+    let m = fs::metadata(p).map_err(|err| HostError::Read {
+        path: p.to_path_buf(),
+        err,
+    })?;
+    if !m.is_dir() {
+        return Err(HostError::Unsafe {
+            path: p.to_path_buf(),
+            what: "is not a directory".into(),
+        });
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = m.permissions().mode() & 0o777;
+        if mode & 0o022 != 0 {
+            return Err(HostError::Unsafe {
+                path: p.to_path_buf(),
+                what: format!(
+                    "has mode {mode:03o}: group or others may write it (chmod go-w {})",
+                    p.display()
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 impl FileStore {
-    /// Opens (creating if needed) the store at `root`.
+    /// Opens (creating if needed, 0700) the store at `root`.
     pub fn open(root: &Path) -> Result<Self, HostError> {
-        mkdir(&root.join("keys"))?;
-        mkdir(&root.join("certs"))?;
+        mkdir_private(&root.join("keys"))?;
+        mkdir_private(&root.join("certs"))?;
+        Self::open_existing(root)
+    }
+
+    /// Opens the store at `root`, which must exist; creates nothing.
+    pub fn open_existing(root: &Path) -> Result<Self, HostError> {
+        if !root.exists() {
+            return Err(HostError::Read {
+                path: root.to_path_buf(),
+                err: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "no store here (raconn ra new-request makes one)",
+                ),
+            });
+        }
+        for d in [root.to_path_buf(), root.join("keys"), root.join("certs")] {
+            if d.exists() {
+                check_private_dir(&d)?;
+            }
+        }
         Ok(FileStore {
             root: root.to_path_buf(),
         })
@@ -347,6 +411,15 @@ impl RaStore for FileStore {
         }
         out.sort_by_key(|c| c.thumbprint);
         Ok(out)
+    }
+
+    fn remove_key(&self, spki: &[u8]) -> Result<(), HostError> {
+        let p = self.key_path(&key_id(spki));
+        match fs::remove_file(&p) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(err) => Err(HostError::Write { path: p, err }),
+        }
     }
 
     fn describe(&self) -> String {

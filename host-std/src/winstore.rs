@@ -476,6 +476,14 @@ impl RaStore for WindowsStore {
         Ok(out)
     }
 
+    fn remove_key(&self, spki: &[u8]) -> Result<(), HostError> {
+        if let Some((_, h)) = self.named_key(spki)? {
+            // SAFETY: a handle from NCryptOpenKey; NCryptDeleteKey frees it.
+            hr(unsafe { wc::NCryptDeleteKey(h, 0) }, "NCryptDeleteKey")?;
+        }
+        Ok(())
+    }
+
     fn describe(&self) -> String {
         "windows:LocalMachine\\My".into()
     }

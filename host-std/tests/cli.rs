@@ -451,3 +451,237 @@ fn inspect_decodes_saved_soap_messages() {
         text(&o.stderr)
     );
 }
+
+fn key_count(store: &Path) -> usize {
+    std::fs::read_dir(store.join("keys")).map_or(0, |d| d.count())
+}
+
+/// certreq reads a certreq.ini saved by Notepad as "Unicode" (UTF-16 with
+/// a byte-order mark), UTF-8 with or without a byte-order mark, or "ANSI".
+/// raconn reads the first ones as such; an "ANSI" file is refused naming the
+/// line, unless `--encoding windows-1252` says how to read it — never a
+/// replacement character in a subject. openssl judges the subjects.
+#[test]
+fn certreq_ini_encodings_are_read_or_refused_by_line() {
+    let d = tempfile::tempdir().unwrap();
+    let store = d.path().join("st");
+    let ini =
+        "[NewRequest]\r\nSubject = \"O=Contosö, CN=Müller €\"\r\nKeyAlgorithm = ECDSA_P256\r\n";
+    let subject_of = |csr: &Path| {
+        openssl(&[
+            "req",
+            "-in",
+            s(csr),
+            "-noout",
+            "-subject",
+            "-nameopt",
+            "utf8,sep_comma_plus",
+        ])
+    };
+    let forms: [(&str, Vec<u8>); 3] = [
+        (
+            "utf16le",
+            [0xFF, 0xFE]
+                .into_iter()
+                .chain(ini.encode_utf16().flat_map(|u| u.to_le_bytes()))
+                .collect(),
+        ),
+        (
+            "utf16be",
+            [0xFE, 0xFF]
+                .into_iter()
+                .chain(ini.encode_utf16().flat_map(|u| u.to_be_bytes()))
+                .collect(),
+        ),
+        (
+            "utf8bom",
+            [0xEF, 0xBB, 0xBF].into_iter().chain(ini.bytes()).collect(),
+        ),
+    ];
+    for (name, bytes) in forms {
+        let inf = d.path().join(format!("{name}.ini"));
+        std::fs::write(&inf, bytes).unwrap();
+        let csr = d.path().join(format!("{name}.csr"));
+        let o = new_request(&inf, &csr, &store, &[]);
+        assert!(o.status.success(), "{name}: {}", text(&o.stderr));
+        let subj = subject_of(&csr);
+        assert!(subj.contains("O=Contosö,CN=Müller €"), "{name}: {subj}");
+    }
+    assert_eq!(key_count(&store), 3);
+
+    // Notepad's "ANSI" (Windows-1252): ö is 0xF6, € is 0x80.
+    let ansi = b"[NewRequest]\r\nSubject = \"O=Contos\xF6, CN=M\xFCller \x80\"\r\nKeyAlgorithm = ECDSA_P256\r\n";
+    let inf = d.path().join("ansi.ini");
+    std::fs::write(&inf, ansi).unwrap();
+    let csr = d.path().join("ansi.csr");
+    let o = new_request(&inf, &csr, &store, &[]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = text(&o.stderr);
+    assert!(
+        e.contains("RC-INF-014") && e.contains("line 2") && e.contains("--encoding windows-1252"),
+        "{e}"
+    );
+    assert_eq!(key_count(&store), 3, "a refused file makes no key");
+    let o = new_request(&inf, &csr, &store, &["--encoding", "windows-1252"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let e = text(&o.stderr);
+    assert!(e.contains("line 2 read as Windows-1252"), "{e}");
+    let subj = subject_of(&csr);
+    assert!(subj.contains("O=Contosö,CN=Müller €"), "{subj}");
+    assert!(!subj.contains('\u{FFFD}'), "{subj}");
+
+    // A lone surrogate in UTF-16 is refused, not replaced.
+    let inf = d.path().join("bad16.ini");
+    std::fs::write(&inf, [0xFF, 0xFE, b'[', 0, 0x00, 0xD8, b']', 0]).unwrap();
+    let o = new_request(&inf, &csr, &store, &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stderr).contains("RC-INF-015"),
+        "{}",
+        text(&o.stderr)
+    );
+}
+
+/// An output path that cannot be written is found before the key is made:
+/// no orphan key stays in the store for a request no one received.
+#[test]
+fn unwritable_output_makes_no_key() {
+    let d = tempfile::tempdir().unwrap();
+    let store = d.path().join("st");
+    let inf = d.path().join("p.ini");
+    std::fs::write(
+        &inf,
+        "[NewRequest]\nSubject = \"CN=x\"\nKeyAlgorithm = ECDSA_P256\n",
+    )
+    .unwrap();
+    for out in [
+        d.path().join("missing-dir").join("x.csr"),
+        d.path().to_path_buf(),
+        PathBuf::from("/dev/null"),
+    ] {
+        let o = new_request(&inf, &out, &store, &[]);
+        assert_eq!(o.status.code(), Some(1), "{}", out.display());
+        let e = text(&o.stderr);
+        assert!(e.contains("RC-HOST-"), "{}: {e}", out.display());
+        assert_eq!(key_count(&store), 0, "{}: {e}", out.display());
+    }
+    let o = new_request(&inf, &d.path().join("x.csr"), &store, &[]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(key_count(&store), 1);
+}
+
+/// `ra accept` checks the certificate's signature with its issuer when the
+/// file holds the issuer: a certificate altered after issuance (one bit of
+/// its signature, as openssl then also refuses) is refused and nothing is
+/// stored; the genuine one is accepted; a file without the issuer is
+/// accepted with a warning that the signature was not checked.
+#[test]
+fn accept_verifies_the_signature_with_the_issuer() {
+    let d = tempfile::tempdir().unwrap();
+    let store = d.path().join("st");
+    let inf = d.path().join("ra.ini");
+    std::fs::write(
+        &inf,
+        "[NewRequest]\nSubject = \"CN=RA accept test\"\nKeyAlgorithm = ECDSA_P256\n[EnhancedKeyUsageExtension]\nOID=1.3.6.1.5.5.7.3.2\n",
+    )
+    .unwrap();
+    let csr = d.path().join("ra.csr");
+    let o = new_request(&inf, &csr, &store, &[]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let ca = openssl_ca(d.path());
+    let leaf = sign(d.path(), &csr, &ca, "ra.pem");
+    let leaf_der = d.path().join("ra.der");
+    openssl(&[
+        "x509",
+        "-in",
+        s(&leaf),
+        "-outform",
+        "DER",
+        "-out",
+        s(&leaf_der),
+    ]);
+    let mut der = std::fs::read(&leaf_der).unwrap();
+    // The last byte is inside the signature's BIT STRING.
+    let last = der.len() - 1;
+    der[last] ^= 0x01;
+    let bad_der = d.path().join("bad.der");
+    std::fs::write(&bad_der, &der).unwrap();
+    let bad_pem = d.path().join("bad-chain.pem");
+    let pem_of = |p: &Path| openssl(&["x509", "-inform", "DER", "-in", s(p)]);
+    std::fs::write(
+        &bad_pem,
+        pem_of(&bad_der) + &std::fs::read_to_string(&ca.1).unwrap(),
+    )
+    .unwrap();
+    // openssl agrees the altered one does not verify.
+    let o = Command::new("openssl")
+        .args(["verify", "-CAfile", s(&ca.1), s(&bad_pem)])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+
+    let o = raconn(&["ra", "accept", s(&bad_pem), "--store", s(&store)]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = text(&o.stderr);
+    assert!(
+        e.contains("RC-HOST-020") && e.contains("CN=RA accept test"),
+        "{e}"
+    );
+    let o = raconn(&["ra", "list", "--store", s(&store), "--json"]);
+    assert_eq!(text(&o.stdout).trim(), "[]", "nothing stored");
+
+    // The leaf alone: accepted, saying the signature was not checked.
+    let o = raconn(&["ra", "accept", s(&leaf), "--store", s(&store)]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let e = text(&o.stderr);
+    assert!(
+        e.contains("is not in the file") && e.contains("raconn test RA issuing CA"),
+        "{e}"
+    );
+
+    // Leaf and issuer: checked, no such warning.
+    let chain = d.path().join("chain.pem");
+    std::fs::write(
+        &chain,
+        std::fs::read_to_string(&leaf).unwrap() + &std::fs::read_to_string(&ca.1).unwrap(),
+    )
+    .unwrap();
+    let o = raconn(&["ra", "accept", s(&chain), "--store", s(&store), "--json"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    assert!(
+        out.contains("\"warnings\": []") || out.contains("\"warnings\":[]"),
+        "{out}"
+    );
+
+    // A file whose second certificate is not strict DER (valid PEM armour,
+    // a certificate cut short inside) is refused whole.
+    let ca_der = d.path().join("ca.der");
+    openssl(&[
+        "x509",
+        "-in",
+        s(&ca.1),
+        "-outform",
+        "DER",
+        "-out",
+        s(&ca_der),
+    ]);
+    let mut cut = std::fs::read(&ca_der).unwrap();
+    cut.truncate(cut.len() - 10);
+    let cut_path = d.path().join("cut.der");
+    std::fs::write(&cut_path, &cut).unwrap();
+    let b64 = openssl(&["base64", "-in", s(&cut_path)]);
+    let broken = d.path().join("broken.pem");
+    std::fs::write(
+        &broken,
+        std::fs::read_to_string(&leaf).unwrap()
+            + "-----BEGIN CERTIFICATE-----\n"
+            + &b64
+            + "-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let o = raconn(&["ra", "accept", s(&broken), "--store", s(&store)]);
+    let e = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert!(e.contains("RC-DER-") || e.contains("RC-CERT-"), "{e}");
+}

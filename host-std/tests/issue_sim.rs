@@ -18,29 +18,8 @@ fn issue(
     out: &str,
     extra: &[&str],
 ) -> std::process::Output {
-    let pw = e.path("pw");
-    std::fs::write(&pw, "correct horse battery\n").unwrap();
-    let mut a = vec![
-        "--config",
-        s(cfg),
-        "issue",
-        "--profile",
-        "users",
-        "--request-id",
-        id,
-        "--cn",
-        "Zoë Müller",
-        "--email",
-        "zoe@contoso.com",
-        "--upn",
-        "zoe_m@corp.contoso.local",
-        "--other-name",
-        "1.3.6.1.4.1.311.25.1=04 10 41 ac c3 f7 ce b8 b4 4f aa 58 3d 1d c0 e3 6b 39",
-        "--out",
-        out,
-        "--password-file",
-        s(&pw),
-    ];
+    let i = IssueArgs::new(e, cfg, id, "Zoë Müller", out);
+    let mut a = i.args();
     a.extend_from_slice(extra);
     raconn(&a)
 }

@@ -15,38 +15,16 @@ use common::*;
 use raconn_sim::{Fault, ServerKey};
 
 fn issue_cmd(e: &Env, cfg: &std::path::Path, id: &str, cn: &str, out: &str) -> Command {
-    let pw = e.path("pw");
-    if !pw.exists() {
-        std::fs::write(&pw, "correct horse battery\n").unwrap();
-    }
+    let mut i = IssueArgs::new(e, cfg, id, cn, out);
+    i.upn = "zoe@corp.contoso.local";
     let mut c = Command::new(env!("CARGO_BIN_EXE_raconn"));
-    c.args([
-        "--config",
-        s(cfg),
-        "issue",
-        "--profile",
-        "users",
-        "--request-id",
-        id,
-        "--cn",
-        cn,
-        "--email",
-        "zoe@contoso.com",
-        "--upn",
-        "zoe@corp.contoso.local",
-        "--other-name",
-        "1.3.6.1.4.1.311.25.1=04 10 41 ac c3 f7 ce b8 b4 4f aa 58 3d 1d c0 e3 6b 39",
-        "--out",
-        out,
-        "--password-file",
-        s(&pw),
-        "--json",
-    ])
-    .env_remove("RACONN_STORE")
-    .env_remove("RACONN_CONFIG")
-    .stdin(Stdio::null())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
+    c.args(i.args())
+        .arg("--json")
+        .env_remove("RACONN_STORE")
+        .env_remove("RACONN_CONFIG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     c
 }
 

@@ -173,6 +173,7 @@ async fn main() {
                     upn: None,
                 },
                 key: KeyChoice::P256,
+                strict: false,
             };
             let mut it = bufs.iter_mut();
             let mut next = || it.next().unwrap().as_mut_slice();

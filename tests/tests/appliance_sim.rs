@@ -257,6 +257,7 @@ fn job(id: &str) -> Job<'_> {
             upn: None,
         },
         key: KeyChoice::P256,
+        strict: false,
     }
 }
 
@@ -560,8 +561,14 @@ async fn desktop_and_appliance_agree_on_the_request() {
         "[NewRequest]\nSubject = \"CN=parity RA\"\nKeyAlgorithm = ECDSA_P256\n[EnhancedKeyUsageExtension]\nOID=1.3.6.1.5.5.7.3.2\n",
     )
     .unwrap();
-    raconn_host::cli::ra::new_request(&dir.join("ra.ini"), &dir.join("ra.csr"), false, &store_loc)
-        .unwrap();
+    raconn_host::cli::ra::new_request(
+        &dir.join("ra.ini"),
+        &dir.join("ra.csr"),
+        false,
+        raconn_host::cli::ra::Encoding::Utf8,
+        &store_loc,
+    )
+    .unwrap();
     let csr = raconn_host::files::read_blocks(&dir.join("ra.csr")).unwrap();
     let ra = r.sim.pki.issue_ra(&csr[0].der, 9).unwrap();
     std::fs::write(

@@ -59,6 +59,7 @@ fn request(
         },
         seat_id: None,
         client_transaction_id: "raconn-test-0001",
+        strict: false,
     }
 }
 

@@ -35,6 +35,7 @@ fn order(id: &str) -> Order<'_> {
         },
         seat_id: None,
         key: KeyChoice::Policy,
+        strict: false,
     }
 }
 

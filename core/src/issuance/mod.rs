@@ -222,6 +222,8 @@ pub struct Order<'a> {
     pub seat_id: Option<&'a str>,
     /// The device key.
     pub key: KeyChoice,
+    /// Refuse what would only be warned about ([`crate::profile::check_value`]).
+    pub strict: bool,
 }
 
 /// The request's fingerprint: SHA-256 over the profile OID and every value
@@ -523,6 +525,7 @@ impl<'a, 'b> Transaction<'a, 'b> {
                     identity: order.identity,
                     seat_id: order.seat_id,
                     client_transaction_id: "",
+                    strict: order.strict,
                 },
                 engine::Buffers {
                     request: bufs.request,

@@ -208,6 +208,7 @@ async fn appliance() -> Result<(), ()> {
             upn: None,
         },
         key: KeyChoice::P256,
+        strict: false,
     };
     let (tls_read, tls_write, reply) = (buf!(16640), buf!(4096), buf!(16384));
     let (request, work, token, record) = (buf!(8192), buf!(8192), buf!(8192), buf!(4096));

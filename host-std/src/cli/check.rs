@@ -46,6 +46,54 @@ impl CheckReport {
     fn fail(&mut self, what: &str, e: &HostError) {
         self.line(false, what, format!("{e} — {}", e.remedy()));
     }
+
+    /// The journal directory: present and private, or absent with a parent
+    /// the first issuance can create it in. Nothing is created.
+    fn journal(&mut self, dir: &Path) {
+        const WHAT: &str = "issuance journal";
+        if dir.exists() {
+            match store::check_private_dir(dir) {
+                Ok(()) => {
+                    let records = std::fs::read_dir(dir)
+                        .map(|d| {
+                            d.flatten()
+                                .filter(|e| e.path().extension().is_some_and(|x| x == "rec"))
+                                .count()
+                        })
+                        .unwrap_or(0);
+                    self.line(true, WHAT, format!("{} ({records} records)", dir.display()));
+                }
+                Err(e) => self.fail(WHAT, &e),
+            }
+            return;
+        }
+        let parent = dir
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let usable =
+            std::fs::metadata(parent).is_ok_and(|m| m.is_dir() && !m.permissions().readonly());
+        if usable {
+            self.line(
+                true,
+                WHAT,
+                format!(
+                    "{} does not exist yet: the first issuance creates it (mode 0700)",
+                    dir.display()
+                ),
+            );
+        } else {
+            self.line(
+                false,
+                WHAT,
+                format!(
+                    "{} does not exist and its parent {} is missing or read-only — create the parent, or set `journal` in raconn.toml",
+                    dir.display(),
+                    parent.display()
+                ),
+            );
+        }
+    }
 }
 
 impl fmt::Display for CheckReport {
@@ -76,13 +124,15 @@ pub fn report(config: Option<&Path>, only: Option<&str>) -> Result<CheckReport, 
             return Ok(r);
         }
     };
-    let fs = match store::open(&cfg.store) {
+    r.journal(&cfg.journal);
+    let fs = match store::open_existing(&cfg.store) {
         Ok(s) => {
             r.line(true, "RA store", s.describe());
             s
         }
         Err(e) => {
             r.fail("RA store", &e);
+            r.ok = false;
             return Ok(r);
         }
     };

@@ -31,7 +31,8 @@ pub struct IssueCli {
     /// Other-name value: OID=VALUE (hex, hex:…, b64:… or utf8:…); repeatable.
     #[arg(long = "other-name")]
     other_name: Vec<String>,
-    /// Where to write the PFX (mode 0600, atomically).
+    /// Where to write the PFX (mode 0600, atomically; a regular file or a
+    /// new path), or `-` for standard output.
     #[arg(long)]
     out: PathBuf,
     /// Read the PFX password from this file (first line).
@@ -45,11 +46,13 @@ pub struct IssueCli {
 fn password(a: &IssueCli) -> Result<String, HostError> {
     let p = if let Some(f) = &a.password_file {
         let t = files::read(f)?;
-        String::from_utf8_lossy(&t)
-            .lines()
-            .next()
-            .unwrap_or("")
-            .to_string()
+        // The bytes exactly as given: a password that is not UTF-8 is
+        // refused, never turned into something else.
+        let text = String::from_utf8(t).map_err(|e| HostError::NotUtf8 {
+            path: f.clone(),
+            byte: e.utf8_error().valid_up_to(),
+        })?;
+        text.lines().next().unwrap_or("").to_string()
     } else if let Some(v) = &a.password_env {
         std::env::var(v)
             .map_err(|_| HostError::Password(format!("environment variable {v} is not set")))?
@@ -89,6 +92,15 @@ pub fn run(config: Option<&Path>, json: bool, a: &IssueCli) -> Result<ExitCode, 
     for w in &r.warnings {
         note(&format!("warning: {w}"));
     }
-    emit(json, &r)?;
+    if a.out == Path::new("-") {
+        // The PFX went to stdout; the report goes to stderr.
+        note(&if json {
+            serde_json::to_string_pretty(&r).unwrap_or_default()
+        } else {
+            r.to_string().trim_end().to_string()
+        });
+    } else {
+        emit(json, &r)?;
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -111,7 +111,22 @@ pub fn note(line: &str) {
 
 /// Runs the CLI; returns the process exit code.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            // --help, --version and usage errors: clap's text, and a
+            // non-zero exit when it could not be written.
+            let code = e.exit_code();
+            let printed = e.print().and_then(|()| {
+                use std::io::Write as _;
+                std::io::stdout().flush()
+            });
+            return match (printed, code) {
+                (Err(_), 0) => ExitCode::FAILURE,
+                (_, c) => ExitCode::from(u8::try_from(c).unwrap_or(2)),
+            };
+        }
+    };
     init_logs(&cli.log_format);
     match run(cli) {
         Ok(code) => code,

@@ -56,6 +56,12 @@ pub enum RaCmd {
         /// Use certreq's `NEW CERTIFICATE REQUEST` PEM label.
         #[arg(long)]
         certreq_label: bool,
+        /// How to read a file that is neither UTF-8 nor UTF-16 with a
+        /// byte-order mark: `utf-8` refuses it naming line and byte;
+        /// `windows-1252` reads it as Notepad's "ANSI" and names each line
+        /// it converted.
+        #[arg(long, value_enum, default_value = "utf-8")]
+        encoding: Encoding,
         #[command(flatten)]
         store: StoreArg,
     },
@@ -73,6 +79,17 @@ pub enum RaCmd {
     },
 }
 
+/// `--encoding`.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// UTF-8 (or UTF-16 with a byte-order mark); anything else is refused.
+    #[value(name = "utf-8")]
+    Utf8,
+    /// Windows-1252 ("ANSI") where the bytes are not UTF-8.
+    #[value(name = "windows-1252")]
+    Windows1252,
+}
+
 /// Runs `raconn ra …`.
 pub fn run(config: Option<&Path>, json: bool, c: RaCmd) -> Result<ExitCode, HostError> {
     match c {
@@ -80,10 +97,17 @@ pub fn run(config: Option<&Path>, json: bool, c: RaCmd) -> Result<ExitCode, Host
             inf,
             out,
             certreq_label,
+            encoding,
             store,
         } => emit(
             json,
-            &new_request(&inf, &out, certreq_label, &store.location(config)?)?,
+            &new_request(
+                &inf,
+                &out,
+                certreq_label,
+                encoding,
+                &store.location(config)?,
+            )?,
         )?,
         RaCmd::Accept { cert, store } => emit(json, &accept(&cert, &store.location(config)?)?)?,
         RaCmd::List { store } => emit(json, &list(&store.location(config)?)?)?,
@@ -124,15 +148,39 @@ impl fmt::Display for NewRequestReport {
 }
 
 /// `raconn ra new-request`.
+///
+/// Everything that can fail is checked before the key is made (the file's
+/// encoding and syntax, the subject, the output path); if anything fails
+/// after, the key is removed again, so a failed request leaves no orphan key
+/// in the store (an HSM slot, a CNG container).
 pub fn new_request(
     inf_path: &Path,
     dst: &Path,
     certreq_label: bool,
+    encoding: Encoding,
     store: &StoreLocation,
 ) -> Result<NewRequestReport, HostError> {
     let text_bytes = files::read(inf_path)?;
-    let text = String::from_utf8_lossy(&text_bytes);
-    let parsed = inf::parse(&text).map_err(core)?;
+    let assume = match encoding {
+        Encoding::Utf8 => inf::TextEncoding::Utf8,
+        Encoding::Windows1252 => inf::TextEncoding::Windows1252,
+    };
+    let mut decoded_buf = vec![0u8; text_bytes.len().saturating_mul(3).max(16)];
+    let decoded = inf::decode_text(&text_bytes, assume, &mut decoded_buf).map_err(core)?;
+    let text = decoded.text;
+    if decoded.source == inf::SourceEncoding::Windows1252 {
+        for line in &decoded.converted_lines {
+            let src = text
+                .lines()
+                .nth(line.saturating_sub(1))
+                .unwrap_or("")
+                .trim();
+            note(&format!(
+                "note: line {line} read as Windows-1252 (\"ANSI\"): {src}"
+            ));
+        }
+    }
+    let parsed = inf::parse(text).map_err(core)?;
     for w in &parsed.warnings {
         let src = text
             .lines()
@@ -149,37 +197,53 @@ pub fn new_request(
         extra: &extra,
         ..spec
     };
-    // Check the subject before making a key: a typo should cost nothing.
+    // Check the subject and the output before making a key: a typo should
+    // cost nothing.
     {
         let mut scratch = vec![0u8; 4096];
         if !spec.subject.trim().is_empty() {
             raconn_core::name::subject_to_der(spec.subject, &mut scratch).map_err(core)?;
         }
     }
+    files::check_writable(dst)?;
     let fs = store::open(store)?;
     let (key_id, key) = fs.generate_key(parsed.key, parsed.hash)?;
-    let need = csr::max_len(&spec, key.as_ref()).map_err(core)?;
-    let mut buf = vec![0u8; need];
-    let der = csr::build(&spec, key.as_ref(), &mut buf).map_err(core)?;
-    // Never hand out a request that does not verify.
-    let c = CsrRef::parse(der).map_err(core)?;
-    match keys::verify(c.spki.der.raw, &c.signature_algorithm, c.tbs, c.signature) {
-        Ok(true) => {}
-        Ok(false) => return Err(HostError::SelfCheck("signature does not verify".into())),
-        Err(e) => return Err(HostError::SelfCheck(e)),
-    }
-    let label = if certreq_label {
-        pem::CSR_LABEL_CERTREQ
-    } else {
-        pem::CSR_LABEL
+    let made = (|| {
+        let need = csr::max_len(&spec, key.as_ref()).map_err(core)?;
+        let mut buf = vec![0u8; need];
+        let der = csr::build(&spec, key.as_ref(), &mut buf).map_err(core)?;
+        // Never hand out a request that does not verify.
+        let c = CsrRef::parse(der).map_err(core)?;
+        match keys::verify(c.spki.der.raw, &c.signature_algorithm, c.tbs, c.signature) {
+            Ok(true) => {}
+            Ok(false) => return Err(HostError::SelfCheck("signature does not verify".into())),
+            Err(e) => return Err(HostError::SelfCheck(e)),
+        }
+        let label = if certreq_label {
+            pem::CSR_LABEL_CERTREQ
+        } else {
+            pem::CSR_LABEL
+        };
+        files::write_atomic(dst, files::to_pem(label, der).as_bytes(), 0o644)?;
+        Ok((c.subject.to_string(), label))
+    })();
+    let (subject, label) = match made {
+        Ok(v) => v,
+        Err(e) => {
+            if let Err(r) = fs.remove_key(key.public_key_der()) {
+                note(&format!(
+                    "warning: the key {key_id} made for this request could not be removed: {r}"
+                ));
+            }
+            return Err(e);
+        }
     };
-    files::write_atomic(dst, files::to_pem(label, der).as_bytes(), 0o644)?;
     Ok(NewRequestReport {
         key_id,
         key: key.describe(),
         csr: dst.to_path_buf(),
         store: fs.describe(),
-        subject: c.subject.to_string(),
+        subject,
         label,
     })
 }
@@ -209,7 +273,7 @@ impl fmt::Display for AcceptReport {
 
 /// `raconn ra accept`.
 pub fn accept(cert: &Path, store: &StoreLocation) -> Result<AcceptReport, HostError> {
-    let fs = store::open(store)?;
+    let fs = store::open_existing(store)?;
     let certs = files::certificates_in(cert)?;
     if certs.is_empty() {
         return Err(HostError::Unrecognised {
@@ -217,34 +281,75 @@ pub fn accept(cert: &Path, store: &StoreLocation) -> Result<AcceptReport, HostEr
             what: "no certificate in the file".into(),
         });
     }
+    // Every certificate of the file must parse strictly: a file with one
+    // damaged certificate is not trusted for the others either.
+    let parsed: Vec<CertificateRef<'_>> = certs
+        .iter()
+        .map(|d| CertificateRef::parse(d).map_err(core))
+        .collect::<Result<_, _>>()?;
     // The RA certificate is the one whose key we hold (a PKCS#7 may carry the chain too).
     let mut last_err = None;
-    for der in &certs {
-        match fs.accept_certificate(der) {
-            Ok(t) => {
-                let c = CertificateRef::parse(der).map_err(core)?;
-                let mut warnings = Vec::new();
-                if !c.allows_purpose(&oid::KP_CLIENT_AUTH) {
-                    warnings.push("the certificate's Extended Key Usage has no clientAuth: the CA will refuse it for mutual TLS".to_string());
-                }
-                if let Some(ku) = c.key_usage() {
-                    if ku & raconn_core::ext::ku::DIGITAL_SIGNATURE == 0 {
-                        warnings.push("the certificate's Key Usage lacks digitalSignature: TLS client authentication needs it".to_string());
-                    }
-                }
-                for w in &warnings {
-                    note(&format!("warning: {w}"));
-                }
-                return Ok(AcceptReport {
-                    subject: c.subject.to_string(),
-                    not_after: c.not_after.to_string(),
-                    thumbprint: t.to_string(),
-                    warnings,
-                });
-            }
-            Err(e @ HostError::NoMatchingKey { .. }) => last_err = Some(e),
-            Err(e) => return Err(e),
+    for c in &parsed {
+        if fs.key_for_spki(c.spki.der.raw)?.is_none() {
+            last_err = Some(HostError::NoMatchingKey {
+                store: fs.describe(),
+                key: store::key_id(c.spki.der.raw),
+            });
+            continue;
         }
+        let mut warnings = Vec::new();
+        // Its signature, checked against its issuer when the file or the
+        // store holds the issuer (or it signed itself).
+        let stored = fs.certificates()?;
+        let issuer = parsed
+            .iter()
+            .copied()
+            .chain(
+                stored
+                    .iter()
+                    .filter_map(|s| CertificateRef::parse(&s.der).ok()),
+            )
+            .find(|i| i.subject.der.raw == c.issuer.der.raw && i.der != c.der)
+            .or_else(|| (c.issuer.der.raw == c.subject.der.raw).then_some(*c));
+        match issuer {
+            Some(i) => {
+                match keys::verify(i.spki.der.raw, &c.signature_algorithm, c.tbs, c.signature) {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        return Err(HostError::BadSignature {
+                            path: cert.to_path_buf(),
+                            subject: format!("{} (issuer {})", c.subject, c.issuer),
+                        })
+                    }
+                    Err(e) => warnings.push(format!(
+                        "the signature by {} was not checked: {e}",
+                        c.issuer
+                    )),
+                }
+            }
+            None => warnings.push(format!(
+                "the issuer {} is not in the file: the certificate's signature was not checked (give the PKCS#7 or a PEM file with the chain to have it checked)",
+                c.issuer
+            )),
+        }
+        if !c.allows_purpose(&oid::KP_CLIENT_AUTH) {
+            warnings.push("the certificate's Extended Key Usage has no clientAuth: the CA will refuse it for mutual TLS".to_string());
+        }
+        if let Some(ku) = c.key_usage() {
+            if ku & raconn_core::ext::ku::DIGITAL_SIGNATURE == 0 {
+                warnings.push("the certificate's Key Usage lacks digitalSignature: TLS client authentication needs it".to_string());
+            }
+        }
+        let t = fs.accept_certificate(c.der)?;
+        for w in &warnings {
+            note(&format!("warning: {w}"));
+        }
+        return Ok(AcceptReport {
+            subject: c.subject.to_string(),
+            not_after: c.not_after.to_string(),
+            thumbprint: t.to_string(),
+            warnings,
+        });
     }
     Err(last_err.unwrap_or(HostError::Unrecognised {
         path: cert.to_path_buf(),
@@ -300,7 +405,7 @@ impl fmt::Display for RaListReport {
 
 /// `raconn ra list`.
 pub fn list(store: &StoreLocation) -> Result<RaListReport, HostError> {
-    let fs = store::open(store)?;
+    let fs = store::open_existing(store)?;
     let mut rows = Vec::new();
     for s in &fs.certificates()? {
         let c = CertificateRef::parse(&s.der).map_err(core)?;

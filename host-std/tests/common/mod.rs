@@ -110,3 +110,68 @@ pub fn env(server_key: ServerKey) -> Env {
         thumbprint,
     }
 }
+
+/// The password every test PFX gets.
+pub const PASSWORD: &str = "correct horse battery";
+
+/// One `raconn issue` for the `users` profile.
+pub struct IssueArgs<'a> {
+    pub config: &'a Path,
+    pub request_id: &'a str,
+    pub cn: &'a str,
+    pub email: &'a str,
+    pub upn: &'a str,
+    /// `OID=VALUE` for the profile's other-name.
+    pub other_name: &'a str,
+    pub out: &'a str,
+    pub password_file: PathBuf,
+}
+
+/// The objectGuid other-name the `users` profile asks for.
+pub const GUID: &str = "1.3.6.1.4.1.311.25.1=04 10 41 ac c3 f7 ce b8 b4 4f aa 58 3d 1d c0 e3 6b 39";
+
+impl<'a> IssueArgs<'a> {
+    /// Zoë's request: `cn`, zoe@contoso.com, zoe_m@corp.contoso.local and
+    /// [`GUID`], the password (written if missing) in `DIR/pw`.
+    pub fn new(e: &Env, config: &'a Path, request_id: &'a str, cn: &'a str, out: &'a str) -> Self {
+        let pw = e.path("pw");
+        if !pw.exists() {
+            std::fs::write(&pw, format!("{PASSWORD}\n")).expect("pw");
+        }
+        IssueArgs {
+            config,
+            request_id,
+            cn,
+            email: "zoe@contoso.com",
+            upn: "zoe_m@corp.contoso.local",
+            other_name: GUID,
+            out,
+            password_file: pw,
+        }
+    }
+
+    /// The command line.
+    pub fn args(&self) -> Vec<&str> {
+        vec![
+            "--config",
+            s(self.config),
+            "issue",
+            "--profile",
+            "users",
+            "--request-id",
+            self.request_id,
+            "--cn",
+            self.cn,
+            "--email",
+            self.email,
+            "--upn",
+            self.upn,
+            "--other-name",
+            self.other_name,
+            "--out",
+            self.out,
+            "--password-file",
+            s(&self.password_file),
+        ]
+    }
+}

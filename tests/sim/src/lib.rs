@@ -131,6 +131,11 @@ pub enum Fault {
     LoseReply,
     /// SOAP fault to `searchCertificate` (the RA may not search).
     SearchRefused,
+    /// A reply that never ends; see [`Stream`].
+    Endless(Stream),
+    /// A well-formed SOAP reply of another service (a health status)
+    /// where a policy or certificate was expected.
+    WrongReply,
 }
 
 impl Fault {
@@ -147,6 +152,11 @@ impl Fault {
             "wrong-key" => Fault::WrongKey,
             "lose-reply" => Fault::LoseReply,
             "search-refused" => Fault::SearchRefused,
+            "endless-body" => Fault::Endless(Stream::EndlessBody),
+            "endless-chunked" => Fault::Endless(Stream::EndlessChunked),
+            "endless-head" => Fault::Endless(Stream::EndlessHead),
+            "slow-head" => Fault::Endless(Stream::SlowHead),
+            "wrong-reply" => Fault::WrongReply,
             s => {
                 if let Some(ms) = s.strip_prefix("delay-") {
                     Fault::Delay(ms.parse().ok()?)
@@ -184,6 +194,22 @@ pub struct Reply {
     pub drop: bool,
     /// Wait before answering.
     pub delay_ms: u64,
+    /// Answer with a reply that never ends (a hostile CA or proxy).
+    pub stream: Option<Stream>,
+}
+
+/// Replies that never end: the server writes until the client goes away,
+/// or stops by itself after two minutes or 64 GiB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    /// HTTP 200 without Content-Length, then body bytes forever.
+    EndlessBody,
+    /// HTTP 200 with `Transfer-Encoding: chunked`, then chunks forever.
+    EndlessChunked,
+    /// A status line, then header lines forever.
+    EndlessHead,
+    /// A status line, then one header byte every 100 ms.
+    SlowHead,
 }
 
 /// A certificate the simulator issued, as searchCertificate reports it.
@@ -213,6 +239,7 @@ struct State {
     issued: usize,
     certs: Vec<IssuedCert>,
     recognise_repeats: bool,
+    clock_offset_secs: i64,
     page: usize,
 }
 
@@ -238,6 +265,8 @@ const NS_POL: &str = "http://schemas.verisign.com/pkiservices/2009/07/policy";
 const NS_ENR: &str = "http://schemas.verisign.com/pkiservices/2009/07/enrollment";
 const NS_WST: &str = "http://docs.oasis-open.org/ws-sx/ws-trust/200512/";
 
+const HEALTH_UP: &str = "<ns2:getStatusResponseMessage xmlns:ns2=\"http://schemas.pki.symantec.com/pkiservices/healthcheck\"><ns2:version>1.0</ns2:version><ns2:serverTransactionID>SIM-HEALTH</ns2:serverTransactionID><ns2:statusCode>UP</ns2:statusCode><ns2:statusMessage>raconn-sim is up</ns2:statusMessage></ns2:getStatusResponseMessage>";
+
 fn envelope(inner: &str) -> Vec<u8> {
     format!(
         "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\"><soapenv:Body>{inner}</soapenv:Body></soapenv:Envelope>"
@@ -255,6 +284,7 @@ fn fault(code: &str, string: &str, detail: &str) -> Reply {
         )),
         drop: false,
         delay_ms: 0,
+        stream: None,
     }
 }
 
@@ -264,6 +294,7 @@ fn ok(body: Vec<u8>) -> Reply {
         body,
         drop: false,
         delay_ms: 0,
+        stream: None,
     }
 }
 
@@ -301,6 +332,7 @@ impl Sim {
                 issued: 0,
                 certs: vec![],
                 recognise_repeats: true,
+                clock_offset_secs: 0,
                 page: 50,
             })),
             validator: find_validator(),
@@ -362,6 +394,15 @@ impl Sim {
     pub fn set_recognise_repeats(&self, on: bool) {
         if let Ok(mut s) = self.state.lock() {
             s.recognise_repeats = on;
+        }
+    }
+
+    /// Issues as a CA whose clock is `secs` ahead of this machine's
+    /// (negative: behind), so certificates come out not yet valid or
+    /// already expired.
+    pub fn set_clock_offset(&self, secs: i64) {
+        if let Ok(mut s) = self.state.lock() {
+            s.clock_offset_secs = secs;
         }
     }
 
@@ -446,6 +487,7 @@ impl Sim {
                 body: format!("raconn-sim: request is not valid against the PKI Web Services schema:\n{errors}").into_bytes(),
                 drop: false,
                 delay_ms: 0,
+                stream: None,
             };
         }
         if fault_now == Fault::LoseReply {
@@ -455,6 +497,7 @@ impl Sim {
                 body: vec![],
                 drop: true,
                 delay_ms: 0,
+                stream: None,
             };
         }
         let mut r = match fault_now {
@@ -464,6 +507,7 @@ impl Sim {
                     body: vec![],
                     drop: true,
                     delay_ms: 0,
+                    stream: None,
                 }
             }
             Fault::Http500 => {
@@ -472,9 +516,20 @@ impl Sim {
                     body: b"Internal Server Error (raconn-sim)".to_vec(),
                     drop: false,
                     delay_ms: 0,
+                    stream: None,
                 }
             }
             Fault::MalformedXml => return ok(b"<soapenv:Envelope><soapenv:Body><oops".to_vec()),
+            Fault::Endless(stream) => {
+                return Reply {
+                    status: 200,
+                    body: vec![],
+                    drop: false,
+                    delay_ms: 0,
+                    stream: Some(stream),
+                }
+            }
+            Fault::WrongReply => return ok(envelope(HEALTH_UP)),
             _ => self.route(path, &text, fault_now),
         };
         if let Fault::Delay(ms) = fault_now {
@@ -498,10 +553,14 @@ impl Sim {
             "/pki-ws/policyService" => self.policy(&doc, f),
             "/pki-ws/enrollmentService" => self.enroll(&doc, f),
             "/pki-ws/certificateManagementService" => self.management(&doc, f),
-            "/pki-ws/healthcheckService" => ok(envelope(
-                "<ns2:getStatusResponseMessage xmlns:ns2=\"http://schemas.pki.symantec.com/pkiservices/healthcheck\"><ns2:version>1.0</ns2:version><ns2:serverTransactionID>SIM-HEALTH</ns2:serverTransactionID><ns2:statusCode>UP</ns2:statusCode><ns2:statusMessage>raconn-sim is up</ns2:statusMessage></ns2:getStatusResponseMessage>",
-            )),
-            _ => Reply { status: 404, body: b"not found".to_vec(), drop: false, delay_ms: 0 },
+            "/pki-ws/healthcheckService" => ok(envelope(HEALTH_UP)),
+            _ => Reply {
+                status: 404,
+                body: b"not found".to_vec(),
+                drop: false,
+                delay_ms: 0,
+                stream: None,
+            },
         }
     }
 
@@ -705,18 +764,18 @@ impl Sim {
                 }
             }
         }
-        let serial = {
+        let (serial, offset) = {
             let mut s = match self.state.lock() {
                 Ok(s) => s,
                 Err(_) => return fault("Server", "internal error", "lock"),
             };
             s.serial += 1;
-            s.serial
+            (s.serial, s.clock_offset_secs)
         };
         let cert = if f == Fault::WrongKey {
             self.pki.issue_for_other_key(&csr, serial)
         } else {
-            self.pki.issue(&csr, p.validity_days, serial)
+            self.pki.issue_at(&csr, p.validity_days, serial, offset)
         };
         let cert = match cert {
             Ok(c) => c,

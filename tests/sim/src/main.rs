@@ -7,7 +7,8 @@
 //! `@enrollmentService`, `@certificateManagementService`): `delay-MS`,
 //! `drop`, `http500`, `unknown-oid`, `policy-verification`,
 //! `special-chars`, `pending-N`, `malformed-xml`, `wrong-key`,
-//! `lose-reply`, `search-refused`. `--ignore-repeated-ctid` makes every
+//! `lose-reply`, `search-refused`, `endless-body`, `endless-chunked`,
+//! `endless-head`, `slow-head`, `wrong-reply`. `--ignore-repeated-ctid` makes every
 //! enrollment issue a new certificate even with a repeated clientTransactionID.
 
 use std::path::PathBuf;

@@ -100,8 +100,12 @@ impl Pki {
             ServerKey::P256 => &rcgen::PKCS_ECDSA_P256_SHA256,
         };
         let skey = KeyPair::generate_for(alg).map_err(err)?;
-        let mut sp = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-            .map_err(err)?;
+        let mut sp = CertificateParams::new(vec![
+            "localhost".to_string(),
+            "127.0.0.1".to_string(),
+            "::1".to_string(),
+        ])
+        .map_err(err)?;
         sp.distinguished_name.push(DnType::CommonName, "localhost");
         sp.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         sp.key_usages = vec![
@@ -132,7 +136,24 @@ impl Pki {
         validity_days: u32,
         serial: u64,
     ) -> Result<Vec<u8>, String> {
-        self.sign(csr_der, &self.issuing, validity_days, serial, false)
+        self.issue_at(csr_der, validity_days, serial, 0)
+    }
+
+    /// As [`Pki::issue`], by a CA whose clock is `offset_secs` ahead (or,
+    /// negative, behind) of this machine's.
+    pub fn issue_at(
+        &self,
+        csr_der: &[u8],
+        validity_days: u32,
+        serial: u64,
+        offset_secs: i64,
+    ) -> Result<Vec<u8>, String> {
+        let (params, spki) = params_from_csr(csr_der, validity_days, serial, false, offset_secs)?;
+        Ok(params
+            .signed_by(&spki, &self.issuing.issuer)
+            .map_err(err)?
+            .der()
+            .to_vec())
     }
 
     /// Signs an RA certificate request (clientAuth, digitalSignature + keyEncipherment).
@@ -143,7 +164,7 @@ impl Pki {
     /// Issues a certificate for a different, random key (the "wrong key" fault).
     pub fn issue_for_other_key(&self, csr_der: &[u8], serial: u64) -> Result<Vec<u8>, String> {
         let other = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(err)?;
-        let (params, _) = params_from_csr(csr_der, 30, serial, false)?;
+        let (params, _) = params_from_csr(csr_der, 30, serial, false, 0)?;
         Ok(params
             .signed_by(&other, &self.issuing.issuer)
             .map_err(err)?
@@ -159,7 +180,7 @@ impl Pki {
         serial: u64,
         ra: bool,
     ) -> Result<Vec<u8>, String> {
-        let (params, spki) = params_from_csr(csr_der, days, serial, ra)?;
+        let (params, spki) = params_from_csr(csr_der, days, serial, ra, 0)?;
         Ok(params
             .signed_by(&spki, &ca.issuer)
             .map_err(err)?
@@ -178,6 +199,7 @@ fn params_from_csr(
     days: u32,
     serial: u64,
     ra: bool,
+    offset_secs: i64,
 ) -> Result<(CertificateParams, SubjectPublicKeyInfo), String> {
     let (_, csr) = X509CertificationRequest::from_der(csr_der)
         .map_err(|e| format!("CSR does not parse: {e}"))?;
@@ -213,7 +235,7 @@ fn params_from_csr(
     }
     let mut p = CertificateParams::default();
     p.distinguished_name = dn;
-    let now = OffsetDateTime::now_utc();
+    let now = OffsetDateTime::now_utc() + Duration::seconds(offset_secs);
     p.not_before = now - Duration::minutes(5);
     p.not_after = now + Duration::days(days as i64);
     p.serial_number = Some(SerialNumber::from_slice(&{

@@ -141,6 +141,14 @@ fn serve_connection(sim: &Sim, cfg: Arc<ServerConfig>, tcp: TcpStream) -> std::i
             let _ = raw.shutdown(std::net::Shutdown::Both);
             return Ok(());
         }
+        if let Some(stream) = reply.stream {
+            // Never-ending replies stop by themselves: when the client goes
+            // away (a write fails), after two minutes, or after 64 GiB.
+            let s = tls.get_mut();
+            let _ = endless(s, stream);
+            let _ = raw.shutdown(std::net::Shutdown::Both);
+            return Ok(());
+        }
         let reason = match reply.status {
             200 => "OK",
             400 => "Bad Request",
@@ -163,4 +171,49 @@ fn serve_connection(sim: &Sim, cfg: Arc<ServerConfig>, tcp: TcpStream) -> std::i
             return Ok(());
         }
     }
+}
+
+fn endless(s: &mut impl Write, stream: crate::Stream) -> std::io::Result<()> {
+    use crate::Stream;
+    let start = std::time::Instant::now();
+    let limit = Duration::from_secs(120);
+    let mut sent: u64 = 0;
+    let chunk = vec![b'<'; 64 * 1024];
+    match stream {
+        Stream::EndlessBody => {
+            s.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/xml; charset=utf-8\r\nConnection: close\r\n\r\n")?;
+            while start.elapsed() < limit && sent < 64 << 30 {
+                s.write_all(&chunk)?;
+                sent += chunk.len() as u64;
+            }
+        }
+        Stream::EndlessChunked => {
+            s.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/xml; charset=utf-8\r\nTransfer-Encoding: chunked\r\n\r\n")?;
+            let mut piece = format!("{:x}\r\n", chunk.len()).into_bytes();
+            piece.extend_from_slice(&chunk);
+            piece.extend_from_slice(b"\r\n");
+            while start.elapsed() < limit && sent < 64 << 30 {
+                s.write_all(&piece)?;
+                sent += piece.len() as u64;
+            }
+        }
+        Stream::EndlessHead => {
+            s.write_all(b"HTTP/1.1 200 OK\r\n")?;
+            let line = format!("X-Padding: {}\r\n", "a".repeat(1000)).into_bytes();
+            while start.elapsed() < limit && sent < 64 << 30 {
+                s.write_all(&line)?;
+                sent += line.len() as u64;
+            }
+        }
+        Stream::SlowHead => {
+            s.write_all(b"HTTP/1.1 200 OK\r\n")?;
+            s.flush()?;
+            while start.elapsed() < limit {
+                s.write_all(b"X")?;
+                s.flush()?;
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+    s.flush()
 }
