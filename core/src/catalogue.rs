@@ -33,7 +33,7 @@ rows! {
         HOST_MISSING_OTHER_NAME = ("RC-HOST-011", "the profile asks for an other-name and none was given", "give --other-name OID=VALUE (hex, b64: or utf8:); other-names have no fallback"),
         HOST_PASSWORD = ("RC-HOST-012", "no usable PFX password", "give --password-file FILE or --password-env VAR with a non-empty password (an empty password with a MAC breaks macOS importers)"),
         HOST_NO_PROFILE = ("RC-HOST-013", "no such profile in the configuration", "use a profile name from the [profiles.NAME] tables of raconn.toml"),
-        HOST_PFX = ("RC-HOST-014", "the PFX could not be written", "report this as a bug with the key type"),
+        HOST_PFX = ("RC-HOST-014", "the PFX could not be written", "raconn checks the password, the name and the key before the request is sent, so this is found before the CA issues: report it with the key type and the profile's pfx setting"),
         HOST_TOKEN = ("RC-HOST-015", "the PKCS#11 token or Windows key store refused or failed", "check the module path and token label (`softhsm2-util --show-slots` or `pkcs11-tool -L` lists tokens), that RACONN_PKCS11_PIN holds the user PIN, and that the token has room; on Windows run as an administrator for LocalMachine\\My"),
         HOST_STORE_LOCATION = ("RC-HOST-016", "the store location is not a directory, a pkcs11: URI or windows:LocalMachine\\My", "give --store DIR, --store 'pkcs11:module=/usr/lib/softhsm/libsofthsm2.so;token=LABEL' or --store 'windows:LocalMachine\\My'"),
         HOST_ISSUED_NOT_SAVED = ("RC-HOST-017", "the CA issued a certificate, but it could not be saved", "free disk space or fix the journal's permissions, then run the same request id again: it asks the CA (searchCertificate) for the certificate instead of enrolling again"),
@@ -58,9 +58,8 @@ rows! {
         EMB_UNSUPPORTED_KEY = ("RC-EMB-007", "the CA uses a key or signature algorithm the adapter does not verify", "supported: ECDSA P-256/P-384, RSA 2048-4096 PKCS#1 v1.5 and PSS"),
         EMB_BAD_SERVER_CERT = ("RC-EMB-008", "the CA's server certificate is not DER X.509", "check the host is the PKI Web Services endpoint"),
         EMB_BAD_ANCHOR = ("RC-EMB-009", "the stored trust anchor is not a DER X.509 certificate", "provision the root certificate again (DER)"),
-        EMB_CHAIN_TOO_LONG = ("RC-EMB-010", "the CA sent a longer chain than the verifier takes", "the path is limited to 6 certificates; report the CA's chain"),
+        EMB_CHAIN_TOO_LONG = ("RC-EMB-010", "the CA sent a longer chain than the verifier takes", "the verifier follows at most 6 certificates from the server's to the trust anchor (and takes 16 in the handshake): store the intermediate closest to the server as the trust anchor, or report the CA's chain"),
         EMB_IO = ("RC-EMB-011", "the network connection failed or closed", "check the network path to the CA; the request is kept and retried with the same clientTransactionID"),
-        EMB_HTTP = ("RC-EMB-012", "the CA's HTTP reply is malformed", "check for a proxy between the appliance and the CA"),
         EMB_STORAGE = ("RC-EMB-014", "flash storage failed", "check the flash range given to the store and the flash driver"),
         EMB_STORAGE_FULL = ("RC-EMB-015", "flash storage is full", "give the store more flash pages, or remove finished journal entries"),
         EMB_NOT_CONFIGURED = ("RC-EMB-016", "configuration, RA certificate or trust anchor missing in flash", "provision the appliance: configuration, RA certificate and trust anchor"),
@@ -81,6 +80,13 @@ pub const RENAMED: &[(&str, &str)] = &[
     ("RC-EMB-018", "RC-TX-003"),
     ("RC-EMB-019", "RC-PKIWS-010"),
     ("RC-PKIWS-019", "RC-HTTP-001"),
+    // The reference connector's "Failed to get client certificate": raconn
+    // names the thumbprint it did not find (the appliance: RC-EMB-016).
+    ("RC-PKIWS-004", "RC-HOST-008"),
+    // Never produced: a file of another kind is RC-HOST-006 (desktop).
+    ("RC-PEM-003", "RC-HOST-006"),
+    // The appliance reads replies with the core's reader: RC-HTTP-….
+    ("RC-EMB-012", "RC-HTTP-001"),
     ("RC-DER-001", "RC-BUF-001"),
     ("RC-XML-001", "RC-BUF-001"),
     ("RC-PEM-001", "RC-BUF-001"),

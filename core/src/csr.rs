@@ -61,15 +61,15 @@ pub enum CsrError {
     NoSubjectNoSan,
     /// The signer failed.
     Sign(SignError),
-    /// The input is not a PKCS#10 request.
-    NotACsr,
+    /// The input is not a PKCS#10 request (the DER error says where).
+    NotACsr(DerError),
 }
 
 explain!(CsrError {
     BadPublicKey => ("RC-CSR-001", "the signer's public key is not a DER SubjectPublicKeyInfo", "report this as a bug in the signer implementation");
     NoSubjectNoSan => ("RC-CSR-002", "the request has neither a subject nor a subject alternative name", "give a Subject (e.g. CN=device01) or at least one SAN entry");
     Sign(e) => ("RC-CSR-003", "signing the request failed", "see the signer error; check the key is present and usable"), "{e}";
-    NotACsr => ("RC-CSR-004", "the input is not a PKCS#10 certificate request", "pass a CSR (PEM CERTIFICATE REQUEST or NEW CERTIFICATE REQUEST, or DER)");
+    NotACsr(e) => ("RC-CSR-004", "the input is not a PKCS#10 certificate request", "pass a CSR (PEM CERTIFICATE REQUEST or NEW CERTIFICATE REQUEST, or DER)"), "{e}";
 });
 
 /// A requested KeyUsage.
@@ -331,7 +331,11 @@ pub struct CsrRef<'a> {
 
 impl<'a> CsrRef<'a> {
     /// Parses and checks the structure (not the signature).
-    pub fn parse(der: &'a [u8]) -> Result<Self, DerError> {
+    pub fn parse(der: &'a [u8]) -> Result<Self, CsrError> {
+        Self::parse_der(der).map_err(CsrError::NotACsr)
+    }
+
+    fn parse_der(der: &'a [u8]) -> Result<Self, DerError> {
         let outer = asn1::parse_single(der)?;
         if outer.tag != tag::SEQUENCE {
             return Err(DerError::UnexpectedTag {

@@ -49,13 +49,10 @@ pub enum PemError {
     BufferTooSmall(BufferTooSmall),
     /// Not valid PEM (bad armour or base64).
     Malformed,
-    /// A label that is not what the caller expects.
-    UnexpectedLabel,
 }
 
 explain!(PemError {
     Malformed => ("RC-PEM-002", "not valid PEM (armour or base64 broken)", "check the BEGIN/END lines match and nothing was cut or re-wrapped badly");
-    UnexpectedLabel => ("RC-PEM-003", "PEM label is not the expected kind", "pass a file with a CERTIFICATE, CERTIFICATE REQUEST / NEW CERTIFICATE REQUEST or PKCS7 block");
 } delegate {
     BufferTooSmall(b) => b;
 });

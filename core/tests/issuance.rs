@@ -676,13 +676,13 @@ fn wrong_steps_and_helpers() {
     )
     .unwrap();
     tx.saved();
-    assert!(matches!(
-        tx.next(),
-        Step::Failed {
-            error: Error::Tx(TxError::WrongStep),
-            ..
+    match tx.next() {
+        Step::Failed { error, .. } => {
+            assert_eq!(error, Error::Tx(TxError::WrongStep));
+            assert_eq!(error.code(), "RC-TX-009");
         }
-    ));
+        _ => panic!("a save acknowledged before any was asked is refused"),
+    }
     assert_eq!(client_transaction_id("x", 0).len(), 31);
     assert_eq!(client_transaction_id("x", u16::MAX).len(), 37);
     assert_eq!(PollPolicy::DEFAULT.delay(0), 2000);
@@ -835,4 +835,76 @@ fn clock_notes_name_both_times() {
     assert!(late
         .to_string()
         .contains(&format!("notAfter {}", c.not_after)));
+}
+
+/// A CA whose search answers "more" on every page: the transaction stops
+/// after MAX_SEARCH_PAGES pages with RC-TX-012 rather than paging forever.
+#[test]
+fn an_endless_search_stops_with_its_code() {
+    let k = key();
+    let first = drive(
+        order("t-pages"),
+        None,
+        FAST,
+        &k,
+        ca(ISSUED, SEARCH_EMPTY),
+        Some(2),
+    );
+    let rec = first.saved.last().unwrap().clone();
+    let mut pages = 0;
+    let r = drive(
+        order("t-pages"),
+        Some(&rec),
+        FAST,
+        &k,
+        |s, _| match s {
+            Service::Policy => (200, POLICY),
+            Service::Management => {
+                pages += 1;
+                (200, SEARCH_PAGE1)
+            }
+            _ => panic!("{s:?} must not be sent"),
+        },
+        None,
+    );
+    assert_eq!(r.failed, Some(("RC-TX-012", false)));
+    assert_eq!(pages, raconn_core::issuance::MAX_SEARCH_PAGES);
+}
+
+/// A device key reference longer than a record holds (64 bytes) is
+/// refused before anything is saved or sent: RC-TX-011.
+#[test]
+fn an_overlong_key_reference_is_refused() {
+    let (mut a, mut b, mut c, mut d) = (
+        vec![0u8; 16384],
+        vec![0u8; 16384],
+        vec![0u8; 16384],
+        vec![0u8; 16384],
+    );
+    let mut tx = Transaction::new(
+        order("t-ref"),
+        None,
+        FAST,
+        Buffers {
+            request: &mut a,
+            work: &mut b,
+            token: &mut c,
+            record: &mut d,
+        },
+    )
+    .unwrap();
+    let k = key();
+    let long = [b'x'; 65];
+    for _ in 0..10 {
+        match tx.next() {
+            Step::Send(_) => tx.on_reply(200, POLICY.as_bytes()),
+            Step::DeviceKey { .. } => tx.device_key(&k, &long),
+            Step::Failed { error, .. } => {
+                assert_eq!(error.code(), "RC-TX-011", "{error}");
+                return;
+            }
+            _ => panic!("nothing may be saved with a key reference that does not fit"),
+        }
+    }
+    panic!("not refused");
 }

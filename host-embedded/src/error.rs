@@ -36,8 +36,6 @@ pub enum EmbeddedError {
     ChainTooLong,
     /// The transport (socket) failed or closed.
     Io,
-    /// The HTTP reply is malformed.
-    Http,
     /// A caller buffer is too small (which, and how many bytes it needs).
     Buffer(raconn_core::error::BufferTooSmall),
     /// Flash storage failed.
@@ -78,7 +76,6 @@ raconn_core::explain!(EmbeddedError {
     BadTrustAnchor => [catalogue::EMB_BAD_ANCHOR];
     ChainTooLong => [catalogue::EMB_CHAIN_TOO_LONG];
     Io => [catalogue::EMB_IO];
-    Http => [catalogue::EMB_HTTP];
     Storage => [catalogue::EMB_STORAGE];
     StorageFull => [catalogue::EMB_STORAGE_FULL];
     NotConfigured => [catalogue::EMB_NOT_CONFIGURED];
@@ -145,7 +142,6 @@ mod tests {
             EmbeddedError::BadTrustAnchor,
             EmbeddedError::ChainTooLong,
             EmbeddedError::Io,
-            EmbeddedError::Http,
             EmbeddedError::Storage,
             EmbeddedError::StorageFull,
             EmbeddedError::NotConfigured,

@@ -31,6 +31,8 @@ use crate::rsa::{self, Hash, Padding};
 
 /// Longest path: leaf + intermediates up to the anchor.
 const MAX_PATH: usize = 6;
+/// Certificates taken from the server's Certificate message.
+const MAX_SENT: usize = 16;
 /// Largest leaf SPKI kept for CertificateVerify (RSA-4096: 550 bytes).
 const MAX_LEAF_SPKI: usize = 600;
 
@@ -76,7 +78,7 @@ impl<'a> ServerVerifier<'a> {
     }
 
     fn check_chain(&mut self, chain: &TlsChain<'_>) -> Result<(), EmbeddedError> {
-        let mut certs: heapless::Vec<&[u8], 16> = heapless::Vec::new();
+        let mut certs: heapless::Vec<&[u8], MAX_SENT> = heapless::Vec::new();
         for e in chain.entries.iter() {
             match e {
                 CertificateEntryRef::X509(d) => {
@@ -86,6 +88,18 @@ impl<'a> ServerVerifier<'a> {
                     return Err(EmbeddedError::BadServerCertificate)
                 }
             }
+        }
+        self.check_certificates(&certs)
+    }
+
+    /// Checks the certificates a server sent (its own first) as the
+    /// handshake does: DER, host name, validity (with a clock), the path
+    /// to the trust anchor (at most 6 certificates, each issuer a CA) and
+    /// every signature on it. On success the server's key is kept for its
+    /// CertificateVerify.
+    pub fn check_certificates(&mut self, certs: &[&[u8]]) -> Result<(), EmbeddedError> {
+        if certs.len() > MAX_SENT {
+            return Err(EmbeddedError::ChainTooLong);
         }
         let leaf_der = *certs.first().ok_or(EmbeddedError::BadServerCertificate)?;
         let leaf =
@@ -111,7 +125,7 @@ impl<'a> ServerVerifier<'a> {
             }
             depth += 1;
             if depth >= MAX_PATH {
-                return Err(EmbeddedError::UntrustedServer);
+                return Err(EmbeddedError::ChainTooLong);
             }
             let issuer = certs
                 .iter()

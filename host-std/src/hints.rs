@@ -12,7 +12,6 @@ pub const HINTS: &[(&str, &str)] = &[
     ("RC-XML-007", "`raconn inspect FILE` decodes a saved reply"),
     ("RC-PKIWS-001", "`raconn inspect FILE` decodes a saved reply"),
     ("RC-PKIWS-002", "the timeout is ca_timeout_ms in raconn.toml"),
-    ("RC-PKIWS-004", "compare ra_cert_thumbprint in raconn.toml with `raconn ra list`"),
     ("RC-PKIWS-005", "the OID is the profile's certificate_template; `raconn policy PROFILE` shows what the CA returns"),
     ("RC-PKIWS-006", "the OID is the profile's certificate_template"),
     ("RC-PKIWS-007", "`raconn policy PROFILE` lists the profile's fields; compare them with subject_name_format and subject_alternative_names"),

@@ -309,6 +309,14 @@ pub fn issue(cfg: &Config, profile_name: &str, a: &IssueArgs) -> Result<IssueOut
     if a.password.is_empty() {
         return Err(HostError::Password("empty".into()));
     }
+    // PKCS#12 derives its keys from the password as a BMPString (RFC 7292
+    // appendix B.1): a character beyond U+FFFF cannot be carried.
+    if let Some(c) = a.password.chars().find(|c| u32::from(*c) > 0xFFFF) {
+        return Err(HostError::Password(format!(
+            "it holds U+{:04X}, a character outside the Basic Multilingual Plane, which a PFX password cannot carry (RFC 7292 B.1)",
+            u32::from(c)
+        )));
+    }
     check_output(&a.out)?;
     // Every other-name the profile asks for must be given.
     let mut other_values: Vec<&str> = Vec::new();

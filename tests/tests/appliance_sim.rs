@@ -266,6 +266,14 @@ async fn run(
     flash: Flash,
     id: &str,
 ) -> (Flash, Result<(Vec<u8>, client::Outcome), EmbeddedError>) {
+    run_job(r, flash, &job(id)).await
+}
+
+async fn run_job(
+    r: &mut Rig,
+    flash: Flash,
+    job: &Job<'_>,
+) -> (Flash, Result<(Vec<u8>, client::Outcome), EmbeddedError>) {
     let mut store = Store::new(flash, RANGE).expect("store");
     let mut b = Bufs::new();
     let mut out = vec![0u8; 4096];
@@ -277,7 +285,7 @@ async fn run(
         &mut Tcp,
         &mut r.hsm,
         &mut store,
-        &job(id),
+        job,
         Some(now),
         b.work(),
         &mut out,
@@ -407,7 +415,7 @@ async fn refuses_wrong_anchor_and_wrong_host() {
 }
 
 #[tokio::test(flavor = "current_thread")]
-async fn power_cut_at_every_journal_write_enrolls_once() {
+async fn power_cut_at_21_points_of_the_flash_writes_enrolls_once() {
     let mut r = rig(ServerKey::P256);
     r.sim.set_recognise_repeats(false);
     let root = r.sim.pki.root.der.clone();
@@ -657,4 +665,165 @@ async fn desktop_and_appliance_agree_on_the_request() {
         );
         assert!(tx.is_ok(), "no conflict");
     }
+}
+
+/// Provisions `flash` like [`provision`], with the given RA slot and port
+/// and RA certificate.
+async fn provision_with(
+    flash: Flash,
+    port: u16,
+    ra_slot: u8,
+    ra_cert: &[u8],
+    anchor: &[u8],
+) -> Flash {
+    let mut store = Store::new(flash, RANGE).expect("store");
+    let mut scratch = [0u8; 2600];
+    let c = Config {
+        host: "localhost",
+        port,
+        profile_oid: P256_PROFILE,
+        ra_slot,
+        device_slot: 1,
+    };
+    store.set_config(&c, &mut scratch).await.expect("config");
+    store.set_ra_cert(ra_cert, &mut scratch).await.expect("ra");
+    store
+        .set_anchor(anchor, &mut scratch)
+        .await
+        .expect("anchor");
+    store.into_flash()
+}
+
+/// Each way an appliance can fail before or around the network has its
+/// code: nothing provisioned (RC-EMB-016), an RA certificate for another
+/// key (RC-EMB-023), an empty RA slot (RC-EMB-001), a CA port nobody
+/// listens on (RC-EMB-011), a server that does not speak TLS (RC-EMB-002),
+/// a device key the part cannot make (RC-TX-010).
+/// Nothing is enrolled in any case.
+#[tokio::test(flavor = "current_thread")]
+async fn appliance_failures_have_their_codes() {
+    let mut r = rig(ServerKey::P256);
+    let root = r.sim.pki.root.der.clone();
+    let (_, res) = run(&mut r, flash(), "cfg-1").await;
+    assert_eq!(res.unwrap_err().code(), "RC-EMB-016");
+    // An RA certificate issued for the key in slot 2, stored for slot 0.
+    r.hsm.generate(2, KeyKind::P256).expect("slot 2");
+    let other = {
+        let key = SlotKey::new(&r.hsm, 2).expect("slot");
+        let mut der = [0u8; 1024];
+        let csr =
+            raconn_core::csr::build(&raconn_core::csr::CsrSpec::new("CN=other"), &key, &mut der)
+                .expect("csr");
+        r.sim.pki.issue_ra(csr, 2).expect("ra cert")
+    };
+    let f = provision_with(flash(), r.port, 0, &other, &root).await;
+    let (_, res) = run(&mut r, f, "mismatch-1").await;
+    assert_eq!(res.unwrap_err().code(), "RC-EMB-023");
+    // The RA slot named in the configuration holds no key.
+    let ra = r.ra_cert.clone();
+    let f = provision_with(flash(), r.port, 3, &ra, &root).await;
+    let (_, res) = run(&mut r, f, "slot-1").await;
+    let e = res.unwrap_err();
+    assert_eq!(e.code(), "RC-EMB-001", "{e}");
+    // A device key this part cannot make (its HSM makes P-256 and RSA-2048).
+    let f = provision(flash(), &r, "localhost", &root).await;
+    let p384 = Job {
+        key: KeyChoice::P384,
+        ..job("p384-1")
+    };
+    let (_, res) = run_job(&mut r, f, &p384).await;
+    assert_eq!(res.unwrap_err().code(), "RC-TX-010");
+    // A port nobody listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let f = provision_with(flash(), closed, 0, &ra, &root).await;
+    let (_, res) = run(&mut r, f, "io-1").await;
+    assert_eq!(res.unwrap_err().code(), "RC-EMB-011");
+    // A server that answers plain HTTP where TLS was expected.
+    let plain = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = plain.local_addr().unwrap().port();
+    let t = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        if let Ok((mut s, _)) = plain.accept() {
+            let mut b = [0u8; 512];
+            let _ = s.read(&mut b);
+            let _ = s.write_all(
+                b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    });
+    let f = provision_with(flash(), port, 0, &ra, &root).await;
+    let (_, res) = run(&mut r, f, "tls-1").await;
+    let e = res.unwrap_err();
+    assert_eq!(e.code(), "RC-EMB-002", "{e}");
+    t.join().unwrap();
+    assert_eq!(r.sim.enrollments(), 0);
+}
+
+/// The flash store's own failures: a record larger than a page
+/// (RC-EMB-020), a flash that fills up (RC-EMB-015), a write cut off by a
+/// power failure (RC-EMB-014); and the configuration record's codec: a
+/// value over 255 bytes (RC-EMB-025), a newer format (RC-EMB-024), a
+/// record cut short (RC-EMB-022).
+#[tokio::test(flavor = "current_thread")]
+async fn flash_failures_have_their_codes() {
+    let mut scratch = vec![0u8; 8192];
+    let mut store = Store::new(flash(), RANGE).expect("store");
+    let e = store
+        .set_policy(&[0x55; 5000], &mut scratch)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "RC-EMB-020", "{e}");
+    let mut full = None;
+    for i in 0..100 {
+        if let Err(e) = store
+            .set_journal(&format!("fill-{i}"), &[0xAA; 3000], &mut scratch)
+            .await
+        {
+            full = Some((i, e));
+            break;
+        }
+    }
+    let (n, e) = full.expect("64 KiB of flash fills up");
+    assert_eq!(e.code(), "RC-EMB-015", "after {n} records: {e}");
+    let mut cut = flash();
+    cut.bytes_until_shutoff = Some(100);
+    let mut store = Store::new(cut, RANGE).expect("store");
+    let e = store
+        .set_journal("cut-1", &[0xAA; 3000], &mut scratch)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "RC-EMB-014", "{e}");
+
+    use raconn_embedded::store::{decode_config, encode_config};
+    let long = "h".repeat(300);
+    let c = Config {
+        host: &long,
+        port: 443,
+        profile_oid: P256_PROFILE,
+        ra_slot: 0,
+        device_slot: 1,
+    };
+    let mut out = [0u8; 600];
+    assert_eq!(
+        encode_config(&c, &mut out).unwrap_err().code(),
+        "RC-EMB-025"
+    );
+    let c = Config {
+        host: "ca.example",
+        ..c
+    };
+    let n = encode_config(&c, &mut out).unwrap();
+    let mut newer = out[..n].to_vec();
+    newer[0] = 2;
+    assert_eq!(decode_config(&newer).unwrap_err().code(), "RC-EMB-024");
+    assert_eq!(
+        decode_config(&out[..n - 3]).unwrap_err().code(),
+        "RC-EMB-022"
+    );
+    assert_eq!(decode_config(&out[..n]).unwrap().host, "ca.example");
 }

@@ -29,9 +29,6 @@ fn ca_bundle_matches_openssl_and_cryptography() {
         "cryptography and raconn see different counts"
     );
 
-    let mut sha1_matched = 0;
-    let mut sha256_matched = 0;
-    let mut facts_matched = 0;
     for (b, f) in blocks.iter().zip(facts) {
         let pem = files::to_pem("CERTIFICATE", &b.der);
         let (ok, out, err) = run(
@@ -54,8 +51,6 @@ fn ca_bundle_matches_openssl_and_cryptography() {
         assert_eq!(ours1, openssl_sha1);
         assert_eq!(ours256, openssl_sha256);
         assert_eq!(ours1, f["sha1"].as_str().unwrap_or(""));
-        sha1_matched += 1;
-        sha256_matched += 1;
 
         let c = CertificateRef::parse(&b.der).unwrap_or_else(|e| panic!("{ours1}: {e}"));
         let mut subj = Vec::new();
@@ -123,12 +118,10 @@ fn ca_bundle_matches_openssl_and_cryptography() {
         assert_eq!(json!(san), f["san"], "{ours1} SAN");
         let ca = c.basic_constraints().map(|(ca, _)| ca);
         assert_eq!(json!(ca), f["ca"], "{ours1} basicConstraints");
-        facts_matched += 1;
     }
+    // Each certificate was asserted above; this only reports how many.
     eprintln!(
-        "CA bundle: {} certificates; SHA-1 matched openssl: {sha1_matched}; SHA-256 matched openssl: {sha256_matched}; \
-         subject/notAfter/serial/SAN/CA matched cryptography: {facts_matched}",
+        "CA bundle: {} certificates, each with openssl's SHA-1 and SHA-256 and cryptography's subject/notAfter/serial/SAN/CA",
         blocks.len()
     );
-    assert_eq!(sha1_matched, blocks.len());
 }

@@ -9,6 +9,7 @@ use std::net::TcpStream;
 use std::sync::Arc;
 
 use raconn_core::engine::{Buffers, Engine, IssueRequest, Issued};
+use raconn_core::error::Explain;
 use raconn_core::inf::{HashAlgorithm, KeyKind};
 use raconn_core::oid::Oid;
 use raconn_core::pkiws::check::{CheckError, Field};
@@ -189,9 +190,9 @@ fn issues_checks_and_chains() {
         text.contains("othername: UPN::zoe@corp.local") && text.contains("email:zoe@contoso.com"),
         "{text}"
     );
-    // Every request the simulator saw was schema-valid (when it could check).
+    // Every request the simulator saw was validated, and valid.
     for r in s.recorded() {
-        assert_ne!(r.schema_valid, Some(false), "{}", r.body);
+        assert_eq!(r.schema_valid, Some(true), "{}", r.body);
     }
     let rec = s.recorded();
     let enr = &rec[1].body;
@@ -285,16 +286,12 @@ fn presend_check_refuses_locally() {
         &mut b,
     )
     .expect_err("refused");
+    // Refused for what it is (RC-CHECK-003), not as "CN not in profile".
     assert!(
-        matches!(
-            e,
-            Error::Check(CheckError::NotInProfile {
-                field: Field::SubjectCn,
-                ..
-            })
-        ),
+        matches!(e, Error::Check(CheckError::NeedsNameParts { .. })),
         "{e:?}"
     );
+    assert_eq!(e.code(), "RC-CHECK-003");
     assert_eq!(s.enrollments(), 0, "nothing was sent to enrollment");
     // P-256 device key where the policy asks for RSA 2048.
     let p256 = SoftKey::generate(KeyKind::P256, HashAlgorithm::Sha256).expect("key");
@@ -309,6 +306,7 @@ fn presend_check_refuses_locally() {
         e,
         Error::Pkiws(PkiwsError::KeyNotAsPolicy { policy_bits: 2048 })
     );
+    assert_eq!(e.code(), "RC-PKIWS-016");
 }
 
 #[test]
@@ -443,4 +441,149 @@ fn over_mutual_tls() {
             "server accepted a client without a certificate"
         );
     }
+}
+
+/// Replaces the text of the issued reply's binarySecurityToken.
+fn with_token(reply: &[u8], token: &str) -> Vec<u8> {
+    let t = String::from_utf8(reply.to_vec()).expect("utf-8");
+    let open = t.find("<vs:binarySecurityToken").expect("token element");
+    let start = open + t[open..].find('>').expect("tag end") + 1;
+    let end = start
+        + t[start..]
+            .find("</vs:binarySecurityToken>")
+            .expect("end tag");
+    format!("{}{token}{}", &t[..start], &t[end..]).into_bytes()
+}
+
+fn base64(data: &[u8]) -> String {
+    let mut b = vec![0u8; data.len() * 2 + 16];
+    let mut w = raconn_core::xml::XmlWriter::new(&mut b);
+    w.base64(data);
+    w.finish().expect("base64").to_string()
+}
+
+/// The engine up to a sent enrollment; `f` reads the reply the simulator
+/// gave (possibly altered) and returns the code of the outcome.
+fn enroll_then(
+    s: &Sim,
+    req: IssueRequest<'_>,
+    key: &SoftKey,
+    alter: impl FnOnce(&[u8]) -> Vec<u8>,
+) -> Result<Vec<u8>, Error> {
+    let mut b = bufs();
+    let mut e = Engine::new(
+        req,
+        Buffers {
+            request: &mut b.request,
+            work: &mut b.work,
+            token: &mut b.token,
+        },
+    )?;
+    let r = e.policy_request()?;
+    let reply = s.handle(r.path, r.soap_action, r.body.as_bytes());
+    e.on_policy_reply(reply.status, &reply.body)?;
+    let r = e.enroll_request(key)?;
+    let reply = s.handle(r.path, r.soap_action, r.body.as_bytes());
+    let body = alter(&reply.body);
+    let out = match e.on_enroll_reply(reply.status, &body)? {
+        Issued::Certificate { certificate, .. } => certificate.to_vec(),
+        Issued::Pending { .. } => panic!("pending"),
+    };
+    Ok(out)
+}
+
+/// Replies that do not fit the request, and requests out of order or over
+/// the limits, each refused with its code: a generic SOAP fault
+/// (RC-PKIWS-009), an empty token (RC-PKIWS-011), a token that is not a
+/// certificate (RC-PKIWS-012), a certificate for another name on the same
+/// key (RC-PKIWS-015), an enrollment before the policy (RC-PKIWS-017), a
+/// PKCS#7 with more certificates than kept (RC-PKIWS-020), more SAN
+/// entries (RC-CHECK-006) or other-names (RC-CHECK-007) than sent.
+#[test]
+fn replies_and_requests_that_do_not_fit() {
+    let key = rsa();
+    let s = sim();
+    let req = request(USER, SubjectFormat::CommonName, SAN_ALL, "zoe_m@corp.local");
+    let good = enroll_then(&s, req, &key, <[u8]>::to_vec).expect("the unaltered reply issues");
+    let code = |r: Result<Vec<u8>, Error>| r.expect_err("refused").code();
+    assert_eq!(
+        code(enroll_then(&s, req, &key, |r| with_token(r, ""))),
+        "RC-PKIWS-011"
+    );
+    assert_eq!(
+        code(enroll_then(&s, req, &key, |r| with_token(
+            r,
+            &base64(b"garbage, not DER")
+        ))),
+        "RC-PKIWS-012"
+    );
+    let seven = raconn_sim::pki::pkcs7_certs_only(&[good.as_slice(); 7]);
+    assert_eq!(
+        code(enroll_then(&s, req, &key, |r| with_token(
+            r,
+            &base64(&seven)
+        ))),
+        "RC-PKIWS-020"
+    );
+    // The certificate the CA issued for Zoë, answered to a request for Max
+    // with the same key.
+    let mut zoe = None;
+    let _ = enroll_then(&s, req, &key, |r| {
+        zoe = Some(r.to_vec());
+        r.to_vec()
+    });
+    let zoe = zoe.unwrap();
+    let max = IssueRequest {
+        identity: Identity {
+            cn: "Max Mustermann",
+            ..req.identity
+        },
+        ..req
+    };
+    assert_eq!(
+        code(enroll_then(&s, max, &key, |_| zoe.clone())),
+        "RC-PKIWS-015"
+    );
+    // A SOAP fault that is none of the known ones.
+    let fault = b"<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Body><s:Fault><faultcode>s:Server</faultcode><faultstring>Internal error 0x2a</faultstring></s:Fault></s:Body></s:Envelope>";
+    let mut b = bufs();
+    let mut e = Engine::new(
+        req,
+        Buffers {
+            request: &mut b.request,
+            work: &mut b.work,
+            token: &mut b.token,
+        },
+    )
+    .unwrap();
+    assert_eq!(e.enroll_request(&key).unwrap_err().code(), "RC-PKIWS-017");
+    let _ = e.policy_request().unwrap();
+    assert_eq!(
+        e.on_policy_reply(500, fault).unwrap_err().code(),
+        "RC-PKIWS-009"
+    );
+    // Five other-names: more than raconn sends.
+    let five = [SanKindSel::OtherName(GUID); 5];
+    let many = IssueRequest {
+        san: &five,
+        other_names: &["04 01 00"; 5],
+        ..req
+    };
+    let mut b = bufs();
+    let r = Engine::new(
+        many,
+        Buffers {
+            request: &mut b.request,
+            work: &mut b.work,
+            token: &mut b.token,
+        },
+    );
+    assert_eq!(r.err().map(|e| e.code()), Some("RC-CHECK-007"));
+    // Nine e-mail entries: more SAN entries than a request carries.
+    let nine = [SanKindSel::Email; 9];
+    let crowded = IssueRequest { san: &nine, ..req };
+    assert_eq!(
+        code(enroll_then(&s, crowded, &key, <[u8]>::to_vec)),
+        "RC-CHECK-006"
+    );
 }

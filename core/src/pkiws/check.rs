@@ -208,6 +208,24 @@ pub fn plan<'a>(
     let name_of =
         |a: &PolicyAttribute<'a>| a.name.and_then(|n| n.plain()).filter(|n| !n.is_empty());
 
+    // A profile built on first and last name (mandatory, not fixed) cannot
+    // be served by a PKCS request, which carries a CN: say that first,
+    // rather than that the CN is not in the profile.
+    let needs_name_parts = |a: &&PolicyAttribute<'a>| {
+        a.mandatory
+            && a.fixed_value.is_none()
+            && (kind_is(a, &["givenName", "surname", "GN", "SN", "G"])
+                || name_of(a).is_some_and(|n| {
+                    n.eq_ignore_ascii_case("mail_firstName")
+                        || n.eq_ignore_ascii_case("mail_lastName")
+                }))
+    };
+    if let Some(a) = attrs.iter().find(needs_name_parts) {
+        return Err(CheckError::NeedsNameParts {
+            attribute: copy_name(a.name),
+        });
+    }
+
     // Subject.
     let mut wanted: heapless::Vec<(Field, ValueOf, &[&str]), 4> = heapless::Vec::new();
     let _ = wanted.push((Field::SubjectCn, ValueOf::SubjectCn, &["CN", "commonName"]));
@@ -293,14 +311,6 @@ pub fn plan<'a>(
         if out.iter().any(|p| p.name == n) {
             continue;
         }
-        if kind_is(a, &["givenName", "surname", "GN", "SN", "G"])
-            || n.eq_ignore_ascii_case("mail_firstName")
-            || n.eq_ignore_ascii_case("mail_lastName")
-        {
-            return Err(CheckError::NeedsNameParts {
-                attribute: copy_name(a.name),
-            });
-        }
         return Err(CheckError::MandatoryMissing {
             attribute: copy_name(a.name),
         });
@@ -350,6 +360,18 @@ mod tests {
                 other_oid: Some(guid)
             })
         );
+        assert_eq!(
+            crate::error::Explain::code(
+                &plan(
+                    &p,
+                    SubjectFormat::CommonName,
+                    &[SanKindSel::OtherName(guid)],
+                    &[]
+                )
+                .unwrap_err()
+            ),
+            "RC-CHECK-001"
+        );
         // Overrides win over the policy's names.
         let pairs = plan(
             &p,
@@ -359,5 +381,56 @@ mod tests {
         )
         .unwrap();
         assert_eq!(pairs[1].name, "upn_x");
+    }
+
+    fn code(e: CheckError) -> &'static str {
+        crate::error::Explain::code(&e)
+    }
+
+    #[test]
+    fn each_refusal_has_its_code() {
+        let guid = Oid::new_unwrap("1.3.6.1.4.1.311.25.1");
+        // A mandatory subject attribute (OU) nobody supplies.
+        let ou = EXAMPLE.replace(
+            "<ns2:attributeName>E</ns2:attributeName>\n          <ns2:attributeNameValue mandatory=\"false\" type=\"string\">mail_email",
+            "<ns2:attributeName>OU</ns2:attributeName>\n          <ns2:attributeNameValue mandatory=\"true\" type=\"string\">org_unit",
+        );
+        assert_ne!(ou, EXAMPLE);
+        let p = parse_response(&ou, OID).unwrap();
+        let e = plan(&p, SubjectFormat::CommonName, &[SanKindSel::Email], &[]).unwrap_err();
+        assert_eq!(code(e), "RC-CHECK-002");
+        // A GUID other-name the profile takes, with no name to send it under.
+        let upn = "<ns2:attributeName>otherName.userPrincipalName</ns2:attributeName>\n           <ns2:attributeNameValue mandatory=\"false\" type=\"string\">otherNameUPN</ns2:attributeNameValue>";
+        assert!(EXAMPLE.contains(upn));
+        let unnamed = EXAMPLE.replace(
+            upn,
+            "<ns2:attributeName>otherName.1.3.6.1.4.1.311.25.1</ns2:attributeName>\n           <ns2:attributeNameValue mandatory=\"false\" type=\"string\"></ns2:attributeNameValue>",
+        );
+        let p = parse_response(&unnamed, OID).unwrap();
+        let e = plan(
+            &p,
+            SubjectFormat::CommonName,
+            &[SanKindSel::OtherName(guid)],
+            &[],
+        )
+        .unwrap_err();
+        assert_eq!(code(e), "RC-CHECK-004");
+        // Thirteen other-names the profile takes: more pairs than are sent.
+        let many: std::string::String = (1..=13)
+            .map(|i| {
+                std::format!(
+                    "<ns2:extensionAttributeNameValuePair><ns2:attributeName>otherName.1.2.3.{i}</ns2:attributeName><ns2:attributeNameValue mandatory=\"false\" type=\"string\">other_{i}</ns2:attributeNameValue></ns2:extensionAttributeNameValuePair>"
+                )
+            })
+            .collect();
+        let crowded = EXAMPLE.replace(upn, &std::format!("{upn}</ns2:extensionAttributeNameValuePair>{many}<ns2:extensionAttributeNameValuePair><ns2:attributeName>x</ns2:attributeName><ns2:attributeNameValue mandatory=\"false\" type=\"string\">x</ns2:attributeNameValue>"));
+        let p = parse_response(&crowded, OID).unwrap();
+        let oids: std::vec::Vec<Oid> = (1..=13)
+            .map(|i| Oid::new(&std::format!("1.2.3.{i}")).unwrap())
+            .collect();
+        let kinds: std::vec::Vec<SanKindSel> =
+            oids.iter().map(|o| SanKindSel::OtherName(*o)).collect();
+        let e = plan(&p, SubjectFormat::CommonName, &kinds, &[]).unwrap_err();
+        assert_eq!(code(e), "RC-CHECK-005");
     }
 }

@@ -109,8 +109,6 @@ pub enum PkiwsError {
     Timeout,
     /// TLS secure-channel failure.
     TlsFailure,
-    /// The RA certificate (with its key) is not in the store.
-    RaCertNotFound,
     /// The CA does not know the profile OID ("A request element is not understood.").
     ProfileUnknown,
     /// The policy response has no policy for the profile OID.
@@ -151,7 +149,6 @@ explain!(PkiwsError {
     Xml (e) => ("RC-PKIWS-001", "a PKI Web Services message could not be written or read", "see the XML error named with it"), "{e}";
     Timeout => ("RC-PKIWS-002", "timeout talking to the CA (\"The operation has timed out\")", "raise the CA timeout (the reference connector's CloudCAConnTimeoutInMilliseconds), and check the network path to the CA");
     TlsFailure => ("RC-PKIWS-003", "TLS secure channel to the CA failed (\"Could not create SSL/TLS secure channel\")", "check that the RA private key is readable by this account, that the CA FQDN is right, and that the CA's server certificate chains to a trusted root");
-    RaCertNotFound => ("RC-PKIWS-004", "RA certificate not found (\"Failed to get client certificate\")", "check the configured RA certificate thumbprint against the store; the certificate must be there with its private key");
     ProfileUnknown => ("RC-PKIWS-005", "the CA does not know the certificate profile OID (\"A request element is not understood.\")", "check the configured certificate-profile OID against the profile in DigiCert PKI Manager");
     ProfileNotInPolicy => ("RC-PKIWS-006", "the policy response has no policy for the profile OID", "check the configured certificate-profile OID; the CA answered for other profiles only");
     PolicyVerification => ("RC-PKIWS-007", "policy verification failed: the request does not fit the certificate profile", "compare the DigiCert profile's subject and SAN fields with the request's subject format and SAN kinds; the error names the attribute");
