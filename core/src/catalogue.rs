@@ -41,6 +41,7 @@ rows! {
         HOST_UNSAFE = ("RC-HOST-019", "a store or journal directory is not private: group or others may write it, or it is not a directory", "make it a directory only this account may write (chmod 700 PATH), as ssh insists for ~/.ssh"),
         HOST_BAD_SIGNATURE = ("RC-HOST-020", "the certificate's signature does not verify with its issuer's key", "the file was altered or is not the certificate the CA issued: download it again from PKI Manager"),
         HOST_NOT_UTF8 = ("RC-HOST-021", "a text input is not valid UTF-8", "save the file as UTF-8 (a password file: exactly the password, one line)"),
+        HOST_NO_RECORD = ("RC-HOST-022", "the journal has no issued certificate for this request id", "revoke by --serial or --cert, or point `journal` in raconn.toml at the journal of the machine that issued it"),
         CONF_INVALID = ("RC-CONF-001", "the configuration file is invalid", "fix the key named in the error (file:line); README documents every key"),
         TLS_SETUP = ("RC-TLS-001", "TLS could not be set up", "check ca_trust holds PEM certificates and the RA certificate and key match"),
     }

@@ -656,6 +656,7 @@ impl<'a, 'b> Engine<'a, 'b> {
                 profile_oid: Some(self.req.profile_oid),
                 common_name: Some(self.expected_cn()),
                 status: Some("VALID"),
+                serial_number: None,
                 start_index,
             },
             self.request,

@@ -218,6 +218,8 @@ pub enum Error {
     Http(crate::http::HttpError),
     /// The issuance transaction and its records.
     Tx(crate::issuance::TxError),
+    /// Revocation.
+    Revoke(crate::pkiws::revoke::RevokeError),
     /// A caller buffer too small.
     Buffer(BufferTooSmall),
 }
@@ -252,6 +254,7 @@ fold!(
     Check(crate::pkiws::check::CheckError),
     Http(crate::http::HttpError),
     Tx(crate::issuance::TxError),
+    Revoke(crate::pkiws::revoke::RevokeError),
     Buffer(BufferTooSmall)
 );
 
@@ -292,6 +295,7 @@ pub const CODES: &[&[Code]] = &[
     crate::pkiws::check::CheckError::CODES,
     crate::http::HttpError::CODES,
     crate::issuance::TxError::CODES,
+    crate::pkiws::revoke::RevokeError::CODES,
     &[BUFFER_CODE],
 ];
 

@@ -908,3 +908,35 @@ fn an_overlong_key_reference_is_refused() {
     }
     panic!("not refused");
 }
+
+/// An issued record, revoked: the same request id is refused with
+/// RC-TX-013 (one id names one certificate) and nothing is sent.
+#[test]
+fn a_revoked_request_id_is_not_issued_again() {
+    let k = key();
+    let r = drive(
+        order("t-rev"),
+        None,
+        FAST,
+        &k,
+        ca(ISSUED, SEARCH_EMPTY),
+        None,
+    );
+    let issued = r.saved.last().unwrap().clone();
+    let rec = record::decode(&issued).unwrap();
+    let rev = rec.revoked(record::Revocation {
+        reason: 4,
+        at: 1_796_083_199,
+    });
+    let mut buf = vec![0u8; 8192];
+    let n = record::encode(&rev, &mut buf).unwrap();
+    let again = drive(
+        order("t-rev"),
+        Some(&buf[..n]),
+        FAST,
+        &k,
+        |s, _| panic!("{s:?} sent"),
+        None,
+    );
+    assert_eq!(again.failed, Some(("RC-TX-013", false)));
+}

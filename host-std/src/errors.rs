@@ -71,6 +71,8 @@ pub enum HostError {
     BadSignature { path: PathBuf, subject: String },
     /// A text input that is not UTF-8.
     NotUtf8 { path: PathBuf, byte: usize },
+    /// No issued record in the journal for a request id.
+    NoRecord(String),
 }
 
 /// `file:line: key: ` of a configuration error.
@@ -117,6 +119,7 @@ raconn_core::explain!(HostError {
     Unsafe { path, what } => [c::HOST_UNSAFE], "{} {what}", path.display();
     BadSignature { path, subject } => [c::HOST_BAD_SIGNATURE], "{}: {subject}", path.display();
     NotUtf8 { path, byte } => [c::HOST_NOT_UTF8], "{}: byte {byte}", path.display();
+    NoRecord(what) => [c::HOST_NO_RECORD], "{what}";
 } delegate {
     Core(e) => e;
     Ca { kind, phase, elapsed_ms, timeout_ms, detail } => kind, "{phase} after {elapsed_ms} ms; ca_timeout_ms = {timeout_ms}: {detail}";

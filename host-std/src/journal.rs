@@ -126,6 +126,34 @@ impl Journal {
         Ok(Some(rec))
     }
 
+    /// The stored record of `id` (`<id>.rec`), if any.
+    pub fn read(&self, id: &str) -> Result<Option<Vec<u8>>, HostError> {
+        let p = self.path(id, "rec");
+        match fs::read(&p) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(err) => Err(HostError::Read { path: p, err }),
+        }
+    }
+
+    /// The request ids that have a record, sorted.
+    pub fn ids(&self) -> Result<Vec<String>, HostError> {
+        let rd = fs::read_dir(&self.dir).map_err(|err| HostError::Read {
+            path: self.dir.clone(),
+            err,
+        })?;
+        let mut ids: Vec<String> = rd
+            .flatten()
+            .filter_map(|e| {
+                let n = e.file_name().to_string_lossy().into_owned();
+                n.strip_suffix(".rec").map(str::to_string)
+            })
+            .filter(|id| raconn_core::issuance::check_request_id(id).is_ok())
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+
     /// Stores the record of `id`.
     pub fn save(&self, id: &str, record: &[u8]) -> Result<(), HostError> {
         files::write_atomic(&self.path(id, "rec"), record, 0o600)

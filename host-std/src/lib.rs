@@ -12,6 +12,7 @@ pub mod issue;
 pub mod journal;
 pub mod keys;
 pub mod pkcs11;
+pub mod revoke;
 pub mod soap;
 pub mod store;
 pub mod tls;

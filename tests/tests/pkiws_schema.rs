@@ -98,9 +98,37 @@ fn requests_validate_against_the_xsds() {
         health::write_request(None, None, &mut buf).expect("health"),
         "getStatus-bare",
     );
-    let serial = [0x00, 0x6d, 0x2b, 0x1f, 0x0e];
-    let x = revoke::write_request(Some(ID40), &serial, revoke::Reason::Superseded, &mut buf)
-        .expect("revoke");
+    let serial = revoke::Serial::from_bytes(&[0x00, 0x6d, 0x2b, 0x1f, 0x0e]).expect("serial");
+    let x = revoke::write_request(
+        Some(ID40),
+        &serial,
+        revoke::Reason::Superseded,
+        None,
+        &mut buf,
+    )
+    .expect("revoke");
+    validate(x, "updateCertificateStatus");
+    let x = revoke::write_request(
+        Some(ID40),
+        &serial,
+        revoke::Reason::KeyCompromise,
+        Some("laptop stolen <2026-12-01> & reported"),
+        &mut buf,
+    )
+    .expect("revoke with comment");
+    assert!(
+        x.contains("<mg:comment>laptop stolen &lt;2026-12-01&gt; &amp; reported</mg:comment>"),
+        "{x}"
+    );
+    validate(x, "updateCertificateStatus-comment");
+    let x = revoke::write_request(
+        Some(ID40),
+        &serial,
+        revoke::Reason::Superseded,
+        None,
+        &mut buf,
+    )
+    .expect("revoke");
     assert!(x.contains("<mg:certificateSerialNumber>6D2B1F0E</mg:certificateSerialNumber>"));
     validate(x, "updateCertificateStatus");
 }

@@ -103,6 +103,11 @@ pub enum TxError {
         /// Its limit in bytes.
         max: usize,
     },
+    /// The certificate of this request id was revoked.
+    Revoked {
+        /// RFC 5280 CRLReason code.
+        reason: u8,
+    },
 }
 
 explain!(TxError {
@@ -117,6 +122,7 @@ explain!(TxError {
     WrongStep => ("RC-TX-009", "the host drove the issuance transaction out of order", "report this as a bug in the host");
     KeyUnsupported => ("RC-TX-010", "the certificate profile asks for a device key this host cannot make", "choose a key the host supports, or change the DigiCert profile");
     ValueTooLong { what, max } => ("RC-TX-011", "a value is too long for the issuance record", "report the value with the error; pendingTokenReferenceID, serverTransactionID and key references are short in every real reply"), "{what} over {max} bytes";
+    Revoked { reason } => ("RC-TX-013", "the certificate of this request id was revoked", "issue under a new request id: one request id names the one certificate issued for it"), "CRLReason {reason}";
     SearchTooLong { pages } => ("RC-TX-012", "the CA's searchCertificate answer runs over more pages than raconn reads", "check the seat's certificates in PKI Manager (revoke any duplicate for this request), then remove the record and issue again"), "{pages} pages";
 });
 
@@ -575,6 +581,9 @@ impl<'a, 'b> Transaction<'a, 'b> {
         }
         if !r.request_id.is_empty() && r.request_id != self.order.request_id {
             return Err(TxError::Conflict.into());
+        }
+        if let Some(v) = r.revocation.filter(|_| r.state == RecordState::Revoked) {
+            return Err(TxError::Revoked { reason: v.reason }.into());
         }
         self.loaded_version = r.version;
         self.generation = r.generation;
@@ -1044,6 +1053,7 @@ impl<'a, 'b> Transaction<'a, 'b> {
                         self.engine.enroll_request(key)?;
                         self.write_sent()?;
                     }
+                    RecordState::Revoked => return Err(TxError::Revoked { reason: 0 }.into()),
                     RecordState::Sent if self.search_first => {
                         // A version 1 record kept no body: build it again
                         // (same key, same clientTransactionID), store it, search.

@@ -12,6 +12,10 @@
 //!   state 4 Issued  : server_tx:u8-len  certificate:u16-len  count:u8 (chain entry:u16-len)*
 //!   state 5 Failed  : code:u8-len           (the CA refused; the next attempt has a new ctid)
 //!   check[8] = SHA-256(everything before)[..8]
+//! version 3 (written for state 6 only, so that a release reading up to
+//! version 2 refuses a revoked record as newer rather than replaying it):
+//!   as version 2, and
+//!   state 6 Revoked : the Issued fields, reason:u8 (RFC 5280 CRLReason) revoked_at:u64 (Unix s)
 //! version 1 (raconn-embedded 0.1 flash records, read only):
 //!   1 state(1 key made, 2 sent, 3 issued) slot ctid:u8-len fingerprint[32] cert:u16-len
 //! ```
@@ -26,8 +30,9 @@ use crate::buf::SliceWriter;
 use crate::error::Error;
 use crate::issuance::TxError;
 
-/// The record format this release writes.
-pub const VERSION: u8 = 2;
+/// The newest record format this release reads (and writes, for a revoked
+/// certificate; every other state is written as version 2).
+pub const VERSION: u8 = 3;
 const MAGIC: &[u8; 2] = b"RC";
 const CHECK: usize = 8;
 
@@ -45,6 +50,8 @@ pub enum RecordState {
     Issued,
     /// The CA refused the last attempt; the next one uses a new clientTransactionID.
     Failed,
+    /// The certificate was issued and then revoked.
+    Revoked,
 }
 
 impl RecordState {
@@ -55,10 +62,19 @@ impl RecordState {
             Self::Pending => 3,
             Self::Issued => 4,
             Self::Failed => 5,
+            Self::Revoked => 6,
         }
     }
 
-    /// Lower-case name (`key_made`, `sent`, `pending`, `issued`, `failed`).
+    /// The format version a record in this state is written as.
+    pub const fn version(self) -> u8 {
+        match self {
+            Self::Revoked => 3,
+            _ => 2,
+        }
+    }
+
+    /// Lower-case name (`key_made`, `sent`, `pending`, `issued`, `failed`, `revoked`).
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::KeyMade => "key_made",
@@ -66,8 +82,19 @@ impl RecordState {
             Self::Pending => "pending",
             Self::Issued => "issued",
             Self::Failed => "failed",
+            Self::Revoked => "revoked",
         }
     }
+}
+
+/// How and when a certificate was revoked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Revocation {
+    /// The reason as an RFC 5280 CRLReason code.
+    pub reason: u8,
+    /// When the CA accepted it (Unix seconds, the host's clock).
+    pub at: u64,
 }
 
 /// The certificates beside the issued one.
@@ -175,13 +202,15 @@ pub struct Record<'r> {
     pub chain: Chain<'r>,
     /// `Failed`: the error code of the refusal.
     pub failure: &'r str,
+    /// `Revoked`: how and when.
+    pub revocation: Option<Revocation>,
 }
 
 impl<'r> Record<'r> {
     /// A record in `state` with no state-specific fields.
     pub fn new(state: RecordState, fingerprint: [u8; 32], request_id: &'r str) -> Self {
         Record {
-            version: VERSION,
+            version: state.version(),
             state,
             generation: 0,
             fingerprint,
@@ -195,6 +224,17 @@ impl<'r> Record<'r> {
             certificate: &[],
             chain: Chain::EMPTY,
             failure: "",
+            revocation: None,
+        }
+    }
+
+    /// This issued record, revoked: the same certificate and chain.
+    pub fn revoked(&self, revocation: Revocation) -> Self {
+        Record {
+            version: RecordState::Revoked.version(),
+            state: RecordState::Revoked,
+            revocation: Some(revocation),
+            ..*self
         }
     }
 }
@@ -219,11 +259,11 @@ impl Writer<'_> {
     }
 }
 
-/// Encodes `r` (as [`VERSION`]) into `out`; returns the length.
+/// Encodes `r` (as its state's version) into `out`; returns the length.
 pub fn encode(r: &Record<'_>, out: &mut [u8]) -> Result<usize, Error> {
     let mut w = Writer(SliceWriter::new(out));
     w.put(MAGIC);
-    w.put(&[VERSION, r.state.byte()]);
+    w.put(&[r.state.version(), r.state.byte()]);
     w.put(&r.generation.to_be_bytes());
     w.put(&r.fingerprint);
     w.put(&r.key_digest.unwrap_or([0; 32]));
@@ -252,7 +292,7 @@ pub fn encode(r: &Record<'_>, out: &mut [u8]) -> Result<usize, Error> {
             w.len8(r.pending_reference.as_bytes(), "pendingTokenReferenceID")?;
             w.len8(r.server_transaction_id.as_bytes(), "serverTransactionID")?;
         }
-        RecordState::Issued => {
+        RecordState::Issued | RecordState::Revoked => {
             w.len8(r.server_transaction_id.as_bytes(), "serverTransactionID")?;
             w.len16(r.certificate, "certificate")?;
             let count = u8::try_from(r.chain.len()).map_err(|_| TxError::ValueTooLong {
@@ -262,6 +302,11 @@ pub fn encode(r: &Record<'_>, out: &mut [u8]) -> Result<usize, Error> {
             w.put(&[count]);
             for c in r.chain.iter() {
                 w.len16(c, "chain certificate")?;
+            }
+            if r.state == RecordState::Revoked {
+                let v = r.revocation.unwrap_or(Revocation { reason: 0, at: 0 });
+                w.put(&[v.reason]);
+                w.put(&v.at.to_be_bytes());
             }
         }
         RecordState::Failed => w.len8(r.failure.as_bytes(), "failure code")?,
@@ -279,12 +324,17 @@ pub fn encoded_len(r: &Record<'_>) -> usize {
         RecordState::KeyMade => 0,
         RecordState::Sent => 4 + r.body.map_or(0, str::len),
         RecordState::Pending => 2 + r.pending_reference.len() + r.server_transaction_id.len(),
-        RecordState::Issued => {
+        RecordState::Issued | RecordState::Revoked => {
             1 + r.server_transaction_id.len()
                 + 2
                 + r.certificate.len()
                 + 1
                 + r.chain.iter().map(|c| 2 + c.len()).sum::<usize>()
+                + if r.state == RecordState::Revoked {
+                    9
+                } else {
+                    0
+                }
         }
         RecordState::Failed => 1 + r.failure.len(),
     };
@@ -348,7 +398,7 @@ impl<'r> Reader<'r> {
 pub fn decode(bytes: &[u8]) -> Result<Record<'_>, TxError> {
     match bytes {
         [b'R', b'C', v, ..] if *v > VERSION => Err(TxError::RecordTooNew { version: *v }),
-        [b'R', b'C', v, ..] if *v == VERSION => decode_v2(bytes),
+        [b'R', b'C', 2 | 3, ..] => decode_v2(bytes),
         [1, ..] => decode_v1(bytes),
         _ => Err(TxError::RecordCorrupt { at: 0 }),
     }
@@ -371,8 +421,13 @@ fn decode_v2(bytes: &[u8]) -> Result<Record<'_>, TxError> {
         3 => RecordState::Pending,
         4 => RecordState::Issued,
         5 => RecordState::Failed,
+        6 => RecordState::Revoked,
         _ => return Err(TxError::RecordCorrupt { at: 3 }),
     };
+    // Each state is written in exactly one version.
+    if data.get(2).copied() != Some(state.version()) {
+        return Err(TxError::RecordCorrupt { at: 2 });
+    }
     let generation = r.u16()?;
     let fingerprint = r.arr32()?;
     let kd = r.arr32()?;
@@ -394,7 +449,7 @@ fn decode_v2(bytes: &[u8]) -> Result<Record<'_>, TxError> {
             rec.pending_reference = r.str8()?;
             rec.server_transaction_id = r.str8()?;
         }
-        RecordState::Issued => {
+        RecordState::Issued | RecordState::Revoked => {
             rec.server_transaction_id = r.str8()?;
             rec.certificate = r.bytes16()?;
             let count = r.u8()?;
@@ -406,6 +461,15 @@ fn decode_v2(bytes: &[u8]) -> Result<Record<'_>, TxError> {
                 count,
                 bytes: data.get(start..r.pos).unwrap_or(&[]),
             };
+            if state == RecordState::Revoked {
+                let reason = r.u8()?;
+                let mut at = [0u8; 8];
+                at.copy_from_slice(r.take(8)?);
+                rec.revocation = Some(Revocation {
+                    reason,
+                    at: u64::from_be_bytes(at),
+                });
+            }
         }
         RecordState::Failed => rec.failure = r.str8()?,
     }
@@ -515,8 +579,13 @@ mod tests {
     fn newer_versions_are_refused_and_version_1_is_read() {
         let mut buf = [0u8; 256];
         let n = encode(&base(RecordState::KeyMade), &mut buf).unwrap();
-        buf[2] = 3;
-        assert_eq!(decode(&buf[..n]), Err(TxError::RecordTooNew { version: 3 }));
+        buf[2] = VERSION + 1;
+        assert_eq!(
+            decode(&buf[..n]),
+            Err(TxError::RecordTooNew {
+                version: VERSION + 1
+            })
+        );
         // raconn-embedded 0.1: 1, state, slot, ctid, fingerprint, cert.
         let mut v1 = std::vec![1u8, 3, 1, 4];
         v1.extend_from_slice(b"tx-1");
@@ -532,5 +601,49 @@ mod tests {
         assert_eq!(r.key_digest, None);
         v1.push(0);
         assert!(decode(&v1).is_err());
+    }
+
+    #[test]
+    fn a_revoked_record_is_version_3_and_round_trips() {
+        let chain: [&[u8]; 1] = [b"issuing-der"];
+        let mut issued = base(RecordState::Issued);
+        issued.certificate = b"leaf-der";
+        issued.chain = Chain::List(&chain);
+        issued.server_transaction_id = "SRV-1";
+        let rev = issued.revoked(Revocation {
+            reason: 1,
+            at: 1_796_083_199,
+        });
+        let mut buf = [0u8; 512];
+        let n = encode(&rev, &mut buf).unwrap();
+        assert_eq!(n, encoded_len(&rev));
+        assert_eq!(&buf[..3], b"RC\x03");
+        let back = decode(&buf[..n]).unwrap();
+        assert_eq!(back.state, RecordState::Revoked);
+        assert_eq!(back.version, 3);
+        assert_eq!(back.certificate, b"leaf-der");
+        assert_eq!(
+            back.chain.iter().collect::<std::vec::Vec<_>>(),
+            [&b"issuing-der"[..]]
+        );
+        assert_eq!(
+            back.revocation,
+            Some(Revocation {
+                reason: 1,
+                at: 1_796_083_199
+            })
+        );
+        // A release that reads up to version 2 refuses it as newer.
+        let n2 = encode(&issued, &mut buf).unwrap();
+        assert_eq!(buf[2], 2);
+        assert!(decode(&buf[..n2]).is_ok());
+        // A state written under the wrong version is corrupt, not guessed at.
+        let mut wrong = [0u8; 512];
+        let n = encode(&rev, &mut wrong).unwrap();
+        wrong[2] = 2;
+        let body = n - CHECK;
+        let check: [u8; 32] = Sha256::digest(&wrong[..body]).into();
+        wrong[body..n].copy_from_slice(&check[..CHECK]);
+        assert_eq!(decode(&wrong[..n]), Err(TxError::RecordCorrupt { at: 2 }));
     }
 }

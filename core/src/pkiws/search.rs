@@ -29,6 +29,9 @@ pub struct SearchRequest<'a> {
     pub common_name: Option<&'a str>,
     /// `status` (`VALID`, `EXPIRED`, `REVOKED`, `SUSPENDED`).
     pub status: Option<&'a str>,
+    /// `serialNumber` (upper-case hex without leading zeros, as DigiCert
+    /// finds it; see [`crate::pkiws::revoke::Serial`]).
+    pub serial_number: Option<&'a str>,
     /// `startIndex`.
     pub start_index: u32,
 }
@@ -56,6 +59,9 @@ pub fn write_request<'b>(r: &SearchRequest<'_>, buf: &'b mut [u8]) -> Result<&'b
     }
     if let Some(s) = r.status {
         w.leaf("mg:status", s);
+    }
+    if let Some(s) = r.serial_number {
+        w.leaf("mg:serialNumber", s);
     }
     let mut n: heapless::String<10> = heapless::String::new();
     let _ = core::fmt::write(&mut n, format_args!("{}", r.start_index));
@@ -164,6 +170,7 @@ mod tests {
                 profile_oid: Some("2.16.840.1.113733.1.16.1.2.3.1.1.47196109"),
                 common_name: Some("IWUser0"),
                 status: Some("VALID"),
+                serial_number: None,
                 start_index: 50,
             },
             &mut buf,

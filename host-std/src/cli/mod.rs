@@ -17,6 +17,7 @@ pub mod explain;
 pub mod inspect;
 pub mod issue;
 pub mod ra;
+pub mod revoke;
 pub mod thumbprint;
 
 use std::io::Write;
@@ -63,6 +64,8 @@ enum Command {
     },
     /// Issue a certificate and write key + certificate + chain as a PFX.
     Issue(issue::IssueCli),
+    /// Revoke a certificate at the CA (by serial, request id or file) and record it in the journal.
+    Revoke(revoke::RevokeCli),
     /// Check the configuration, the RA certificate and key, and each profile's CA.
     Check {
         /// Only this profile.
@@ -186,6 +189,7 @@ fn run(cli: Cli) -> Result<ExitCode, HostError> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Issue(a) => issue::run(config.as_deref(), json, &a),
+        Command::Revoke(a) => revoke::run(config.as_deref(), json, &a),
         Command::Check { profile } => check::run(config.as_deref(), json, profile.as_deref()),
         Command::Ra(c) => ra::run(config.as_deref(), json, c),
         Command::Thumbprint(a) => thumbprint::run(json, a),

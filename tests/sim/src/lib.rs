@@ -225,6 +225,8 @@ pub struct IssuedCert {
     pub serial: String,
     /// VALID or REVOKED.
     pub status: String,
+    /// When revoked: (milliseconds since 1970, reason as sent).
+    pub revoked: Option<(i64, String)>,
 }
 
 struct State {
@@ -804,10 +806,21 @@ impl Sim {
                 der: cert.clone(),
                 seat,
                 profile: p.oid.clone(),
+                // The serial as DigiCert shows and finds it: the integer in
+                // upper-case hex, no leading zeros.
                 serial: x509_parser::parse_x509_certificate(&cert)
-                    .map(|(_, x)| x.raw_serial().iter().map(|b| format!("{b:02X}")).collect())
+                    .map(|(_, x)| {
+                        let h: String = x.raw_serial().iter().map(|b| format!("{b:02X}")).collect();
+                        let t = h.trim_start_matches('0');
+                        if t.is_empty() {
+                            "0".to_string()
+                        } else {
+                            t.to_string()
+                        }
+                    })
                     .unwrap_or_default(),
                 status: "VALID".into(),
+                revoked: None,
             });
             if !ctid.is_empty() && f == Fault::None {
                 s.by_ctid.insert(ctid.clone(), (csr.clone(), p7.clone()));
@@ -834,6 +847,9 @@ impl Sim {
             .and_then(|b| b.children().find(|c| c.is_element()))
             .map(|n| n.tag_name().name().to_string())
             .unwrap_or_default();
+        if op == "updateCertificateStatusRequest" {
+            return self.update_status(doc);
+        }
         if op != "searchCertificateRequest" {
             return fault("Client", "A request element is not understood.", &op);
         }
@@ -847,6 +863,7 @@ impl Sim {
         let text = |name: &str| first_text(doc, name);
         let (seat, profile, status) = (text("seatId"), text("profileOID"), text("status"));
         let common_name = text("commonName");
+        let serial = text("serialNumber");
         let start: usize = text("startIndex").parse().unwrap_or(0);
         let (certs, page) = match self.state.lock() {
             Ok(s) => (s.certs.clone(), s.page),
@@ -858,6 +875,8 @@ impl Sim {
             .filter(|c| profile.is_empty() || c.profile == profile)
             .filter(|c| status.is_empty() || c.status == status)
             .filter(|c| common_name.is_empty() || cn_of(&c.der) == common_name)
+            // Exact: a serial with leading zeros is not found (as DigiCert).
+            .filter(|c| serial.is_empty() || c.serial.eq_ignore_ascii_case(&serial))
             .collect();
         let shown: Vec<&&IssuedCert> = hits.iter().skip(start).take(page).collect();
         let more = start + shown.len() < hits.len();
@@ -879,12 +898,16 @@ impl Sim {
                     })
                     .unwrap_or_default();
                 format!(
-                    "<ns3:certificateInformation><ns3:certificate>{}</ns3:certificate><ns3:seatId>{}</ns3:seatId><ns3:commonName>{}</ns3:commonName><ns3:accountId>SIM-ACCOUNT</ns3:accountId><ns3:profileOID>{}</ns3:profileOID><ns3:emailAddress xsi:nil=\"true\"/><ns3:status>{}</ns3:status><ns3:validFrom>{not_before}</ns3:validFrom><ns3:validTo>{not_after}</ns3:validTo><ns3:serialNumber>{}</ns3:serialNumber><ns3:isEscrowed>false</ns3:isEscrowed><ns3:enrollmentNotes xsi:nil=\"true\"/><ns3:revokeComments xsi:nil=\"true\"/></ns3:certificateInformation>",
+                    "<ns3:certificateInformation><ns3:certificate>{}</ns3:certificate><ns3:seatId>{}</ns3:seatId><ns3:commonName>{}</ns3:commonName><ns3:accountId>SIM-ACCOUNT</ns3:accountId><ns3:profileOID>{}</ns3:profileOID><ns3:emailAddress xsi:nil=\"true\"/><ns3:status>{}</ns3:status>{}<ns3:validFrom>{not_before}</ns3:validFrom><ns3:validTo>{not_after}</ns3:validTo><ns3:serialNumber>{}</ns3:serialNumber><ns3:isEscrowed>false</ns3:isEscrowed><ns3:enrollmentNotes xsi:nil=\"true\"/><ns3:revokeComments xsi:nil=\"true\"/></ns3:certificateInformation>",
                     b64(&c.der),
                     esc(&c.seat),
                     esc(&cn),
                     esc(&c.profile),
                     esc(&c.status),
+                    c.revoked.as_ref().map_or(String::new(), |(at, reason)| format!(
+                        "<ns3:revokeAt>{at}</ns3:revokeAt><ns3:revokeReason>{}</ns3:revokeReason>",
+                        esc(reason)
+                    )),
                     esc(&c.serial),
                 )
             })
@@ -907,6 +930,65 @@ impl Sim {
             "<ns3:searchCertificateResponse xmlns:ns3=\"{NS_MGMT}\">{ctid_el}<ns3:serverTransactionID>SIM-SRCH-{}</ns3:serverTransactionID><ns3:certificateCount>{}</ns3:certificateCount>{list_el}<ns3:moreCertificateAvailable>{more}</ns3:moreCertificateAvailable><ns3:version>1.0</ns3:version></ns3:searchCertificateResponse>",
             rand_u64() % 0xFFFF_FFFF,
             shown.len(),
+        )))
+    }
+
+    /// `updateCertificateStatus` (Revoke): the certificate with that serial
+    /// (exactly as DigiCert shows it) becomes REVOKED. An unknown serial and
+    /// a second revocation are SOAP faults — how DigiCert words them is not
+    /// public (protocol.md §7.1 marks it unknown); raconn checks the status
+    /// by search before revoking, so it does not depend on the wording.
+    fn update_status(&self, doc: &roxmltree::Document<'_>) -> Reply {
+        let text = |name: &str| first_text(doc, name);
+        let serial = text("certificateSerialNumber");
+        if text("operationType") != "Revoke" {
+            return fault(
+                "Client",
+                "Only Revoke is supported by raconn-sim.",
+                &text("operationType"),
+            );
+        }
+        let reason = text("revocationReason");
+        let mut s = match self.state.lock() {
+            Ok(s) => s,
+            Err(_) => return fault("Server", "internal error", "lock"),
+        };
+        let Some(c) = s
+            .certs
+            .iter_mut()
+            .find(|c| c.serial.eq_ignore_ascii_case(&serial))
+        else {
+            return fault("Client", "Certificate not found.", &serial);
+        };
+        if c.status == "REVOKED" {
+            return fault("Client", "Certificate is already revoked.", &serial);
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        c.status = "REVOKED".into();
+        c.revoked = Some((
+            now,
+            if reason.is_empty() {
+                "Unspecified".into()
+            } else {
+                reason
+            },
+        ));
+        drop(s);
+        let ctid = text("clientTransactionID");
+        let ctid_el = if ctid.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "<ns3:clientTransactionID>{}</ns3:clientTransactionID>",
+                esc(&ctid)
+            )
+        };
+        ok(envelope(&format!(
+            "<ns3:updateCertificateStatusResponse xmlns:ns3=\"{NS_MGMT}\">{ctid_el}<ns3:serverTransactionID>SIM-REV-{}</ns3:serverTransactionID><ns3:version>1.0</ns3:version><ns3:successCode>0</ns3:successCode><ns3:successMsg>Success</ns3:successMsg><ns3:revocationCount>1</ns3:revocationCount></ns3:updateCertificateStatusResponse>",
+            rand_u64() % 0xFFFF_FFFF
         )))
     }
 }
