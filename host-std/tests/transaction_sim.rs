@@ -254,7 +254,7 @@ fn an_issued_certificate_that_cannot_be_saved_is_collected_by_the_rerun() {
     let err = text(&o.stderr);
     let serial = &e.sim.certificates()[0].serial;
     assert!(
-        serial.len() == 18
+        !serial.is_empty()
             && err.contains("RC-HOST-017")
             && err
                 .replace(':', "")

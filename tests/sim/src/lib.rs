@@ -269,6 +269,18 @@ const NS_WST: &str = "http://docs.oasis-open.org/ws-sx/ws-trust/200512/";
 
 const HEALTH_UP: &str = "<ns2:getStatusResponseMessage xmlns:ns2=\"http://schemas.pki.symantec.com/pkiservices/healthcheck\"><ns2:version>1.0</ns2:version><ns2:serverTransactionID>SIM-HEALTH</ns2:serverTransactionID><ns2:statusCode>UP</ns2:statusCode><ns2:statusMessage>raconn-sim is up</ns2:statusMessage></ns2:getStatusResponseMessage>";
 
+/// `<prefix:clientTransactionID>` echoing `ctid`, or nothing when empty.
+fn ctid_element(prefix: &str, ctid: &str) -> String {
+    if ctid.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "<{prefix}:clientTransactionID>{}</{prefix}:clientTransactionID>",
+            esc(ctid)
+        )
+    }
+}
+
 fn envelope(inner: &str) -> Vec<u8> {
     format!(
         "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\"><soapenv:Body>{inner}</soapenv:Body></soapenv:Envelope>"
@@ -609,14 +621,7 @@ impl Sim {
             .as_ref()
             .map(|s| format!("<ns2:seatIdInfo><ns2:attributeNameValue mandatory=\"true\" type=\"string\">{}</ns2:attributeNameValue></ns2:seatIdInfo>", esc(s)))
             .unwrap_or_default();
-        let ctid_el = if ctid.is_empty() {
-            String::new()
-        } else {
-            format!(
-                "<ns2:clientTransactionID>{}</ns2:clientTransactionID>",
-                esc(&ctid)
-            )
-        };
+        let ctid_el = ctid_element("ns2", &ctid);
         let inner = format!(
             "<ns2:getPoliciesResponse xmlns:ns2=\"{NS_POL}\">{ctid_el}<ns2:serverTransactionID>SIM-POL-{st}</ns2:serverTransactionID><ns2:response><ns2:policyID>SIM-POLICY</ns2:policyID><ns2:policyFriendlyName>{name}</ns2:policyFriendlyName><ns2:nextUpdateHours>8</ns2:nextUpdateHours><ns2:policiesNotChanged>false</ns2:policiesNotChanged><ns2:policies><ns2:policy><ns2:policyOIDReference>1</ns2:policyOIDReference><ns2:cAs><ns2:cAReference>1</ns2:cAReference></ns2:cAs><ns2:attributes><ns2:policySchema>2</ns2:policySchema><ns2:certificateValidity><ns2:validityPeriodDays>{vd}</ns2:validityPeriodDays><ns2:renewalPeriodDays>30</ns2:renewalPeriodDays></ns2:certificateValidity><ns2:subjectNameInfo>{subject}<ns2:overrideSubjectNameFormat>false</ns2:overrideSubjectNameFormat></ns2:subjectNameInfo><ns2:extensions><ns2:Extension><ns2:extensionOIDReference>2</ns2:extensionOIDReference><ns2:extensionCriticalFlag>false</ns2:extensionCriticalFlag><ns2:extensionSyntax>{san}</ns2:extensionSyntax></ns2:Extension></ns2:extensions><ns2:privateKeyAttributes><ns2:keysize>{ks}</ns2:keysize><ns2:keyexportable>true</ns2:keyexportable><ns2:algorithmOIDReference>3</ns2:algorithmOIDReference><ns2:cryptoProviders xsi:nil=\"true\"/></ns2:privateKeyAttributes><ns2:clientPolicy><ns2:certPublish>no</ns2:certPublish></ns2:clientPolicy><ns2:systemInfo><ns2:certificateDeliveryFormat>http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-x509-token-profile-1.0#PKCS7</ns2:certificateDeliveryFormat><ns2:duplicateCertPolicy xsi:nil=\"true\"/><ns2:supersededPolicyOID xsi:nil=\"true\"/></ns2:systemInfo><ns2:rAPolicy><ns2:registerUser>false</ns2:registerUser><ns2:verifyUser>false</ns2:verifyUser><ns2:publishCert>no</ns2:publishCert><ns2:pollingPolicy xsi:nil=\"true\"/></ns2:rAPolicy>{seat}<ns2:applicationInstructions xsi:nil=\"true\"/><ns2:deploymentMode>test</ns2:deploymentMode><ns2:status>active</ns2:status><ns2:migrationOIDs xsi:nil=\"true\"/></ns2:attributes></ns2:policy></ns2:policies></ns2:response><ns2:cAs><ns2:cA><ns2:certificate>{issuing}</ns2:certificate><ns2:cAIssuerName>CN=raconn-sim Issuing CA</ns2:cAIssuerName><ns2:cAReferenceID>1</ns2:cAReferenceID><ns2:cAType>private</ns2:cAType><ns2:rootCACertificate>{root}</ns2:rootCACertificate></ns2:cA></ns2:cAs><ns2:oIDs><ns2:oID><ns2:value>{oid}</ns2:value><ns2:oIDReferenceID>1</ns2:oIDReferenceID><ns2:group>9</ns2:group><ns2:defaultName>{name}</ns2:defaultName></ns2:oID><ns2:oID><ns2:value>2.5.29.17</ns2:value><ns2:oIDReferenceID>2</ns2:oIDReferenceID><ns2:group>6</ns2:group><ns2:defaultName>Subject Alternative Name</ns2:defaultName></ns2:oID><ns2:oID><ns2:value>{alg_oid}</ns2:value><ns2:oIDReferenceID>3</ns2:oIDReferenceID><ns2:group>3</ns2:group><ns2:defaultName>{alg_name}</ns2:defaultName></ns2:oID></ns2:oIDs></ns2:getPoliciesResponse>",
             st = rand_u64(),
@@ -644,14 +649,7 @@ impl Sim {
                 "Certificate profile not found",
             );
         };
-        let ctid_el = if ctid.is_empty() {
-            String::new()
-        } else {
-            format!(
-                "<vs:clientTransactionID>{}</vs:clientTransactionID>",
-                esc(&ctid)
-            )
-        };
+        let ctid_el = ctid_element("vs", &ctid);
         let respond = |inner: String| {
             ok(envelope(&format!(
                 "<wst:RequestSecurityTokenResponse xmlns:wst=\"{NS_WST}\"><vs:RequestVSSecurityTokenResponse xmlns:vs=\"{NS_ENR}\">{ctid_el}<vs:serverTransactionID>SIM-ENR-{}</vs:serverTransactionID><vs:tokenType>http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-x509-token-profile-1.0#PKCS7</vs:tokenType>{inner}<vs:version>2.0</vs:version></vs:RequestVSSecurityTokenResponse></wst:RequestSecurityTokenResponse>",
@@ -913,14 +911,7 @@ impl Sim {
             })
             .collect();
         let ctid = text("clientTransactionID");
-        let ctid_el = if ctid.is_empty() {
-            String::new()
-        } else {
-            format!(
-                "<ns3:clientTransactionID>{}</ns3:clientTransactionID>",
-                esc(&ctid)
-            )
-        };
+        let ctid_el = ctid_element("ns3", &ctid);
         let list_el = if shown.is_empty() {
             String::new()
         } else {
@@ -978,14 +969,7 @@ impl Sim {
         ));
         drop(s);
         let ctid = text("clientTransactionID");
-        let ctid_el = if ctid.is_empty() {
-            String::new()
-        } else {
-            format!(
-                "<ns3:clientTransactionID>{}</ns3:clientTransactionID>",
-                esc(&ctid)
-            )
-        };
+        let ctid_el = ctid_element("ns3", &ctid);
         ok(envelope(&format!(
             "<ns3:updateCertificateStatusResponse xmlns:ns3=\"{NS_MGMT}\">{ctid_el}<ns3:serverTransactionID>SIM-REV-{}</ns3:serverTransactionID><ns3:version>1.0</ns3:version><ns3:successCode>0</ns3:successCode><ns3:successMsg>Success</ns3:successMsg><ns3:revocationCount>1</ns3:revocationCount></ns3:updateCertificateStatusResponse>",
             rand_u64() % 0xFFFF_FFFF
