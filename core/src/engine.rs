@@ -30,15 +30,17 @@
 use core::ops::Range;
 
 use crate::cert::{CertificateRef, Pkcs7Ref};
-use crate::csr::{self, CsrRef, CsrSpec, SanSource, Signer};
+use crate::csr::{self, CsrRef, CsrSpec, RawExtension, SanSource, Signer};
 use crate::error::Error;
-use crate::ext::{GeneralName, GeneralNameRef};
+use crate::ext::{self, GeneralName, GeneralNameRef};
 use crate::oid::{self, Oid};
 use crate::pkiws::check::{self, CheckError, Field, Override, ValueOf};
 use crate::pkiws::enroll::{self, EnrollRequest, Outcome};
 use crate::pkiws::search::{self, SearchRequest};
 use crate::pkiws::{policy, PkiwsError, Service};
-use crate::profile::{self, Identity, ProfileWarning, SanKindSel, SubjectFormat};
+use crate::profile::{
+    self, Identity, ProfileError, ProfileWarning, SanKindSel, SidPlacement, SubjectFormat,
+};
 use crate::spki::{KeyKind, SpkiRef};
 use crate::xml::XmlError;
 
@@ -65,6 +67,12 @@ pub struct IssueRequest<'a> {
     /// certificate (bidi controls, a CN over 64 characters, an email that
     /// is not local@domain). Control characters are always refused.
     pub strict: bool,
+    /// The user's SID for strong certificate mapping (KB5014754), in text
+    /// form; refused unless `sid_placement` says where it goes.
+    pub sid: Option<&'a str>,
+    /// Where the SID goes: the szOID_NTDS_CA_SECURITY_EXT extension, a SAN
+    /// URI, or both.
+    pub sid_placement: Option<SidPlacement>,
 }
 
 /// Caller buffers.
@@ -221,6 +229,10 @@ pub struct Engine<'a, 'b> {
     search_index: u32,
     outcome: Option<Stored>,
     token_len: usize,
+    /// The SID's SAN URI (`tag:…:sid:S-…`) and the SID extension's DER
+    /// value, in the arena, when the request carries a SID.
+    sid_url: Option<Range<usize>>,
+    sid_ext: Option<Range<usize>>,
 }
 
 /// Where a certificate of an outcome is.
@@ -349,6 +361,36 @@ impl<'a, 'b> Engine<'a, 'b> {
                     max: MAX_OTHER_NAMES,
                 })?;
         }
+        // The SID (KB5014754): its SAN URI and its extension, made once.
+        let (mut sid_url, mut sid_ext) = (None, None);
+        if let Some(sid) = req.sid {
+            let placement = req.sid_placement.ok_or(ProfileError::SidNotConfigured)?;
+            profile::check_sid(sid)?;
+            if placement.san_url() {
+                let a = arena.put(profile::SID_URL_PREFIX.as_bytes())?;
+                let b = arena.put(sid.as_bytes())?;
+                sid_url = Some(a.start..b.end);
+            }
+            if placement.extension() {
+                // GeneralNames { otherName { szOID_NTDS_OBJECTSID, [0] OCTET STRING "S-…" } },
+                // as AD CS writes it (service.md §5).
+                let mut octets = [0u8; 200];
+                let mut w = crate::asn1::DerWriter::new(&mut octets);
+                w.tlv(crate::asn1::tag::OCTET_STRING, sid.as_bytes());
+                let n = w.finish()?;
+                let mut value = [0u8; 256];
+                let mut w = crate::asn1::DerWriter::new(&mut value);
+                ext::write_san(
+                    &mut w,
+                    [Ok(GeneralName::OtherName {
+                        oid: oid::NTDS_OBJECTSID,
+                        der: octets.get(..n).unwrap_or(&[]),
+                    })],
+                )?;
+                let m = w.finish()?;
+                sid_ext = Some(arena.put(value.get(..m).unwrap_or(&[]))?);
+            }
+        }
         Ok(Engine {
             req,
             request: bufs.request,
@@ -375,6 +417,8 @@ impl<'a, 'b> Engine<'a, 'b> {
             search_index: 0,
             outcome: None,
             token_len: 0,
+            sid_url,
+            sid_ext,
         })
     }
 
@@ -479,6 +523,18 @@ impl<'a, 'b> Engine<'a, 'b> {
                 .push((n, v))
                 .map_err(|_| CheckError::TooManyPairs)?;
         }
+        if let (Some(sid), Some(placement)) = (self.req.sid, self.req.sid_placement) {
+            if let Some((name, url)) = check::sid_pair(&p, placement, self.req.overrides) {
+                let n = self.arena.put(name.as_bytes())?;
+                let v = match (&self.sid_url, url) {
+                    (Some(r), true) => r.clone(),
+                    _ => self.arena.put(sid.as_bytes())?,
+                };
+                self.pairs
+                    .push((n, v))
+                    .map_err(|_| CheckError::TooManyPairs)?;
+            }
+        }
         self.cas.clear();
         for ca in &p.cas {
             for t in ca
@@ -559,6 +615,20 @@ impl<'a, 'b> Engine<'a, 'b> {
             san.push(g)
                 .map_err(|_| CheckError::TooManySanEntries { max: MAX_SAN })?;
         }
+        if let Some(r) = &self.sid_url {
+            let url = core::str::from_utf8(head.get(r.clone()).unwrap_or(&[])).unwrap_or("");
+            san.push(GeneralName::Uri(url))
+                .map_err(|_| CheckError::TooManySanEntries { max: MAX_SAN })?;
+        }
+        let sid_ext = self.sid_ext.as_ref().map(|r| RawExtension {
+            oid: oid::NTDS_CA_SECURITY_EXT,
+            critical: false,
+            value: head.get(r.clone()).unwrap_or(&[]),
+        });
+        let extra: &[RawExtension<'_>] = match &sid_ext {
+            Some(e) => core::slice::from_ref(e),
+            None => &[],
+        };
         let subject =
             core::str::from_utf8(head.get(self.subject.clone()).unwrap_or(&[])).unwrap_or("");
         let spec = CsrSpec {
@@ -567,6 +637,7 @@ impl<'a, 'b> Engine<'a, 'b> {
             } else {
                 SanSource::Names(&san)
             },
+            extra,
             ..CsrSpec::new(subject)
         };
         let n = csr::build(&spec, signer, free)
@@ -964,6 +1035,18 @@ impl<'a, 'b> Engine<'a, 'b> {
             };
             if !found {
                 return Err(mism(field));
+            }
+        }
+        if let Some(r) = &self.sid_url {
+            let url = core::str::from_utf8(self.arena.get(r)).unwrap_or("");
+            if !san_has(c, |g| matches!(g, GeneralNameRef::Uri(u) if u == url)) {
+                return Err(mism(Field::Sid));
+            }
+        }
+        if let Some(r) = &self.sid_ext {
+            let want = self.arena.get(r);
+            if c.extension(&oid::NTDS_CA_SECURITY_EXT).map(|e| e.value) != Some(want) {
+                return Err(mism(Field::Sid));
             }
         }
         Ok(())

@@ -608,6 +608,25 @@ pub fn decode_basic_constraints(
     Ok((ca, pl))
 }
 
+/// The SID a szOID_NTDS_CA_SECURITY_EXT value carries: GeneralNames with
+/// one otherName `1.3.6.1.4.1.311.25.2.1` whose value is an OCTET STRING
+/// of the SID's text (KB5014754; service.md §5).
+pub fn decode_sid_extension(value: &[u8], base: usize) -> Result<&str, DerError> {
+    let mut sid = None;
+    for_each_san(value, base, |g| {
+        if let GeneralNameRef::OtherName { oid: o, value: v } = g {
+            if o == crate::oid::NTDS_OBJECTSID && v.tag == tag::OCTET_STRING && sid.is_none() {
+                sid = Some(
+                    core::str::from_utf8(v.value)
+                        .map_err(|_| DerError::BadValue { offset: v.offset })?,
+                );
+            }
+        }
+        Ok(())
+    })?;
+    sid.ok_or(DerError::BadValue { offset: base })
+}
+
 /// Writes a GeneralName for a person: `email:…`, `UPN:…`, `DS Object GUID:0412…`.
 pub fn write_general_name<W: fmt::Write>(out: &mut W, g: &GeneralNameRef<'_>) -> fmt::Result {
     match g {

@@ -84,6 +84,8 @@ oids! {
     DS_OBJECT_GUID = "1.3.6.1.4.1.311.25.1", "DS Object GUID";
     /// Microsoft NTDS CA security extension (SID), KB5014754
     NTDS_CA_SECURITY_EXT = "1.3.6.1.4.1.311.25.2", "NTDS CA Security Extension";
+    /// szOID_NTDS_OBJECTSID: the other-name inside the SID extension
+    NTDS_OBJECTSID = "1.3.6.1.4.1.311.25.2.1", "SID";
     /// rsaEncryption
     RSA_ENCRYPTION = "1.2.840.113549.1.1.1", "rsaEncryption";
     /// sha256WithRSAEncryption

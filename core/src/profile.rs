@@ -88,6 +88,15 @@ pub enum ProfileError {
     },
     /// A warning the profile says to refuse (`strict`).
     Strict(ProfileWarning),
+    /// A SID that is not `S-1-<authority>-<sub>…` (byte offset).
+    BadSid {
+        /// 1-based character position.
+        pos: usize,
+    },
+    /// A SID given for a profile that does not say where it goes.
+    SidNotConfigured,
+    /// Unknown SID placement.
+    UnknownSidPlacement,
 }
 
 explain!(ProfileError {
@@ -111,6 +120,9 @@ explain!(ProfileError {
     UnknownSanKind => ("RC-PROF-018", "unknown subject alternative name kind", "use email, upn or other-name:<OID>");
     CnEmpty => ("RC-PROF-020", "common name is empty", "give the user's or device's common name");
     ControlChar { field, pos, ch } => ("RC-PROF-021", "a value holds a control character", "remove the character (line breaks and tabs included) from the directory attribute; no CA certificate should carry one"), "{field} at byte {pos}: U+{:04X}", *ch as u32;
+    BadSid { pos } => ("RC-PROF-023", "the SID is not S-1-<authority>-<sub-authority>… (decimal sub-authorities below 2^32, 1 to 15 of them)", "give the user's objectSid in its text form, as `Get-ADUser … | Select SID` prints it, e.g. S-1-5-21-1004336348-1177238915-682003330-1104"), "character {pos}";
+    SidNotConfigured => ("RC-PROF-024", "a SID was given, but the profile does not say where it goes", "set sid = \"extension\", \"san-url\" or \"both\" in the profile (a DigiCert profile for users with a SID, KB5014754), or leave --sid out");
+    UnknownSidPlacement => ("RC-PROF-025", "unknown SID placement", "use extension (szOID_NTDS_CA_SECURITY_EXT), san-url (tag:microsoft.com,2022-09-14:sid:…) or both");
     Strict(w) => ("RC-PROF-022", "the profile is strict and refuses a value it would otherwise only warn about", "fix the value the warning names, or set strict = false in the profile to send it with a warning"), "{w}";
 } delegate {
     BufferTooSmall(b) => b;
@@ -222,6 +234,93 @@ impl CaHost<'_> {
     pub fn port_or_default(&self) -> u16 {
         self.port.unwrap_or(443)
     }
+}
+
+/// Where a SID (strong certificate mapping, KB5014754) goes in the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum SidPlacement {
+    /// The szOID_NTDS_CA_SECURITY_EXT extension (1.3.6.1.4.1.311.25.2).
+    Extension,
+    /// A SAN URI `tag:microsoft.com,2022-09-14:sid:<SID>` (MS-PKCA 3.1.5.2.1.6).
+    SanUrl,
+    /// Both.
+    Both,
+}
+
+impl SidPlacement {
+    /// Parses `extension`, `san-url`, `both`.
+    pub fn parse(s: &str) -> Result<Self, ProfileError> {
+        match s.trim() {
+            "extension" => Ok(Self::Extension),
+            "san-url" => Ok(Self::SanUrl),
+            "both" => Ok(Self::Both),
+            _ => Err(ProfileError::UnknownSidPlacement),
+        }
+    }
+
+    /// The configuration spelling.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Extension => "extension",
+            Self::SanUrl => "san-url",
+            Self::Both => "both",
+        }
+    }
+
+    /// Whether the extension is written.
+    pub const fn extension(self) -> bool {
+        matches!(self, Self::Extension | Self::Both)
+    }
+
+    /// Whether the SAN URI is written.
+    pub const fn san_url(self) -> bool {
+        matches!(self, Self::SanUrl | Self::Both)
+    }
+}
+
+/// The SAN URI prefix of a SID (MS-PKCA 3.1.5.2.1.6).
+pub const SID_URL_PREFIX: &str = "tag:microsoft.com,2022-09-14:sid:";
+
+/// Checks a SID in its text form (MS-DTYP 2.4.2.1): `S-1-`, an identifier
+/// authority (decimal below 2^48, or `0x` and 12 hex digits), then 1 to 15
+/// decimal sub-authorities below 2^32.
+pub fn check_sid(s: &str) -> Result<(), ProfileError> {
+    let rest = s
+        .strip_prefix("S-1-")
+        .ok_or(ProfileError::BadSid { pos: 1 })?;
+    let mut pos = 5;
+    let mut parts = rest.split('-');
+    let auth = parts.next().unwrap_or("");
+    let auth_ok = match auth.strip_prefix("0x").or_else(|| auth.strip_prefix("0X")) {
+        Some(h) => h.len() == 12 && h.bytes().all(|b| b.is_ascii_hexdigit()),
+        None => {
+            !auth.is_empty()
+                && auth.len() <= 15
+                && auth.bytes().all(|b| b.is_ascii_digit())
+                && auth.parse::<u64>().is_ok_and(|v| v < 1 << 48)
+        }
+    };
+    if !auth_ok {
+        return Err(ProfileError::BadSid { pos });
+    }
+    pos += auth.len() + 1;
+    let mut subs = 0;
+    for p in parts {
+        let ok = !p.is_empty()
+            && p.len() <= 10
+            && p.bytes().all(|b| b.is_ascii_digit())
+            && p.parse::<u64>().is_ok_and(|v| v <= u64::from(u32::MAX));
+        if !ok || subs == 15 {
+            return Err(ProfileError::BadSid { pos });
+        }
+        subs += 1;
+        pos += p.len() + 1;
+    }
+    if subs == 0 {
+        return Err(ProfileError::BadSid { pos: s.len() + 1 });
+    }
+    Ok(())
 }
 
 /// Checks the certification authority setting.

@@ -480,3 +480,42 @@ fn policy_replies() {
     // No policy for the OID asked about.
     fails(parse_response(EXAMPLE, "1.2.3.4"), "RC-PKIWS-006");
 }
+
+#[test]
+fn sids() {
+    use raconn_core::profile::{check_sid, SidPlacement};
+    for ok in [
+        "S-1-5-21-1004336348-1177238915-682003330-1104",
+        "S-1-1-0",
+        "S-1-0x000000000005-32-544",
+        "S-1-5-4294967295",
+    ] {
+        assert!(check_sid(ok).is_ok(), "{ok}");
+    }
+    for (bad, at) in [
+        ("s-1-5-21", 1),
+        ("S-1-", 5),
+        ("S-1-5", 6),
+        ("S-1-5-4294967296", 7),
+        ("S-1-281474976710656-1", 5),
+        ("S-1-5-21--1", 10),
+    ] {
+        fails(check_sid(bad), "RC-PROF-023");
+        assert!(
+            check_sid(bad)
+                .unwrap_err()
+                .to_string()
+                .contains(&format!("character {at}")),
+            "{bad}: {}",
+            check_sid(bad).unwrap_err()
+        );
+    }
+    let sixteen = format!("S-1-5{}", "-1".repeat(16));
+    fails(check_sid(&sixteen), "RC-PROF-023");
+    assert!(check_sid(&format!("S-1-5{}", "-1".repeat(15))).is_ok());
+    fails(SidPlacement::parse("certificate"), "RC-PROF-025");
+    assert_eq!(
+        SidPlacement::parse("both").map(|p| (p.extension(), p.san_url())),
+        Ok((true, true))
+    );
+}

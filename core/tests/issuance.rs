@@ -57,6 +57,8 @@ fn order(id: &str) -> Order<'_> {
         seat_id: None,
         key: KeyChoice::Policy,
         strict: false,
+        sid: None,
+        sid_placement: None,
     }
 }
 
@@ -724,6 +726,8 @@ fn records_of_raconn_embedded_0_1_are_read() {
         seat_id: None,
         key: KeyChoice::P256,
         strict: false,
+        sid: None,
+        sid_placement: None,
     };
     let k = SoftP256::from_bytes(&[0x33; 32]).unwrap();
     for (bytes, state) in [

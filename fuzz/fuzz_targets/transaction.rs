@@ -33,6 +33,8 @@ fuzz_target!(|data: &[u8]| {
         seat_id: None,
         key: KeyChoice::Policy,
         strict: false,
+        sid: None,
+        sid_placement: None,
     };
     let (mut a, mut b, mut c, mut d) = (
         vec![0u8; 16384],

@@ -70,6 +70,8 @@ impl<'a> Job<'a> {
             seat_id: None,
             key: self.key,
             strict: self.strict,
+            sid: None,
+            sid_placement: None,
         }
     }
 }

@@ -150,6 +150,7 @@ fn run(dir: &Path) -> Result<(), raconn_host::errors::HostError> {
             )],
             out: out.clone(),
             password,
+            sid: None,
         },
     )?;
     for w in &r.warnings {

@@ -89,6 +89,8 @@ fn main() {
                 seat_id: None,
                 key: KeyChoice::Policy,
                 strict: false,
+                sid: None,
+                sid_placement: None,
             };
             let (mut a, mut b, mut c, mut d) = (
                 vec![0u8; 16384],

@@ -94,9 +94,12 @@ struct RawProfile {
     names: BTreeMap<String, String>,
     #[serde(default)]
     strict: bool,
+    #[serde(default)]
+    sid: Option<String>,
 }
 
 pub use raconn_core::issuance::{KeyChoice, PollPolicy};
+pub use raconn_core::profile::SidPlacement;
 
 /// PFX compatibility profile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,6 +133,8 @@ pub struct Profile {
     pub names: Vec<(String, String)>,
     /// Refuse values that would only be warned about.
     pub strict: bool,
+    /// Where a SID goes (`--sid` is refused without it).
+    pub sid: Option<SidPlacement>,
     /// Warnings from the checks.
     pub warnings: Vec<String>,
 }
@@ -291,6 +296,16 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, HostError> {
                 )
             })?,
         };
+        let sid = match p.sid.as_deref() {
+            None => None,
+            Some(v) => Some(SidPlacement::parse(v).map_err(|_| {
+                err(
+                    tb,
+                    "sid",
+                    format!("{v:?} is not extension, san-url or both"),
+                )
+            })?),
+        };
         let pfx = match p.pfx.as_deref() {
             None | Some("modern") => PfxProfile::Modern,
             Some("legacy") => PfxProfile::Legacy,
@@ -311,6 +326,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, HostError> {
                 pfx,
                 names: p.names.into_iter().collect(),
                 strict: p.strict,
+                sid,
                 warnings: w.map(|w| w.to_string()).into_iter().collect(),
             },
         );

@@ -170,6 +170,11 @@ impl GeneralNameReport {
     fn of(g: &GeneralNameRef<'_>) -> (String, Self) {
         let mut text = String::new();
         let _ = ext::write_general_name(&mut text, g);
+        if let GeneralNameRef::Uri(u) = g {
+            if let Some(sid) = u.strip_prefix(raconn_core::profile::SID_URL_PREFIX) {
+                text = format!("SID: {sid} ({text})");
+            }
+        }
         let r = match g {
             GeneralNameRef::Email(s) => Self::Email {
                 value: s.to_string(),
@@ -228,6 +233,11 @@ pub enum ExtensionValue {
         ca: bool,
         /// pathLenConstraint.
         path_len: Option<u64>,
+    },
+    /// The SID security extension (KB5014754).
+    Sid {
+        /// The SID, text form.
+        sid: String,
     },
     /// Anything else, as hex.
     Other {
@@ -330,6 +340,16 @@ impl ExtensionReport {
                     ExtensionValue::San(js),
                 ),
                 Err(err) => bad("Subject Alternative Name", &err),
+            }
+        } else if e.oid == oid::NTDS_CA_SECURITY_EXT {
+            match ext::decode_sid_extension(e.value, base) {
+                Ok(sid) => (
+                    ("SID (KB5014754)".to_string(), format!("SID: {sid}")),
+                    ExtensionValue::Sid {
+                        sid: sid.to_string(),
+                    },
+                ),
+                Err(err) => bad("SID (KB5014754)", &err),
             }
         } else if e.oid == oid::BASIC_CONSTRAINTS {
             match ext::decode_basic_constraints(e.value, base) {

@@ -44,6 +44,8 @@ pub struct IssueArgs {
     pub out: PathBuf,
     /// PFX password.
     pub password: String,
+    /// The user's SID (strong certificate mapping), text form.
+    pub sid: Option<String>,
 }
 
 /// What `issue` did.
@@ -350,6 +352,8 @@ pub fn issue(cfg: &Config, profile_name: &str, a: &IssueArgs) -> Result<IssueOut
         seat_id: None,
         key: p.key,
         strict: p.strict,
+        sid: a.sid.as_deref(),
+        sid_placement: p.sid,
     };
     let journal = Journal::open(&cfg.journal)?;
     let _lock = journal.lock(&a.request_id)?;

@@ -24,21 +24,7 @@ fn issue_one(e: &Env, cfg: &std::path::Path, id: &str) -> String {
     assert!(o.status.success(), "{}", text(&o.stderr));
     // The leaf, as PEM, by openssl.
     let pem = e.path(&format!("{id}.pem"));
-    let o = std::process::Command::new("openssl")
-        .args([
-            "pkcs12",
-            "-in",
-            s(&out),
-            "-clcerts",
-            "-nokeys",
-            "-out",
-            s(&pem),
-            "-passin",
-        ])
-        .arg(format!("pass:{PASSWORD}"))
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", text(&o.stderr));
+    pfx_leaf_pem(&out, &pem);
     // openssl's serial: hex of the DER integer's bytes.
     let o = std::process::Command::new("openssl")
         .args(["x509", "-in", s(&pem), "-noout", "-serial"])

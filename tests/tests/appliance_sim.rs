@@ -606,6 +606,7 @@ async fn desktop_and_appliance_agree_on_the_request() {
             other_names: vec![],
             out: dir.join("parity.pfx"),
             password: "parity password".into(),
+            sid: None,
         },
     )
     .unwrap();

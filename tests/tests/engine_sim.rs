@@ -61,6 +61,8 @@ fn request(
         seat_id: None,
         client_transaction_id: "raconn-test-0001",
         strict: false,
+        sid: None,
+        sid_placement: None,
     }
 }
 
@@ -544,6 +546,16 @@ fn replies_and_requests_that_do_not_fit() {
         code(enroll_then(&s, max, &key, |_| zoe.clone())),
         "RC-PKIWS-015"
     );
+    // A request with a SID answered with a certificate without it (a CA
+    // that dropped the SAN URI and the extension): RC-PKIWS-015 naming the SID.
+    let with_sid = IssueRequest {
+        sid: Some("S-1-5-21-1004336348-1177238915-682003330-1104"),
+        sid_placement: Some(raconn_core::profile::SidPlacement::Both),
+        ..req
+    };
+    let e = enroll_then(&s, with_sid, &key, |_| zoe.clone()).expect_err("refused");
+    assert_eq!(e.code(), "RC-PKIWS-015");
+    assert!(e.to_string().contains("SID"), "{e}");
     // A SOAP fault that is none of the known ones.
     let fault = b"<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Body><s:Fault><faultcode>s:Server</faultcode><faultstring>Internal error 0x2a</faultstring></s:Fault></s:Body></s:Envelope>";
     let mut b = bufs();

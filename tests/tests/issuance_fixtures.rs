@@ -36,6 +36,8 @@ fn order(id: &str) -> Order<'_> {
         seat_id: None,
         key: KeyChoice::Policy,
         strict: false,
+        sid: None,
+        sid_placement: None,
     }
 }
 

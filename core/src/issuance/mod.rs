@@ -230,6 +230,10 @@ pub struct Order<'a> {
     pub key: KeyChoice,
     /// Refuse what would only be warned about ([`crate::profile::check_value`]).
     pub strict: bool,
+    /// The user's SID for strong certificate mapping (KB5014754).
+    pub sid: Option<&'a str>,
+    /// Where the SID goes (the profile's `sid` setting).
+    pub sid_placement: Option<crate::profile::SidPlacement>,
 }
 
 /// The request's fingerprint: SHA-256 over the profile OID and every value
@@ -269,6 +273,11 @@ pub fn fingerprint(o: &Order<'_>) -> [u8; 32] {
     field(12, o.key.as_str().as_bytes());
     if let KeyChoice::Rsa(b) = o.key {
         field(13, &b.to_be_bytes());
+    }
+    // Only when given, so that requests without a SID keep their fingerprint.
+    if let Some(s) = o.sid {
+        field(14, s.as_bytes());
+        field(15, o.sid_placement.map_or("", |p| p.as_str()).as_bytes());
     }
     h.finalize().into()
 }
@@ -532,6 +541,8 @@ impl<'a, 'b> Transaction<'a, 'b> {
                     seat_id: order.seat_id,
                     client_transaction_id: "",
                     strict: order.strict,
+                    sid: order.sid,
+                    sid_placement: order.sid_placement,
                 },
                 engine::Buffers {
                     request: bufs.request,

@@ -32,6 +32,8 @@ pub enum Field {
     SanUpn,
     /// SAN other-name with this OID (dotted, in `other_oid`).
     SanOtherName,
+    /// The SID (KB5014754): the security extension or the SAN URI.
+    Sid,
 }
 
 impl Field {
@@ -43,6 +45,7 @@ impl Field {
             Field::SanEmail => "SAN email (rfc822Name)",
             Field::SanUpn => "SAN UPN (otherName.userPrincipalName)",
             Field::SanOtherName => "SAN other-name",
+            Field::Sid => "SID (KB5014754 extension or SAN URI)",
         }
     }
     /// Documented default nameValuePair name.
@@ -51,7 +54,7 @@ impl Field {
             Field::SubjectCn => Some("common_name"),
             Field::SubjectEmail | Field::SanEmail => Some("mail_email"),
             Field::SanUpn => Some("otherNameUPN"),
-            Field::SanOtherName => None,
+            Field::SanOtherName | Field::Sid => None,
         }
     }
 }
@@ -178,6 +181,52 @@ pub enum ValueOf {
 
 /// A name override from the raconn profile: attribute kind → name.
 pub type Override<'a> = (&'a str, &'a str);
+
+/// The nameValuePair a SID (KB5014754) is sent under, if the profile names
+/// one: an override for kind `sid`, else the policy's attribute for a SAN
+/// URI (`uniformResourceIdentifier`) when the SID goes there, else one for
+/// the SID extension (its OID). The second value is true when the pair
+/// carries the SAN URI, false for the SID itself. How DigiCert names it is
+/// not public (service.md §5): with no name, the SID travels in the CSR only.
+pub fn sid_pair<'a>(
+    policy: &Policy<'a>,
+    placement: crate::profile::SidPlacement,
+    overrides: &[Override<'a>],
+) -> Option<(&'a str, bool)> {
+    if let Some((_, n)) = overrides
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("sid"))
+    {
+        return Some((n, placement.san_url()));
+    }
+    let name_of =
+        |a: &PolicyAttribute<'a>| a.name.and_then(|n| n.plain()).filter(|n| !n.is_empty());
+    if placement.san_url() {
+        let hit = policy.attributes.iter().find(|a| {
+            a.location.is_san() && kind_is(a, &["uniformResourceIdentifier", "URI", "url"])
+        });
+        if let Some(n) = hit.and_then(name_of) {
+            return Some((n, true));
+        }
+    }
+    if placement.extension() {
+        let hit = policy.attributes.iter().find(|a| {
+            kind_is(
+                a,
+                &[
+                    "1.3.6.1.4.1.311.25.2",
+                    "szOID_NTDS_CA_SECURITY_EXT",
+                    "objectSid",
+                    "sid",
+                ],
+            )
+        });
+        if let Some(n) = hit.and_then(name_of) {
+            return Some((n, false));
+        }
+    }
+    None
+}
 
 /// Plans the pairs for a request and checks it against the policy.
 ///

@@ -31,6 +31,10 @@ pub struct IssueCli {
     /// Other-name value: OID=VALUE (hex, hex:…, b64:… or utf8:…); repeatable.
     #[arg(long = "other-name")]
     other_name: Vec<String>,
+    /// The user's SID for strong certificate mapping (KB5014754), e.g.
+    /// S-1-5-21-…; the profile's `sid` says where it goes.
+    #[arg(long)]
+    sid: Option<String>,
     /// Where to write the PFX (mode 0600, atomically; a regular file or a
     /// new path), or `-` for standard output.
     #[arg(long)]
@@ -87,6 +91,7 @@ pub fn run(config: Option<&Path>, json: bool, a: &IssueCli) -> Result<ExitCode, 
         other_names: other,
         out: a.out.clone(),
         password: password(a)?,
+        sid: a.sid.clone(),
     };
     let r = crate::issue::issue(&cfg, &a.profile, &args)?;
     for w in &r.warnings {

@@ -175,3 +175,22 @@ impl<'a> IssueArgs<'a> {
         ]
     }
 }
+
+/// openssl writes the PFX's own certificate (not the chain) to `pem`.
+pub fn pfx_leaf_pem(pfx: &Path, pem: &Path) {
+    let o = Command::new("openssl")
+        .args([
+            "pkcs12",
+            "-in",
+            s(pfx),
+            "-clcerts",
+            "-nokeys",
+            "-out",
+            s(pem),
+            "-passin",
+        ])
+        .arg(format!("pass:{PASSWORD}"))
+        .output()
+        .expect("openssl");
+    assert!(o.status.success(), "{}", text(&o.stderr));
+}

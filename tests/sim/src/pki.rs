@@ -263,12 +263,16 @@ fn params_from_csr(
             attr.parsed_attribute()
         {
             for e in &req.extensions {
-                if e.oid.to_id_string() == "2.5.29.17" {
-                    let mut ce =
-                        CustomExtension::from_oid_content(&[2, 5, 29, 17], e.value.to_vec());
-                    ce.set_criticality(e.critical);
-                    p.custom_extensions.push(ce);
-                }
+                // And the SID security extension (KB5014754), as a CA whose
+                // profile allows it copies it.
+                let arcs: &[u64] = match e.oid.to_id_string().as_str() {
+                    "2.5.29.17" => &[2, 5, 29, 17],
+                    "1.3.6.1.4.1.311.25.2" => &[1, 3, 6, 1, 4, 1, 311, 25, 2],
+                    _ => continue,
+                };
+                let mut ce = CustomExtension::from_oid_content(arcs, e.value.to_vec());
+                ce.set_criticality(e.critical);
+                p.custom_extensions.push(ce);
             }
         }
     }
