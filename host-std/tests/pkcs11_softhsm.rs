@@ -6,7 +6,6 @@
 //!
 //! Needs `softhsm2` (CI installs it); the test fails, not skips, without it.
 
-#[allow(dead_code)]
 mod common;
 
 use std::path::{Path, PathBuf};

@@ -2,6 +2,9 @@
 //! key and certificate in a store, the simulator's root as `ca_trust`, and a
 //! `raconn.toml` pointing at the simulator.
 
+// Each test binary uses a part of these helpers.
+#![allow(dead_code)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
