@@ -42,6 +42,7 @@ rows! {
         HOST_BAD_SIGNATURE = ("RC-HOST-020", "the certificate's signature does not verify with its issuer's key", "the file was altered or is not the certificate the CA issued: download it again from PKI Manager"),
         HOST_NOT_UTF8 = ("RC-HOST-021", "a text input is not valid UTF-8", "save the file as UTF-8 (a password file: exactly the password, one line)"),
         HOST_NO_RECORD = ("RC-HOST-022", "the journal has no issued certificate for this request id", "revoke by --serial or --cert, or point `journal` in raconn.toml at the journal of the machine that issued it"),
+        HOST_CA_CHAIN = ("RC-HOST-023", "the CA certificates in the policy do not chain to a self-signed root", "the detail names the break; check the profile's CA in PKI Manager, or take the root from DigiCert and check it with openssl verify"),
         CONF_INVALID = ("RC-CONF-001", "the configuration file is invalid", "fix the key named in the error (file:line); README documents every key"),
         TLS_SETUP = ("RC-TLS-001", "TLS could not be set up", "check ca_trust holds PEM certificates and the RA certificate and key match"),
     }

@@ -73,6 +73,8 @@ pub enum HostError {
     NotUtf8 { path: PathBuf, byte: usize },
     /// No issued record in the journal for a request id.
     NoRecord(String),
+    /// The policy's CA certificates do not chain to a self-signed root.
+    CaChain(String),
 }
 
 /// `file:line: key: ` of a configuration error.
@@ -120,6 +122,7 @@ raconn_core::explain!(HostError {
     BadSignature { path, subject } => [c::HOST_BAD_SIGNATURE], "{}: {subject}", path.display();
     NotUtf8 { path, byte } => [c::HOST_NOT_UTF8], "{}: byte {byte}", path.display();
     NoRecord(what) => [c::HOST_NO_RECORD], "{what}";
+    CaChain(what) => [c::HOST_CA_CHAIN], "{what}";
 } delegate {
     Core(e) => e;
     Ca { kind, phase, elapsed_ms, timeout_ms, detail } => kind, "{phase} after {elapsed_ms} ms; ca_timeout_ms = {timeout_ms}: {detail}";

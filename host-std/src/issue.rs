@@ -132,8 +132,9 @@ pub fn profile<'c>(cfg: &'c Config, name: &str) -> Result<&'c Profile, HostError
         .ok_or_else(|| HostError::NoProfile(name.to_string()))
 }
 
-/// `raconn policy`: fetch and decode the profile's policy.
-pub fn policy(cfg: &Config, name: &str) -> Result<crate::soap::PoliciesReport, HostError> {
+/// The profile's policy reply (a `getPoliciesResponse` that holds a policy
+/// for the profile's OID; anything else is an error) and its SOAP version.
+pub fn policy_text(cfg: &Config, name: &str) -> Result<(String, &'static str), HostError> {
     let p = profile(cfg, name)?;
     let c = client(cfg, p)?;
     let mut buf = vec![0u8; 4096];
@@ -161,7 +162,13 @@ pub fn policy(cfg: &Config, name: &str) -> Result<crate::soap::PoliciesReport, H
         raconn_core::pkiws::SoapVersion::V11 => "SOAP 1.1",
         raconn_core::pkiws::SoapVersion::V12 => "SOAP 1.2",
     };
-    crate::soap::PoliciesReport::of(text, soap)
+    Ok((text.to_string(), soap))
+}
+
+/// `raconn policy`: fetch and decode the profile's policy.
+pub fn policy(cfg: &Config, name: &str) -> Result<crate::soap::PoliciesReport, HostError> {
+    let (text, soap) = policy_text(cfg, name)?;
+    crate::soap::PoliciesReport::of(&text, soap)
 }
 
 /// Writes a PFX of key + certificate + chain.

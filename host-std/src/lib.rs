@@ -2,6 +2,7 @@
 //! The wire formats and rules live in `raconn-core`; this crate only moves
 //! bytes, holds keys and talks to the user.
 
+pub mod cacerts;
 pub mod cli;
 pub mod config;
 pub mod errors;

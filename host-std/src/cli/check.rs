@@ -225,8 +225,12 @@ pub fn report(config: Option<&Path>, only: Option<&str>) -> Result<CheckReport, 
             continue;
         }
         let what = format!("profile {name}");
-        match crate::issue::policy(&cfg, name) {
-            Ok(pol) => {
+        let fetched = crate::issue::policy_text(&cfg, name).and_then(|(text, soap)| {
+            let pol = crate::soap::PoliciesReport::of(&text, soap)?;
+            Ok((text, pol))
+        });
+        match fetched {
+            Ok((text, pol)) => {
                 let n = pol.policies.first().map_or(0, |p| p.attributes.len());
                 r.line(
                     true,
@@ -236,6 +240,24 @@ pub fn report(config: Option<&Path>, only: Option<&str>) -> Result<CheckReport, 
                         p.host, p.port
                     ),
                 );
+                // The trusted root a device profile needs.
+                let chain = crate::cacerts::from_policy(&text, &p.template)
+                    .and_then(|c| crate::cacerts::check_chain(&c));
+                match chain {
+                    Ok(c) => {
+                        let root = c
+                            .last()
+                            .and_then(|d| CertificateRef::parse(d).ok())
+                            .map(|c| c.subject.to_string())
+                            .unwrap_or_default();
+                        r.line(
+                            true,
+                            &format!("profile {name} CA chain"),
+                            format!("reaches the self-signed root {root}"),
+                        );
+                    }
+                    Err(e) => r.fail(&format!("profile {name} CA chain"), &e),
+                }
             }
             Err(e) => r.fail(&what, &e),
         }

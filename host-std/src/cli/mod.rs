@@ -61,6 +61,11 @@ enum Command {
     Policy {
         /// Profile name from raconn.toml.
         profile: String,
+        /// Also write the policy's CA certificates, checked to chain to a
+        /// self-signed root, into this directory (root.pem, root.cer,
+        /// intermediates.pem, intermediate-N.cer) for a trusted-certificate profile.
+        #[arg(long)]
+        ca_out: Option<PathBuf>,
     },
     /// Issue a certificate and write key + certificate + chain as a PFX.
     Issue(issue::IssueCli),
@@ -183,9 +188,18 @@ fn run(cli: Cli) -> Result<ExitCode, HostError> {
     let config = cli.config.clone();
     let json = cli.json;
     match cli.cmd {
-        Command::Policy { profile } => {
+        Command::Policy { profile, ca_out } => {
             let cfg = load_config(config.as_deref())?;
-            emit(json, &crate::issue::policy(&cfg, &profile)?)?;
+            let (text, soap) = crate::issue::policy_text(&cfg, &profile)?;
+            match ca_out {
+                None => emit(json, &crate::soap::PoliciesReport::of(&text, soap)?)?,
+                Some(dir) => {
+                    let p = crate::issue::profile(&cfg, &profile)?;
+                    let certs = crate::cacerts::from_policy(&text, &p.template)?;
+                    let chain = crate::cacerts::check_chain(&certs)?;
+                    emit(json, &crate::cacerts::write(&chain, &dir)?)?;
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Issue(a) => issue::run(config.as_deref(), json, &a),
