@@ -537,12 +537,7 @@ impl<'a, 'b> Engine<'a, 'b> {
         }
         self.cas.clear();
         for ca in &p.cas {
-            for t in ca
-                .certificate
-                .iter()
-                .chain(ca.intermediates.iter())
-                .chain(ca.root.iter())
-            {
+            for t in ca.certificates() {
                 let start = self.arena.used;
                 let der = t
                     .base64("cA certificate", self.arena.free())

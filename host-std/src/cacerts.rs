@@ -21,12 +21,7 @@ pub fn from_policy(doc: &str, profile_oid: &str) -> Result<Vec<Vec<u8>>, HostErr
         policy::parse_response(doc, profile_oid).map_err(|e| core(raconn_core::Error::Pkiws(e)))?;
     let mut out = Vec::new();
     for ca in &p.cas {
-        for t in ca
-            .certificate
-            .iter()
-            .chain(ca.intermediates.iter())
-            .chain(ca.root.iter())
-        {
+        for t in ca.certificates() {
             let mut buf = vec![0u8; t.raw.len()];
             let der = t.base64("cA certificate", &mut buf).map_err(core)?.to_vec();
             if !out.contains(&der) {

@@ -290,12 +290,7 @@ impl PoliciesReport {
             }
             let mut cas = Vec::new();
             for ca in &p.cas {
-                for c in ca
-                    .certificate
-                    .iter()
-                    .chain(ca.intermediates.iter())
-                    .chain(ca.root.iter())
-                {
+                for c in ca.certificates() {
                     let der = decode_b64(c, "cA certificate")?;
                     cas.push(CertificateReport::of(&der, None)?);
                 }

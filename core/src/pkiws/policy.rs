@@ -106,6 +106,17 @@ pub struct CaInfo<'a> {
     pub ca_type: Option<Text<'a>>,
 }
 
+impl<'a> CaInfo<'a> {
+    /// The certificates (base64 text): the issuing CA, the intermediates,
+    /// the root — the order a chain goes.
+    pub fn certificates(&self) -> impl Iterator<Item = &Text<'a>> {
+        self.certificate
+            .iter()
+            .chain(self.intermediates.iter())
+            .chain(self.root.iter())
+    }
+}
+
 /// Maximum attributes kept per policy.
 pub const MAX_ATTRIBUTES: usize = 32;
 
