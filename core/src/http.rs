@@ -51,19 +51,88 @@ pub enum HttpError {
         /// Bytes received.
         received: usize,
     },
+    /// The proxy wants credentials, or refused them (407, 401).
+    ProxyAuthRequired,
+    /// The proxy refused or failed the CONNECT (its status).
+    ProxyRefused {
+        /// The proxy's status code.
+        status: u16,
+    },
+    /// No connection to the proxy.
+    ProxyUnreachable,
 }
 
 explain!(HttpError {
     Malformed { what } => ("RC-HTTP-001", "the CA's reply is not well-formed HTTP/1.1", "check the CA FQDN and port and any proxy between raconn and the CA"), "{what}";
     HeadTooLarge { limit } => ("RC-HTTP-002", "the CA's reply head (status line and headers) is too large", "a PKI Web Services reply head is a few hundred bytes: check the CA FQDN and any proxy between raconn and the CA"), "no end of head within {limit} bytes";
     TooLarge { limit } => ("RC-HTTP-003", "the CA's reply is larger than the reply limit", "the largest real PKI Web Services reply is far below the limit: check the CA FQDN and any proxy; raise max_reply_bytes only if a real reply needs it"), "more than {limit} bytes";
+    ProxyAuthRequired => ("RC-HTTP-005", "the proxy wants credentials, or refused the ones given (407, 401)", "give them in the proxy URL (http://user:password@proxy:3128) or the user there and the password in RACONN_PROXY_PASSWORD");
+    ProxyRefused { status } => ("RC-HTTP-006", "the proxy refused or failed the CONNECT to the CA", "403: ask for CONNECT to the CA's host and port 443 to be allowed for this machine; 5xx: the proxy could not reach the CA — check its DNS and outbound access"), "proxy status {status}";
+    ProxyUnreachable => ("RC-HTTP-007", "no connection to the proxy", "check the proxy URL (raconn.toml `proxy`, else HTTPS_PROXY) and that the proxy runs; add the CA's host to NO_PROXY to go direct");
     EndedEarly { received } => ("RC-HTTP-004", "the connection closed in the middle of the CA's reply", "retry with the same request id; if it persists, check proxies or firewalls between raconn and the CA"), "after {received} bytes";
 });
 
 impl HttpError {
     /// A reply cut short may come whole next time; a malformed or oversized one will not.
     pub const fn retryable(&self) -> bool {
-        matches!(self, Self::EndedEarly { .. })
+        match self {
+            Self::EndedEarly { .. } | Self::ProxyUnreachable => true,
+            Self::ProxyRefused { status } => *status >= 500,
+            _ => false,
+        }
+    }
+}
+
+/// Writes an HTTP `CONNECT host:port` request (RFC 9110 §9.3.6) that opens
+/// a tunnel through a proxy; `basic` is the base64 of `user:password` for a
+/// `Proxy-Authorization: Basic` header (RFC 7617). Returns the request.
+pub fn write_connect<'b>(
+    host: &str,
+    port: u16,
+    basic: Option<&str>,
+    user_agent: &str,
+    out: &'b mut [u8],
+) -> Result<&'b [u8], XmlError> {
+    let mut c = SliceWriter::new(out);
+    let authority = |c: &mut SliceWriter<'_>| {
+        if host.contains(':') {
+            let _ = write!(c, "[{host}]:{port}");
+        } else {
+            let _ = write!(c, "{host}:{port}");
+        }
+    };
+    let _ = write!(c, "CONNECT ");
+    authority(&mut c);
+    let _ = write!(c, " HTTP/1.1\r\nHost: ");
+    authority(&mut c);
+    if let Some(b) = basic {
+        let _ = write!(c, "\r\nProxy-Authorization: Basic {b}");
+    }
+    let _ = write!(c, "\r\nUser-Agent: {user_agent}\r\n\r\n");
+    let req: &'b [u8] = c
+        .finish("CONNECT request")
+        .map_err(XmlError::BufferTooSmall)?;
+    Ok(req)
+}
+
+/// Reads a proxy's answer to CONNECT from the bytes received so far:
+/// `Ok(None)` until the head is complete, `Ok(Some(head_len))` when the
+/// tunnel is open (2xx), else the proxy's refusal (407: credentials;
+/// anything else: [`HttpError::ProxyRefused`] with its status).
+pub fn read_connect_reply(buf: &[u8]) -> Result<Option<usize>, HttpError> {
+    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+        if buf.len() > MAX_HEAD {
+            return Err(HttpError::HeadTooLarge { limit: MAX_HEAD });
+        }
+        return Ok(None);
+    };
+    let head = parse_head(buf.get(..end).unwrap_or(&[]), end + 4)?;
+    match head.status {
+        200..=299 => Ok(Some(head.len)),
+        // 407 asks for credentials; some proxies (tinyproxy) answer wrong
+        // ones with 401.
+        401 | 407 => Err(HttpError::ProxyAuthRequired),
+        status => Err(HttpError::ProxyRefused { status }),
     }
 }
 
@@ -524,5 +593,37 @@ mod tests {
             long.extend_from_slice(b"X-Filler: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n");
         }
         assert_eq!(code(feed(&long, 512, 1 << 20)), "RC-HTTP-002");
+    }
+
+    #[test]
+    fn connect_through_a_proxy() {
+        let mut b = [0u8; 256];
+        let r = write_connect("pki-ws.symauth.com", 443, Some("dTpw"), "raconn/1", &mut b).unwrap();
+        assert_eq!(
+            core::str::from_utf8(r).unwrap(),
+            "CONNECT pki-ws.symauth.com:443 HTTP/1.1\r\nHost: pki-ws.symauth.com:443\r\nProxy-Authorization: Basic dTpw\r\nUser-Agent: raconn/1\r\n\r\n"
+        );
+        let r = write_connect("2001:db8::1", 8443, None, "raconn/1", &mut b).unwrap();
+        assert!(core::str::from_utf8(r)
+            .unwrap()
+            .starts_with("CONNECT [2001:db8::1]:8443 HTTP/1.1\r\nHost: [2001:db8::1]:8443\r\n"));
+        let ok = b"HTTP/1.1 200 Connection established\r\nProxy-agent: x\r\n\r\n";
+        assert_eq!(read_connect_reply(&ok[..10]), Ok(None));
+        assert_eq!(read_connect_reply(ok), Ok(Some(ok.len())));
+        let auth = b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=x\r\n\r\n";
+        assert_eq!(read_connect_reply(auth), Err(HttpError::ProxyAuthRequired));
+        let no = b"HTTP/1.1 403 Access violation\r\nContent-Length: 0\r\n\r\n";
+        let e = read_connect_reply(no).unwrap_err();
+        assert_eq!(e, HttpError::ProxyRefused { status: 403 });
+        assert!(!e.retryable());
+        assert!(HttpError::ProxyRefused { status: 502 }.retryable());
+        assert_eq!(
+            read_connect_reply(&[b'x'; MAX_HEAD + 1]),
+            Err(HttpError::HeadTooLarge { limit: MAX_HEAD })
+        );
+        assert!(matches!(
+            read_connect_reply(b"SSH-2.0-x\r\n\r\n"),
+            Err(HttpError::Malformed { .. })
+        ));
     }
 }

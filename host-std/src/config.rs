@@ -9,6 +9,7 @@
 //! journal = "journal"              # optional: where the issuance journal lives
 //! ca_trust = "ca-roots.pem"
 //! max_reply_bytes = 4194304       # optional: the largest CA reply read
+//! proxy = "http://proxy.corp:3128" # optional: else HTTPS_PROXY (NO_PROXY honoured)
 //! keep_device_keys = true         # optional: keep device keys after their PFX is written
 //! poll = { first_ms = 2000, max_ms = 30000, max_attempts = 5 }   # optional: a request pending approval
 //!
@@ -45,6 +46,8 @@ struct RawConfig {
     ca_trust: Option<String>,
     #[serde(default = "default_max_reply")]
     max_reply_bytes: u64,
+    #[serde(default)]
+    proxy: Option<String>,
     #[serde(default = "default_true")]
     keep_device_keys: bool,
     #[serde(default)]
@@ -159,6 +162,8 @@ pub struct Config {
     pub ca_trust: Option<PathBuf>,
     /// The largest CA reply read, in bytes.
     pub max_reply_bytes: usize,
+    /// `proxy`: an HTTP proxy URL (else HTTPS_PROXY at connect time).
+    pub proxy: Option<String>,
     /// Keep device keys in the journal after their PFX is written.
     pub keep_device_keys: bool,
     /// How a request pending approval is polled in one run.
@@ -248,6 +253,9 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, HostError> {
                 format!("{} does not exist", t.display()),
             ));
         }
+    }
+    if let Some(p) = &raw.proxy {
+        crate::proxy::Proxy::parse(p, Some(String::new())).map_err(|m| err(None, "proxy", m))?;
     }
     if raw.max_reply_bytes < 64 * 1024 || raw.max_reply_bytes > 1 << 30 {
         return Err(err(
@@ -340,6 +348,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, HostError> {
         journal,
         ca_trust,
         max_reply_bytes: raw.max_reply_bytes as usize,
+        proxy: raw.proxy,
         keep_device_keys: raw.keep_device_keys,
         poll,
         profiles,

@@ -121,8 +121,27 @@ fn client_and_ra_cert(cfg: &Config, p: &Profile) -> Result<(CaClient, Vec<u8>), 
         cfg.ca_trust.as_deref(),
         cfg.ca_timeout_ms,
         cfg.max_reply_bytes,
-    )?;
+    )?
+    .with_proxy(proxy_for(cfg, p)?);
     Ok((c, cert))
+}
+
+/// The proxy to reach `p`'s CA through, if any (raconn.toml's `proxy`,
+/// else HTTPS_PROXY; NO_PROXY honoured).
+pub fn proxy_for(cfg: &Config, p: &Profile) -> Result<Option<crate::proxy::Proxy>, HostError> {
+    crate::proxy::select(cfg.proxy.as_deref(), &p.host, |k| std::env::var(k).ok()).map_err(|msg| {
+        HostError::Config {
+            file: cfg.path.clone(),
+            line: None,
+            key: if cfg.proxy.is_some() {
+                "proxy"
+            } else {
+                "HTTPS_PROXY (environment)"
+            }
+            .into(),
+            msg,
+        }
+    })
 }
 
 /// The profile by name.

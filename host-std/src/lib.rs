@@ -13,6 +13,7 @@ pub mod issue;
 pub mod journal;
 pub mod keys;
 pub mod pkcs11;
+pub mod proxy;
 pub mod revoke;
 pub mod soap;
 pub mod store;

@@ -142,6 +142,7 @@ pub struct CaClient {
     port: u16,
     timeout: Duration,
     max_reply: usize,
+    proxy: Option<crate::proxy::Proxy>,
 }
 
 fn trust_store(ca_trust: Option<&std::path::Path>) -> Result<rustls::RootCertStore, HostError> {
@@ -208,7 +209,126 @@ impl CaClient {
             port,
             timeout: Duration::from_millis(timeout_ms),
             max_reply,
+            proxy: None,
         })
+    }
+
+    /// Reaches the CA through `proxy` (a CONNECT tunnel), when given.
+    pub fn with_proxy(mut self, proxy: Option<crate::proxy::Proxy>) -> Self {
+        self.proxy = proxy;
+        self
+    }
+
+    /// The proxy in use, if any.
+    pub fn proxy(&self) -> Option<&crate::proxy::Proxy> {
+        self.proxy.as_ref()
+    }
+
+    /// Opens the TCP connection to the CA: directly, or through the proxy's
+    /// CONNECT tunnel.
+    fn connect(&self, start: Instant) -> Result<TcpStream, HostError> {
+        let (host, port) = match &self.proxy {
+            Some(p) => (p.host.as_str(), p.port),
+            None => (self.host.as_str(), self.port),
+        };
+        let proxy_fail = |c: &Self, detail: String| {
+            c.fail(
+                raconn_core::http::HttpError::ProxyUnreachable,
+                Phase::Connect,
+                start,
+                detail,
+            )
+        };
+        let addrs: Vec<_> = match (host, port).to_socket_addrs() {
+            Ok(a) => a.collect(),
+            Err(e) if self.proxy.is_some() => {
+                return Err(proxy_fail(
+                    self,
+                    format!("cannot resolve the proxy {host}: {e}"),
+                ))
+            }
+            Err(e) => {
+                return Err(self.fail(
+                    PkiwsError::NameNotResolved,
+                    Phase::Connect,
+                    start,
+                    format!("cannot resolve {host}: {e}"),
+                ))
+            }
+        };
+        let mut last = None;
+        let mut tcp = None;
+        for a in &addrs {
+            match TcpStream::connect_timeout(a, self.timeout) {
+                Ok(s) => {
+                    tcp = Some(s);
+                    break;
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        let mut tcp = match tcp {
+            Some(t) => t,
+            None => {
+                let e = last.unwrap_or_else(|| std::io::Error::other("no address"));
+                return Err(match &self.proxy {
+                    Some(p) => proxy_fail(self, format!("{p}: {e}")),
+                    None => self.io_fail(Phase::Connect, start, e),
+                });
+            }
+        };
+        tcp.set_read_timeout(Some(self.timeout)).ok();
+        tcp.set_write_timeout(Some(self.timeout)).ok();
+        let Some(p) = &self.proxy else {
+            return Ok(tcp);
+        };
+        // CONNECT host:port, then the proxy's answer, read up to its blank line.
+        let mut req = [0u8; 1024];
+        let basic = p.basic();
+        let r = raconn_core::http::write_connect(
+            &self.host,
+            self.port,
+            basic.as_deref(),
+            concat!("raconn/", env!("CARGO_PKG_VERSION")),
+            &mut req,
+        )
+        .map_err(|e| self.fail(PkiwsError::Xml(e), Phase::Connect, start, e.to_string()))?;
+        tcp.write_all(r)
+            .map_err(|e| proxy_fail(self, format!("{p}: {e}")))?;
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        loop {
+            if start.elapsed() > self.timeout {
+                return Err(self.fail(
+                    PkiwsError::Timeout,
+                    Phase::Connect,
+                    start,
+                    format!("the proxy {p} did not answer CONNECT"),
+                ));
+            }
+            // One byte at a time: nothing of the tunnel may be read here.
+            match tcp.read(&mut byte) {
+                Ok(0) => {
+                    return Err(proxy_fail(
+                        self,
+                        format!("{p} closed the connection during CONNECT"),
+                    ))
+                }
+                Ok(_) => head.push(byte[0]),
+                Err(e) => return Err(self.io_fail(Phase::Connect, start, e)),
+            }
+            match raconn_core::http::read_connect_reply(&head) {
+                Ok(None) => {}
+                Ok(Some(_)) => break,
+                Err(e) => {
+                    let line = String::from_utf8_lossy(&head);
+                    let status = line.lines().next().unwrap_or("").to_string();
+                    return Err(self.fail(e, Phase::Connect, start, format!("{p}: {status}")));
+                }
+            }
+        }
+        tracing::debug!(proxy = %p, "CONNECT tunnel open");
+        Ok(tcp)
     }
 
     fn fail<E: Into<raconn_core::Error>>(
@@ -265,37 +385,7 @@ impl CaClient {
         body: &str,
     ) -> Result<(u16, Vec<u8>), HostError> {
         let start = Instant::now();
-        let addrs: Vec<_> = (self.host.as_str(), self.port)
-            .to_socket_addrs()
-            .map_err(|e| {
-                self.fail(
-                    PkiwsError::NameNotResolved,
-                    Phase::Connect,
-                    start,
-                    format!("cannot resolve {}: {e}", self.host),
-                )
-            })?
-            .collect();
-        let mut last = None;
-        let mut tcp = None;
-        for a in &addrs {
-            match TcpStream::connect_timeout(a, self.timeout) {
-                Ok(s) => {
-                    tcp = Some(s);
-                    break;
-                }
-                Err(e) => last = Some(e),
-            }
-        }
-        let tcp = match tcp {
-            Some(t) => t,
-            None => {
-                let e = last.unwrap_or_else(|| std::io::Error::other("no address"));
-                return Err(self.io_fail(Phase::Connect, start, e));
-            }
-        };
-        tcp.set_read_timeout(Some(self.timeout)).ok();
-        tcp.set_write_timeout(Some(self.timeout)).ok();
+        let tcp = self.connect(start)?;
         let setup = |e: String| self.fail(PkiwsError::TlsFailure, Phase::Handshake, start, e);
         let name = ServerName::try_from(self.host.clone()).map_err(|e| setup(e.to_string()))?;
         let conn = rustls::ClientConnection::new(self.cfg.clone(), name)

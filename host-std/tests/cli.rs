@@ -10,6 +10,10 @@ fn raconn(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_raconn"))
         .args(args)
         .env_remove("RACONN_STORE")
+        // A proxy of the machine running the tests must not stand between
+        // raconn and the simulator (proxy tests set their own).
+        .env_remove("HTTPS_PROXY")
+        .env_remove("https_proxy")
         .stdin(Stdio::null())
         .output()
         .expect("run raconn")

@@ -236,8 +236,13 @@ pub fn report(config: Option<&Path>, only: Option<&str>) -> Result<CheckReport, 
                     true,
                     &what,
                     format!(
-                        "TLS to {}:{} and policy fetched ({n} attributes)",
-                        p.host, p.port
+                        "TLS to {}:{}{} and policy fetched ({n} attributes)",
+                        p.host,
+                        p.port,
+                        match crate::issue::proxy_for(&cfg, p) {
+                            Ok(Some(x)) => format!(" via proxy {x}"),
+                            _ => String::new(),
+                        }
                     ),
                 );
                 // The trusted root a device profile needs.

@@ -16,6 +16,10 @@ pub fn raconn(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_raconn"))
         .args(args)
         .env_remove("RACONN_STORE")
+        // A proxy of the machine running the tests must not stand between
+        // raconn and the simulator (proxy tests set their own).
+        .env_remove("HTTPS_PROXY")
+        .env_remove("https_proxy")
         .env_remove("RACONN_CONFIG")
         .stdin(Stdio::null())
         .output()
