@@ -43,6 +43,10 @@ rows! {
         HOST_NOT_UTF8 = ("RC-HOST-021", "a text input is not valid UTF-8", "save the file as UTF-8 (a password file: exactly the password, one line)"),
         HOST_NO_RECORD = ("RC-HOST-022", "the journal has no issued certificate for this request id", "revoke by --serial or --cert, or point `journal` in raconn.toml at the journal of the machine that issued it"),
         HOST_CA_CHAIN = ("RC-HOST-023", "the CA certificates in the policy do not chain to a self-signed root", "the detail names the break; check the profile's CA in PKI Manager, or take the root from DigiCert and check it with openssl verify"),
+        HOST_RA_NOT_VALID = ("RC-HOST-024", "no configured RA certificate is valid now (expired or not yet valid)", "accept the renewed RA certificate (raconn ra renew, then ra accept) and add its thumbprint to ra_cert_thumbprint; check this machine's clock"),
+        HOST_PFX_OPEN = ("RC-HOST-025", "the PFX cannot be opened: wrong password, or not a PKCS#12 file", "check the password (the one set when the certificate was exported) and that the file is the .pfx/.p12 export"),
+        HOST_PFX_NO_MATCH = ("RC-HOST-026", "the PFX holds no private key that matches a certificate in it", "export the RA certificate again with its private key (MMC: Export, Yes, export the private key)"),
+        HOST_NOT_CLIENT_AUTH = ("RC-HOST-027", "the RA certificate's Extended Key Usage has no clientAuth", "the CA refuses it for mutual TLS: import the RA certificate DigiCert issued for the connector, not another certificate"),
         CONF_INVALID = ("RC-CONF-001", "the configuration file is invalid", "fix the key named in the error (file:line); README documents every key"),
         TLS_SETUP = ("RC-TLS-001", "TLS could not be set up", "check ca_trust holds PEM certificates and the RA certificate and key match"),
     }

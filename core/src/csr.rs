@@ -118,6 +118,9 @@ pub struct RawExtension<'a> {
 pub struct CsrSpec<'a> {
     /// certreq-style subject (`CN=…, O=…`); empty for a SAN-only request.
     pub subject: &'a str,
+    /// The subject as DER, taken byte for byte instead of `subject` (a
+    /// renewal keeps the name exactly as the CA issued it).
+    pub subject_der: Option<&'a [u8]>,
     /// KeyUsage, if requested.
     pub key_usage: Option<KeyUsageReq>,
     /// ExtendedKeyUsage purposes (none: no EKU extension).
@@ -137,6 +140,7 @@ impl<'a> CsrSpec<'a> {
     pub const fn new(subject: &'a str) -> Self {
         CsrSpec {
             subject,
+            subject_der: None,
             key_usage: None,
             eku: &[],
             san: SanSource::None,
@@ -231,8 +235,11 @@ pub fn write_request_info(
 ) -> Result<(), Error> {
     let tbs = w.begin(tag::SEQUENCE);
     w.small_uint(0);
-    let subject_empty = spec.subject.trim().is_empty();
-    if subject_empty {
+    let subject_empty = spec.subject_der.is_none() && spec.subject.trim().is_empty();
+    if let Some(d) = spec.subject_der {
+        name::parse_name(d)?;
+        w.bytes(d);
+    } else if subject_empty {
         if spec.san.is_empty() {
             return Err(CsrError::NoSubjectNoSan.into());
         }

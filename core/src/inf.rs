@@ -808,6 +808,7 @@ impl<'a> Inf<'a> {
             None => "",
         };
         Ok(CsrSpec {
+            subject_der: None,
             subject,
             key_usage: self.key_usage.map(|mask| KeyUsageReq {
                 mask,

@@ -35,7 +35,7 @@ use crate::errors::HostError;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
-    ra_cert_thumbprint: String,
+    ra_cert_thumbprint: OneOrMany,
     #[serde(default = "default_timeout")]
     ca_timeout_ms: u64,
     #[serde(default)]
@@ -54,6 +54,14 @@ struct RawConfig {
     poll: Option<RawPoll>,
     #[serde(default)]
     profiles: BTreeMap<String, RawProfile>,
+}
+
+/// `ra_cert_thumbprint`: one, or a list during an RA certificate rotation.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
 }
 
 #[derive(Debug, Deserialize)]
@@ -148,7 +156,9 @@ pub struct Config {
     /// Where it was read from.
     pub path: PathBuf,
     /// The RA certificate thumbprint.
-    pub ra_thumbprint: Thumbprint,
+    /// `ra_cert_thumbprint`: one, or several during a rotation (the newest
+    /// valid one present in the store is used).
+    pub ra_thumbprints: Vec<Thumbprint>,
     /// What the thumbprint parser removed (U+200E and friends).
     pub thumbprint_notes: Vec<ThumbNote>,
     /// CA timeout.
@@ -228,8 +238,23 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, HostError> {
             msg: e.message().to_string(),
         }
     })?;
-    let parsed = thumbprint::parse(&raw.ra_cert_thumbprint)
-        .map_err(|e| err(None, "ra_cert_thumbprint", e.to_string()))?;
+    let texts: Vec<&str> = match &raw.ra_cert_thumbprint {
+        OneOrMany::One(t) => vec![t.as_str()],
+        OneOrMany::Many(v) => v.iter().map(String::as_str).collect(),
+    };
+    if texts.is_empty() {
+        return Err(err(None, "ra_cert_thumbprint", "the list is empty".into()));
+    }
+    let mut ra_thumbprints = Vec::new();
+    let mut thumbprint_notes = Vec::new();
+    for t in texts {
+        let parsed =
+            thumbprint::parse(t).map_err(|e| err(None, "ra_cert_thumbprint", e.to_string()))?;
+        if !ra_thumbprints.contains(&parsed.thumbprint) {
+            ra_thumbprints.push(parsed.thumbprint);
+        }
+        thumbprint_notes.extend(parsed.notes.iter().copied());
+    }
     if raw.ca_timeout_ms == 0 {
         return Err(err(None, "ca_timeout_ms", "must be more than 0".into()));
     }
@@ -341,8 +366,8 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, HostError> {
     }
     Ok(Config {
         path: path.to_path_buf(),
-        ra_thumbprint: parsed.thumbprint,
-        thumbprint_notes: parsed.notes.to_vec(),
+        ra_thumbprints,
+        thumbprint_notes,
         ca_timeout_ms: raw.ca_timeout_ms,
         store,
         journal,

@@ -75,6 +75,14 @@ pub enum HostError {
     NoRecord(String),
     /// The policy's CA certificates do not chain to a self-signed root.
     CaChain(String),
+    /// No configured RA certificate is valid now.
+    RaCertNotValid(String),
+    /// A PFX that does not open.
+    PfxOpen { path: PathBuf, why: String },
+    /// A PFX whose key matches none of its certificates.
+    PfxNoMatch(PathBuf),
+    /// An RA certificate without clientAuth.
+    NotClientAuth(String),
 }
 
 /// `file:line: key: ` of a configuration error.
@@ -123,6 +131,10 @@ raconn_core::explain!(HostError {
     NotUtf8 { path, byte } => [c::HOST_NOT_UTF8], "{}: byte {byte}", path.display();
     NoRecord(what) => [c::HOST_NO_RECORD], "{what}";
     CaChain(what) => [c::HOST_CA_CHAIN], "{what}";
+    RaCertNotValid(what) => [c::HOST_RA_NOT_VALID], "{what}";
+    PfxOpen { path, why } => [c::HOST_PFX_OPEN], "{}: {why}", path.display();
+    PfxNoMatch(path) => [c::HOST_PFX_NO_MATCH], "{}", path.display();
+    NotClientAuth(subject) => [c::HOST_NOT_CLIENT_AUTH], "{subject}";
 } delegate {
     Core(e) => e;
     Ca { kind, phase, elapsed_ms, timeout_ms, detail } => kind, "{phase} after {elapsed_ms} ms; ca_timeout_ms = {timeout_ms}: {detail}";

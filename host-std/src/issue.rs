@@ -99,10 +99,57 @@ impl std::fmt::Display for IssueOutcome {
     }
 }
 
-/// The RA certificate (DER) and its key, from the configured store.
+/// Seconds since 1970 by this machine's clock.
+pub fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// The RA certificate (DER) and its key, from the configured store: of the
+/// configured thumbprints present with their key, the newest certificate
+/// valid now (latest notBefore) — so during a rotation both may be listed
+/// and the new one takes over as soon as it is valid.
 pub fn ra_identity(cfg: &Config) -> Result<(Vec<u8>, Arc<dyn RaKey>), HostError> {
-    let (cert, key) = store::open_existing(&cfg.store)?.identity(&cfg.ra_thumbprint)?;
-    Ok((cert.der, key))
+    let st = store::open_existing(&cfg.store)?;
+    let now = now_unix();
+    let mut best: Option<(i64, Vec<u8>, Arc<dyn RaKey>)> = None;
+    let mut first_err = None;
+    let mut expired = None;
+    for t in &cfg.ra_thumbprints {
+        match st.identity(t) {
+            Ok((cert, key)) => {
+                let c = CertificateRef::parse(&cert.der).map_err(core)?;
+                let (nb, na) = (c.not_before.unix(), c.not_after.unix());
+                if now < nb || now > na {
+                    expired.get_or_insert_with(|| {
+                        (
+                            t.to_string(),
+                            c.not_after.to_string(),
+                            c.not_before.to_string(),
+                        )
+                    });
+                    continue;
+                }
+                if best.as_ref().is_none_or(|(b, _, _)| nb > *b) {
+                    best = Some((nb, cert.der, key));
+                }
+            }
+            Err(e) => {
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    if let Some((_, der, key)) = best {
+        return Ok((der, key));
+    }
+    if let Some((t, not_after, not_before)) = expired {
+        return Err(HostError::RaCertNotValid(format!(
+            "{t}: valid from {not_before} to {not_after}, now {}",
+            raconn_core::cert::Time::from_unix(now)
+        )));
+    }
+    Err(first_err.unwrap_or_else(|| HostError::ThumbprintNotFound("no ra_cert_thumbprint".into())))
 }
 
 /// A CA client for a profile.

@@ -21,9 +21,12 @@ use std::sync::{Arc, Mutex};
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsPssParams};
 use cryptoki::mechanism::{Mechanism, MechanismType};
-use cryptoki::object::{Attribute, AttributeType, CertificateType, ObjectClass, ObjectHandle};
+use cryptoki::object::{
+    Attribute, AttributeType, CertificateType, KeyType, ObjectClass, ObjectHandle,
+};
 use cryptoki::session::{Session, UserType};
 use cryptoki::types::AuthPin;
+use raconn_core::asn1::{self, tag};
 use raconn_core::cert::CertificateRef;
 use raconn_core::csr::SignatureScheme;
 use raconn_core::inf::{HashAlgorithm, KeyKind};
@@ -459,6 +462,118 @@ impl RaStore for Pkcs11Store {
         out.sort_by_key(|c| c.thumbprint);
         out.dedup_by_key(|c| c.thumbprint);
         Ok(out)
+    }
+
+    fn import_key(
+        &self,
+        key: &crate::keys::SoftKey,
+    ) -> Result<(String, Arc<dyn RaKey>), HostError> {
+        let spki = key.spki().to_vec();
+        let id = hex_id(&spki);
+        let p8 = key.to_pkcs8()?;
+        let common = [
+            Attribute::Token(true),
+            Attribute::Label(b"raconn RA key (imported)".to_vec()),
+            Attribute::Id(id.clone()),
+        ];
+        let bad = |what: &str| HostError::KeyEncoding(format!("the imported key: {what}"));
+        // PrivateKeyInfo ::= SEQUENCE { version, algorithm, privateKey OCTET STRING }
+        let info = asn1::parse_single(&p8).map_err(core)?;
+        let mut r = info.reader();
+        r.require(tag::INTEGER).map_err(core)?;
+        r.require(tag::SEQUENCE).map_err(core)?;
+        let inner = r.require(tag::OCTET_STRING).map_err(core)?.value;
+        let kind = SpkiRef::parse(&spki).map_err(core)?.kind();
+        let (private, public): (Vec<Attribute>, Vec<Attribute>) = match kind {
+            KeyKind::Rsa(_) => {
+                // RSAPrivateKey ::= SEQUENCE { version, n, e, d, p, q, dp, dq, qinv }
+                let seq = asn1::parse_single(inner).map_err(core)?;
+                let mut r = seq.reader();
+                let mut ints = Vec::new();
+                while !r.is_empty() {
+                    let v = r.require(tag::INTEGER).map_err(core)?.value;
+                    let v = v.strip_prefix(&[0]).filter(|x| !x.is_empty()).unwrap_or(v);
+                    ints.push(v.to_vec());
+                }
+                let [_, n, e, d, p, q, dp, dq, qi] = <[Vec<u8>; 9]>::try_from(ints)
+                    .map_err(|_| bad("an RSA key that is not two-prime PKCS#1"))?;
+                (
+                    vec![
+                        Attribute::KeyType(KeyType::RSA),
+                        Attribute::Modulus(n.clone()),
+                        Attribute::PublicExponent(e.clone()),
+                        Attribute::PrivateExponent(d),
+                        Attribute::Prime1(p),
+                        Attribute::Prime2(q),
+                        Attribute::Exponent1(dp),
+                        Attribute::Exponent2(dq),
+                        Attribute::Coefficient(qi),
+                    ],
+                    vec![
+                        Attribute::KeyType(KeyType::RSA),
+                        Attribute::Modulus(n),
+                        Attribute::PublicExponent(e),
+                    ],
+                )
+            }
+            KeyKind::P256 | KeyKind::P384 => {
+                // ECPrivateKey ::= SEQUENCE { version, privateKey OCTET STRING, … }
+                let seq = asn1::parse_single(inner).map_err(core)?;
+                let mut r = seq.reader();
+                r.require(tag::INTEGER).map_err(core)?;
+                let scalar = r.require(tag::OCTET_STRING).map_err(core)?.value.to_vec();
+                let params = curve_of(kind).params_der().to_vec();
+                let point = SpkiRef::parse(&spki).map_err(core)?.key.to_vec();
+                let mut point_der = vec![0u8; point.len() + 4];
+                let mut w = raconn_core::asn1::DerWriter::new(&mut point_der);
+                w.tlv(tag::OCTET_STRING, &point);
+                let n = w.finish().map_err(core)?;
+                point_der.truncate(n);
+                (
+                    vec![
+                        Attribute::KeyType(KeyType::EC),
+                        Attribute::EcParams(params.clone()),
+                        Attribute::Value(scalar),
+                    ],
+                    vec![
+                        Attribute::KeyType(KeyType::EC),
+                        Attribute::EcParams(params),
+                        Attribute::EcPoint(point_der),
+                    ],
+                )
+            }
+            other => return Err(bad(&format!("{other} keys are not imported to a token"))),
+        };
+        let priv_t: Vec<Attribute> = [
+            Attribute::Class(ObjectClass::PRIVATE_KEY),
+            Attribute::Private(true),
+            Attribute::Sensitive(true),
+            Attribute::Extractable(false),
+            Attribute::Sign(true),
+        ]
+        .into_iter()
+        .chain(common.iter().cloned())
+        .chain(private)
+        .collect();
+        let pub_t: Vec<Attribute> = [
+            Attribute::Class(ObjectClass::PUBLIC_KEY),
+            Attribute::Verify(true),
+        ]
+        .into_iter()
+        .chain(common.iter().cloned())
+        .chain(public)
+        .collect();
+        self.token
+            .with(|s| {
+                s.create_object(&priv_t)?;
+                s.create_object(&pub_t)
+            })
+            .map_err(p11("creating the imported key on the token"))?;
+        let h = self
+            .private_key(&spki)?
+            .ok_or_else(|| HostError::Token("the imported key is not found on the token".into()))?;
+        let k = self.key(h, spki.clone(), HashAlgorithm::Sha256)?;
+        Ok((key_id(&spki), Arc::new(k)))
     }
 
     fn remove_key(&self, spki: &[u8]) -> Result<(), HostError> {

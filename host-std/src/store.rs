@@ -220,6 +220,10 @@ pub trait RaStore {
     /// Removes the key whose SubjectPublicKeyInfo is `spki` (a key made for
     /// a request that then failed, so no orphan key stays behind).
     fn remove_key(&self, spki: &[u8]) -> Result<(), HostError>;
+    /// Stores a software key that came from elsewhere (an RA certificate's
+    /// key exported as PFX): as PKCS#8 0600 in a directory, created on a
+    /// token as sensitive and not extractable.
+    fn import_key(&self, key: &SoftKey) -> Result<(String, Arc<dyn RaKey>), HostError>;
 
     /// The certificate with this thumbprint.
     fn certificate(&self, t: &Thumbprint) -> Result<StoredCert, HostError> {
@@ -411,6 +415,15 @@ impl RaStore for FileStore {
         }
         out.sort_by_key(|c| c.thumbprint);
         Ok(out)
+    }
+
+    fn import_key(&self, key: &SoftKey) -> Result<(String, Arc<dyn RaKey>), HostError> {
+        let id = key_id(key.spki());
+        files::write_atomic(&self.key_path(&id), &key.to_pkcs8()?, 0o600)?;
+        let k = self.soft_key(key.spki())?.ok_or_else(|| {
+            HostError::KeyEncoding(format!("{id}: the imported key does not read back"))
+        })?;
+        Ok((id, Arc::new(k)))
     }
 
     fn remove_key(&self, spki: &[u8]) -> Result<(), HostError> {

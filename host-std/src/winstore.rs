@@ -476,6 +476,15 @@ impl RaStore for WindowsStore {
         Ok(out)
     }
 
+    fn import_key(
+        &self,
+        _key: &crate::keys::SoftKey,
+    ) -> Result<(String, Arc<dyn RaKey>), HostError> {
+        Err(HostError::Token(
+            "raconn does not import a PFX into the Windows store: import it with certutil -importpfx (or the MMC) as the reference connector's setup does, then set ra_cert_thumbprint".into(),
+        ))
+    }
+
     fn remove_key(&self, spki: &[u8]) -> Result<(), HostError> {
         if let Some((_, h)) = self.named_key(spki)? {
             // SAFETY: a handle from NCryptOpenKey; NCryptDeleteKey frees it.

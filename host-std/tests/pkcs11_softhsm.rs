@@ -376,3 +376,117 @@ fn token_errors_name_the_cause() {
         "{e}"
     );
 }
+
+/// `ra import` onto the token: a key and RA certificate openssl made and
+/// exported as PFX (RSA legacy, P-256 modern) are created on SoftHSM2 as
+/// sensitive, non-extractable keys, and an issuance signs its TLS
+/// handshake with the imported key on the token.
+#[test]
+fn import_a_pfx_onto_the_token_and_issue() {
+    for (name, key, legacy) in [
+        ("rsa", vec!["-newkey", "rsa:2048"], true),
+        (
+            "p256",
+            vec!["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+            false,
+        ),
+    ] {
+        let h = Hsm::new("raconn");
+        let sim = Sim::new(Profiles::default_set(), ServerKey::P256).expect("sim");
+        let server =
+            raconn_sim::server::start(sim.clone(), "127.0.0.1:0", Versions::Both).expect("server");
+        let (k, csr, pem, pfx) = (
+            h.path("ra.key"),
+            h.path("ra.csr"),
+            h.path("ra.pem"),
+            h.path("ra.pfx"),
+        );
+        let mut a = vec![
+            "req",
+            "-new",
+            "-nodes",
+            "-keyout",
+            s(&k),
+            "-out",
+            s(&csr),
+            "-subj",
+            "/CN=raconn imported HSM RA",
+        ];
+        a.extend(key.iter().copied());
+        a.extend(["-addext", "extendedKeyUsage=clientAuth"]);
+        let o = openssl(&a);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        common::sim_signs(&sim, &csr, &pem);
+        let mut a = vec![
+            "pkcs12",
+            "-export",
+            "-inkey",
+            s(&k),
+            "-in",
+            s(&pem),
+            "-out",
+            s(&pfx),
+            "-passout",
+            "pass:exported",
+        ];
+        if legacy {
+            a.push("-legacy");
+        }
+        let o = openssl(&a);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        std::fs::write(h.path("pfx-pw"), "exported\n").unwrap();
+        let o = h.raconn(&[
+            "ra",
+            "import",
+            s(&pfx),
+            "--password-file",
+            s(&h.path("pfx-pw")),
+            "--store",
+            &h.uri,
+        ]);
+        assert!(o.status.success(), "{name}: {}", text(&o.stderr));
+        let thumb = text(&o.stdout)
+            .lines()
+            .find_map(|l| l.strip_prefix("RA Cert Thumbprint: "))
+            .expect("thumb")
+            .to_string();
+        assert_eq!(
+            h.private_keys(),
+            vec![(true, false, 0)],
+            "{name}: sensitive, not extractable, no secret part readable"
+        );
+        std::fs::write(
+            h.path("root.pem"),
+            raconn_host::files::to_pem("CERTIFICATE", &sim.pki.root.der),
+        )
+        .unwrap();
+        let cfg = config(&h, &thumb, server.addr.port());
+        std::fs::write(h.path("pw"), "pfx-secret").unwrap();
+        let o = h.raconn(&[
+            "--config",
+            s(&cfg),
+            "issue",
+            "--profile",
+            "users",
+            "--request-id",
+            "imp-1",
+            "--cn",
+            "Ada",
+            "--email",
+            "ada@contoso.example",
+            "--upn",
+            "ada@contoso.example",
+            "--out",
+            s(&h.path("u.pfx")),
+            "--password-file",
+            s(&h.path("pw")),
+        ]);
+        assert!(o.status.success(), "{name}: {}", text(&o.stderr));
+        let presented = sim.client_certificates().pop().unwrap();
+        assert_eq!(
+            raconn_core::thumbprint::Thumbprint::of(&presented).to_string(),
+            thumb,
+            "{name}"
+        );
+    }
+}

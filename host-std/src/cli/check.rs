@@ -19,6 +19,8 @@ use crate::{keys, store};
 pub struct CheckLine {
     /// Passed.
     pub ok: bool,
+    /// Passed, with something to act on soon (an RA certificate near its end).
+    pub warn: bool,
     /// What was checked.
     pub what: String,
     /// What was found, or what is wrong and what to do.
@@ -38,6 +40,16 @@ impl CheckReport {
     fn line(&mut self, ok: bool, what: &str, detail: String) {
         self.checks.push(CheckLine {
             ok,
+            warn: false,
+            what: what.to_string(),
+            detail,
+        });
+    }
+
+    fn warn(&mut self, what: &str, detail: String) {
+        self.checks.push(CheckLine {
+            ok: true,
+            warn: true,
             what: what.to_string(),
             detail,
         });
@@ -102,7 +114,11 @@ impl fmt::Display for CheckReport {
             writeln!(
                 f,
                 "{} {}: {}",
-                if c.ok { "OK  " } else { "FAIL" },
+                match (c.ok, c.warn) {
+                    (true, false) => "OK  ",
+                    (true, true) => "WARN",
+                    _ => "FAIL",
+                },
                 c.what,
                 c.detail
             )?;
@@ -136,88 +152,97 @@ pub fn report(config: Option<&Path>, only: Option<&str>) -> Result<CheckReport, 
             return Ok(r);
         }
     };
-    match fs.certificate(&cfg.ra_thumbprint) {
-        Err(e) => {
-            let present: Vec<String> = fs
-                .certificates()?
-                .iter()
-                .map(|c| c.thumbprint.to_string())
-                .collect();
-            let present = if present.is_empty() {
-                "none".to_string()
-            } else {
-                present.join(", ")
-            };
-            r.line(
-                false,
-                "RA certificate",
-                format!("{e}; present: {present} — {}", e.remedy()),
-            );
-        }
-        Ok(sc) => {
-            let c = CertificateRef::parse(&sc.der).map_err(core)?;
-            r.line(
-                true,
-                "RA certificate",
-                format!("{} {}", sc.thumbprint, c.subject),
-            );
-            match fs.key_for_spki(c.spki.der.raw) {
-                Ok(Some(k)) => {
-                    let mut sig = vec![0u8; k.max_signature_len()];
-                    let probe = b"raconn check: can the RA key sign?";
-                    let ok = k
-                        .sign(probe, &mut sig)
-                        .ok()
-                        .and_then(|n| {
-                            keys::verify(k.public_key_der(), &k.algorithm().oid(), probe, &sig[..n])
-                                .ok()
-                        })
-                        .unwrap_or(false);
-                    r.line(ok, "RA key can sign", k.describe());
-                    // The same key must also sign a TLS CertificateVerify.
-                    let tls = k
-                        .tls_schemes()
-                        .first()
-                        .map(|s| k.sign_tls(*s, probe).map(|_| *s));
-                    match tls {
-                        Some(Ok(s)) => r.line(true, "RA key can sign TLS", format!("{s:?}")),
-                        Some(Err(e)) => r.line(false, "RA key can sign TLS", e),
-                        None => r.line(
-                            false,
-                            "RA key can sign TLS",
-                            "no TLS signature scheme".into(),
-                        ),
-                    }
-                }
-                Ok(None) => r.line(
-                    false,
-                    "RA private key",
-                    "not in the store: accept the certificate into the store that made its key"
-                        .into(),
-                ),
-                Err(e) => r.fail("RA private key", &e),
-            }
-            let eku = c.allows_purpose(&oid::KP_CLIENT_AUTH);
-            r.line(
-                eku,
-                "EKU clientAuth",
-                if eku {
-                    "present"
+    let present: Vec<String> = fs
+        .certificates()?
+        .iter()
+        .map(|c| c.thumbprint.to_string())
+        .collect();
+    let in_use = crate::issue::ra_identity(&cfg).ok().map(|(der, _)| der);
+    let now = crate::issue::now_unix();
+    for t in &cfg.ra_thumbprints {
+        let sc = match fs.certificate(t) {
+            Ok(sc) => sc,
+            Err(e) => {
+                let present = if present.is_empty() {
+                    "none".to_string()
                 } else {
-                    "missing: the CA will refuse this certificate for mutual TLS"
+                    present.join(", ")
+                };
+                r.line(
+                    false,
+                    "RA certificate",
+                    format!("{e}; present: {present} — {}", e.remedy()),
+                );
+                continue;
+            }
+        };
+        let c = CertificateRef::parse(&sc.der).map_err(core)?;
+        let used = in_use.as_deref() == Some(sc.der.as_slice());
+        r.line(
+            true,
+            "RA certificate",
+            format!(
+                "{} {}{}",
+                sc.thumbprint,
+                c.subject,
+                if used && cfg.ra_thumbprints.len() > 1 {
+                    " (in use)"
+                } else {
+                    ""
                 }
-                .into(),
-            );
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs() as i64)
-                .unwrap_or(0);
-            let days = (c.not_after.unix() - now) / 86400;
-            r.line(
-                days > 0,
-                "RA certificate expiry",
-                format!("{} ({days} days left)", c.not_after),
-            );
+            ),
+        );
+        match fs.key_for_spki(c.spki.der.raw) {
+            Ok(Some(k)) => {
+                let mut sig = vec![0u8; k.max_signature_len()];
+                let probe = b"raconn check: can the RA key sign?";
+                let ok = k
+                    .sign(probe, &mut sig)
+                    .ok()
+                    .and_then(|n| {
+                        keys::verify(k.public_key_der(), &k.algorithm().oid(), probe, &sig[..n])
+                            .ok()
+                    })
+                    .unwrap_or(false);
+                r.line(ok, "RA key can sign", k.describe());
+                // The same key must also sign a TLS CertificateVerify.
+                let tls = k
+                    .tls_schemes()
+                    .first()
+                    .map(|s| k.sign_tls(*s, probe).map(|_| *s));
+                match tls {
+                    Some(Ok(s)) => r.line(true, "RA key can sign TLS", format!("{s:?}")),
+                    Some(Err(e)) => r.line(false, "RA key can sign TLS", e),
+                    None => r.line(
+                        false,
+                        "RA key can sign TLS",
+                        "no TLS signature scheme".into(),
+                    ),
+                }
+            }
+            Ok(None) => r.line(
+                false,
+                "RA private key",
+                "not in the store: accept the certificate into the store that made its key".into(),
+            ),
+            Err(e) => r.fail("RA private key", &e),
+        }
+        let eku = c.allows_purpose(&oid::KP_CLIENT_AUTH);
+        r.line(
+            eku,
+            "EKU clientAuth",
+            if eku {
+                "present"
+            } else {
+                "missing: the CA will refuse this certificate for mutual TLS"
+            }
+            .into(),
+        );
+        expiry(&mut r, &c, now);
+    }
+    if in_use.is_none() && !cfg.ra_thumbprints.is_empty() {
+        if let Err(e) = crate::issue::ra_identity(&cfg) {
+            r.fail("RA identity", &e);
         }
     }
     for (name, p) in &cfg.profiles {
@@ -269,6 +294,49 @@ pub fn report(config: Option<&Path>, only: Option<&str>) -> Result<CheckReport, 
     }
     r.ok = r.checks.iter().all(|c| c.ok);
     Ok(r)
+}
+
+/// The RA certificate's end: FAIL once passed (or before notBefore), WARN
+/// within 28 days (certmonger's notice days: 28, 7, 3, 2, 1), else OK.
+fn expiry(r: &mut CheckReport, c: &CertificateRef<'_>, now: i64) {
+    const WHAT: &str = "RA certificate expiry";
+    let left = c.not_after.unix() - now;
+    let days = left.div_euclid(86_400);
+    if now < c.not_before.unix() {
+        r.line(
+            false,
+            WHAT,
+            format!(
+                "not valid before {} (check this machine's clock)",
+                c.not_before
+            ),
+        );
+    } else if left < 0 {
+        r.line(
+            false,
+            WHAT,
+            format!(
+                "expired on {}: renew it (raconn ra renew) and accept the new certificate",
+                c.not_after
+            ),
+        );
+    } else if days <= 28 {
+        let next = [28, 7, 3, 2, 1]
+            .into_iter()
+            .filter(|d| *d <= days)
+            .max()
+            .unwrap_or(0);
+        r.warn(
+            WHAT,
+            format!(
+                "{} ({days} days left{}): renew it now (raconn ra renew), then list both thumbprints in ra_cert_thumbprint",
+                c.not_after,
+                if next > 0 { format!(", inside the {next}-day notice") } else { ", last day".to_string() }
+            ),
+        );
+    } else {
+        r.line(true, WHAT, format!("{} ({days} days left)", c.not_after));
+    }
 }
 
 /// Runs `raconn check`: exit 1 when anything failed.

@@ -48,16 +48,22 @@ pub struct IssueCli {
 }
 
 fn password(a: &IssueCli) -> Result<String, HostError> {
-    let p = if let Some(f) = &a.password_file {
+    read_password(a.password_file.as_deref(), a.password_env.as_deref())
+}
+
+/// A password from a file (its first line; the bytes must be UTF-8) or an
+/// environment variable; empty is refused.
+pub fn read_password(file: Option<&Path>, env: Option<&str>) -> Result<String, HostError> {
+    let p = if let Some(f) = file {
         let t = files::read(f)?;
         // The bytes exactly as given: a password that is not UTF-8 is
         // refused, never turned into something else.
         let text = String::from_utf8(t).map_err(|e| HostError::NotUtf8 {
-            path: f.clone(),
+            path: f.to_path_buf(),
             byte: e.utf8_error().valid_up_to(),
         })?;
         text.lines().next().unwrap_or("").to_string()
-    } else if let Some(v) = &a.password_env {
+    } else if let Some(v) = env {
         std::env::var(v)
             .map_err(|_| HostError::Password(format!("environment variable {v} is not set")))?
     } else {

@@ -42,6 +42,25 @@ impl StoreArg {
     }
 }
 
+/// Where a new RA request goes, and how the certreq.ini is read.
+#[derive(Args, Debug, Clone)]
+pub struct RequestOut {
+    /// Where to write the PEM CSR.
+    #[arg(long)]
+    out: PathBuf,
+    /// Use certreq's `NEW CERTIFICATE REQUEST` PEM label.
+    #[arg(long)]
+    certreq_label: bool,
+    /// How to read a certreq.ini that is neither UTF-8 nor UTF-16 with a
+    /// byte-order mark: `utf-8` refuses it naming line and byte;
+    /// `windows-1252` reads it as Notepad's "ANSI" and names each line it
+    /// converted.
+    #[arg(long, value_enum, default_value = "utf-8")]
+    encoding: Encoding,
+    #[command(flatten)]
+    store: StoreArg,
+}
+
 /// `raconn ra …`.
 #[derive(Subcommand, Debug)]
 pub enum RaCmd {
@@ -50,25 +69,37 @@ pub enum RaCmd {
         /// The certreq.ini policy file.
         #[arg(long)]
         inf: PathBuf,
-        /// Where to write the PEM CSR.
-        #[arg(long)]
-        out: PathBuf,
-        /// Use certreq's `NEW CERTIFICATE REQUEST` PEM label.
-        #[arg(long)]
-        certreq_label: bool,
-        /// How to read a file that is neither UTF-8 nor UTF-16 with a
-        /// byte-order mark: `utf-8` refuses it naming line and byte;
-        /// `windows-1252` reads it as Notepad's "ANSI" and names each line
-        /// it converted.
-        #[arg(long, value_enum, default_value = "utf-8")]
-        encoding: Encoding,
         #[command(flatten)]
-        store: StoreArg,
+        req: RequestOut,
+    },
+    /// Renew the RA certificate: a new key and request with the current
+    /// certificate's subject, Key Usage and EKU (or from a certreq.ini),
+    /// kept beside the current key so both work during the overlap.
+    Renew {
+        /// Take the request from this certreq.ini instead.
+        #[arg(long)]
+        inf: Option<PathBuf>,
+        #[command(flatten)]
+        req: RequestOut,
     },
     /// Accept the issued RA certificate: pair it with its stored key.
     Accept {
         /// The certificate (PEM, DER or PKCS#7).
         cert: PathBuf,
+        #[command(flatten)]
+        store: StoreArg,
+    },
+    /// Import an RA certificate and its key from a PFX (an export from
+    /// Windows, legacy or modern PKCS#12) into the store.
+    Import {
+        /// The .pfx / .p12 file.
+        pfx: PathBuf,
+        /// Read its password from this file (first line).
+        #[arg(long, conflicts_with = "password_env")]
+        password_file: Option<PathBuf>,
+        /// Read its password from this environment variable.
+        #[arg(long)]
+        password_env: Option<String>,
         #[command(flatten)]
         store: StoreArg,
     },
@@ -93,22 +124,38 @@ pub enum Encoding {
 /// Runs `raconn ra …`.
 pub fn run(config: Option<&Path>, json: bool, c: RaCmd) -> Result<ExitCode, HostError> {
     match c {
-        RaCmd::NewRequest {
-            inf,
-            out,
-            certreq_label,
-            encoding,
-            store,
-        } => emit(
+        RaCmd::NewRequest { inf, req } => emit(
             json,
             &new_request(
                 &inf,
-                &out,
-                certreq_label,
-                encoding,
-                &store.location(config)?,
+                &req.out,
+                req.certreq_label,
+                req.encoding,
+                &req.store.location(config)?,
             )?,
         )?,
+        RaCmd::Renew { inf, req } => {
+            let loc = req.store.location(config)?;
+            let report = match inf {
+                Some(inf) => new_request(&inf, &req.out, req.certreq_label, req.encoding, &loc)?,
+                None => {
+                    let cfg = super::load_config(config)?;
+                    let current = current_ra_cert(&cfg, &loc)?;
+                    renew(&current, &req.out, req.certreq_label, &loc)?
+                }
+            };
+            emit(json, &report)?
+        }
+        RaCmd::Import {
+            pfx,
+            password_file,
+            password_env,
+            store,
+        } => {
+            let pw =
+                super::issue::read_password(password_file.as_deref(), password_env.as_deref())?;
+            emit(json, &import(&pfx, &pw, &store.location(config)?)?)?
+        }
         RaCmd::Accept { cert, store } => emit(json, &accept(&cert, &store.location(config)?)?)?,
         RaCmd::List { store } => emit(json, &list(&store.location(config)?)?)?,
     }
@@ -206,12 +253,25 @@ pub fn new_request(
         }
     }
     files::check_writable(dst)?;
+    make_request(&spec, parsed.key, parsed.hash, dst, certreq_label, store)
+}
+
+/// Makes the key in the store, the request, checks its signature and writes
+/// it; removes the key again if anything after its generation fails.
+fn make_request(
+    spec: &csr::CsrSpec<'_>,
+    kind: inf::KeyKind,
+    hash: inf::HashAlgorithm,
+    dst: &Path,
+    certreq_label: bool,
+    store: &StoreLocation,
+) -> Result<NewRequestReport, HostError> {
     let fs = store::open(store)?;
-    let (key_id, key) = fs.generate_key(parsed.key, parsed.hash)?;
+    let (key_id, key) = fs.generate_key(kind, hash)?;
     let made = (|| {
-        let need = csr::max_len(&spec, key.as_ref()).map_err(core)?;
+        let need = csr::max_len(spec, key.as_ref()).map_err(core)?;
         let mut buf = vec![0u8; need];
-        let der = csr::build(&spec, key.as_ref(), &mut buf).map_err(core)?;
+        let der = csr::build(spec, key.as_ref(), &mut buf).map_err(core)?;
         // Never hand out a request that does not verify.
         let c = CsrRef::parse(der).map_err(core)?;
         match keys::verify(c.spki.der.raw, &c.signature_algorithm, c.tbs, c.signature) {
@@ -248,6 +308,136 @@ pub fn new_request(
     })
 }
 
+/// `raconn ra renew` without a certreq.ini: a new key of the same kind as
+/// the current RA certificate's, and a request with its subject (byte for
+/// byte), Key Usage and Extended Key Usage. The current key stays in the
+/// store: both certificates work during the overlap.
+pub fn renew(
+    current: &[u8],
+    dst: &Path,
+    certreq_label: bool,
+    store: &StoreLocation,
+) -> Result<NewRequestReport, HostError> {
+    let c = CertificateRef::parse(current).map_err(core)?;
+    let (kind, hash) = match raconn_core::spki::SpkiRef::parse(c.spki.der.raw)
+        .map_err(core)?
+        .kind()
+    {
+        raconn_core::spki::KeyKind::Rsa(bits) => {
+            (inf::KeyKind::Rsa(bits), inf::HashAlgorithm::Sha256)
+        }
+        raconn_core::spki::KeyKind::P256 => (inf::KeyKind::P256, inf::HashAlgorithm::Sha256),
+        raconn_core::spki::KeyKind::P384 => (inf::KeyKind::P384, inf::HashAlgorithm::Sha384),
+        other => {
+            return Err(HostError::KeyGen(format!(
+                "the current RA key is {other}; give a certreq.ini with --inf"
+            )))
+        }
+    };
+    let mut eku = Vec::new();
+    c.for_each_eku(|o| eku.push(o)).map_err(core)?;
+    let spec = csr::CsrSpec {
+        subject_der: Some(c.subject.der.raw),
+        key_usage: c.key_usage().map(|mask| csr::KeyUsageReq {
+            mask,
+            critical: true,
+        }),
+        eku: &eku,
+        ..csr::CsrSpec::new("")
+    };
+    files::check_writable(dst)?;
+    make_request(&spec, kind, hash, dst, certreq_label, store)
+}
+
+/// `raconn ra import`: the key and its RA certificate from a PFX into the
+/// store. Nothing is stored unless the PFX opens, one of its keys matches
+/// one of its certificates, and that certificate allows clientAuth.
+pub fn import(
+    pfx: &Path,
+    password: &str,
+    store: &StoreLocation,
+) -> Result<AcceptReport, HostError> {
+    let data = files::read(pfx)?;
+    let archive = p12_keystore::Pkcs12Archive::from_pkcs12(&data, password).map_err(|e| {
+        let why = match e {
+            p12_keystore::error::Error::MacError(_) => {
+                "the password does not open it (MAC check failed)".to_string()
+            }
+            other => format!("not a PKCS#12 file raconn reads: {other}"),
+        };
+        HostError::PfxOpen {
+            path: pfx.to_path_buf(),
+            why,
+        }
+    })?;
+    let mut found = None;
+    for kb in &archive.keys {
+        let Ok(k) = keys::SoftKey::from_pkcs8(kb.key.as_der()) else {
+            continue;
+        };
+        let cert = archive.certs.iter().find(|cb| {
+            CertificateRef::parse(cb.cert.as_der()).is_ok_and(|c| c.spki.der.raw == k.spki())
+        });
+        if let Some(cb) = cert {
+            found = Some((k, cb.cert.as_der().to_vec()));
+            break;
+        }
+    }
+    let (key, cert) = found.ok_or_else(|| HostError::PfxNoMatch(pfx.to_path_buf()))?;
+    let c = CertificateRef::parse(&cert).map_err(core)?;
+    if !c.allows_purpose(&oid::KP_CLIENT_AUTH) {
+        return Err(HostError::NotClientAuth(c.subject.to_string()));
+    }
+    let fs = store::open(store)?;
+    let (key_id, k) = fs.import_key(&key)?;
+    let t = match fs.accept_certificate(&cert) {
+        Ok(t) => t,
+        Err(e) => {
+            let _ = fs.remove_key(csr::Signer::public_key_der(k.as_ref()));
+            return Err(e);
+        }
+    };
+    note(&format!(
+        "imported key {key_id} ({}) into {}",
+        k.describe(),
+        fs.describe()
+    ));
+    Ok(AcceptReport {
+        subject: c.subject.to_string(),
+        not_after: c.not_after.to_string(),
+        thumbprint: t.to_string(),
+        warnings: Vec::new(),
+        others: Vec::new(),
+    })
+}
+
+/// The RA certificate to renew: of the configured thumbprints present in
+/// the store, the one that ends last (expired or not).
+fn current_ra_cert(cfg: &crate::config::Config, loc: &StoreLocation) -> Result<Vec<u8>, HostError> {
+    let fs = store::open_existing(loc)?;
+    let mut best: Option<(i64, Vec<u8>)> = None;
+    let mut first_err = None;
+    for t in &cfg.ra_thumbprints {
+        match fs.certificate(t) {
+            Ok(sc) => {
+                let na = CertificateRef::parse(&sc.der)
+                    .map_err(core)?
+                    .not_after
+                    .unix();
+                if best.as_ref().is_none_or(|(b, _)| na > *b) {
+                    best = Some((na, sc.der));
+                }
+            }
+            Err(e) => {
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    best.map(|(_, d)| d).ok_or_else(|| {
+        first_err.unwrap_or_else(|| HostError::ThumbprintNotFound("no ra_cert_thumbprint".into()))
+    })
+}
+
 /// What `ra accept` stored.
 #[derive(Debug, Serialize)]
 pub struct AcceptReport {
@@ -259,6 +449,9 @@ pub struct AcceptReport {
     pub thumbprint: String,
     /// What is wrong with it for mutual TLS.
     pub warnings: Vec<String>,
+    /// Other RA certificates in the store with their key, still valid
+    /// (thumbprint, notAfter): during a rotation, list them with this one.
+    pub others: Vec<(String, String)>,
 }
 
 impl fmt::Display for AcceptReport {
@@ -267,7 +460,22 @@ impl fmt::Display for AcceptReport {
             f,
             "Subject: {}\nNot After: {}\nRA Cert Thumbprint: {}",
             self.subject, self.not_after, self.thumbprint
-        )
+        )?;
+        if !self.others.is_empty() {
+            for (t, na) in &self.others {
+                writeln!(f, "Also in the store: {t} (not after {na})")?;
+            }
+            let all: Vec<String> = std::iter::once(&self.thumbprint)
+                .chain(self.others.iter().map(|(t, _)| t))
+                .map(|t| format!("\"{t}\""))
+                .collect();
+            writeln!(
+                f,
+                "Next: during the overlap put them all in raconn.toml — ra_cert_thumbprint = [{}] — raconn uses the newest valid one; drop the old one once it has expired.",
+                all.join(", ")
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -344,11 +552,23 @@ pub fn accept(cert: &Path, store: &StoreLocation) -> Result<AcceptReport, HostEr
         for w in &warnings {
             note(&format!("warning: {w}"));
         }
+        let now = crate::issue::now_unix();
+        let others = fs
+            .certificates()?
+            .into_iter()
+            .filter(|s| s.has_key && s.thumbprint != t)
+            .filter_map(|s| {
+                let o = CertificateRef::parse(&s.der).ok()?;
+                (o.not_after.unix() >= now)
+                    .then(|| (s.thumbprint.to_string(), o.not_after.to_string()))
+            })
+            .collect();
         return Ok(AcceptReport {
             subject: c.subject.to_string(),
             not_after: c.not_after.to_string(),
             thumbprint: t.to_string(),
             warnings,
+            others,
         });
     }
     Err(last_err.unwrap_or(HostError::Unrecognised {
@@ -366,6 +586,8 @@ pub struct RaCertRow {
     pub subject: String,
     /// notAfter.
     pub not_after: String,
+    /// Whole days until notAfter (negative: expired).
+    pub days_left: i64,
     /// Whether the store holds its key.
     pub has_key: bool,
 }
@@ -386,15 +608,20 @@ impl fmt::Display for RaListReport {
         }
         writeln!(
             f,
-            "{:<40}  {:<20}  {:<7}  SUBJECT",
-            "THUMBPRINT", "NOT AFTER", "HAS KEY"
+            "{:<40}  {:<20}  {:>9}  {:<7}  SUBJECT",
+            "THUMBPRINT", "NOT AFTER", "DAYS LEFT", "HAS KEY"
         )?;
         for r in &self.rows {
             writeln!(
                 f,
-                "{:<40}  {:<20}  {:<7}  {}",
+                "{:<40}  {:<20}  {:>9}  {:<7}  {}",
                 r.thumbprint,
                 r.not_after,
+                if r.days_left < 0 {
+                    "expired".to_string()
+                } else {
+                    r.days_left.to_string()
+                },
                 if r.has_key { "yes" } else { "NO" },
                 r.subject
             )?;
@@ -413,6 +640,7 @@ pub fn list(store: &StoreLocation) -> Result<RaListReport, HostError> {
             thumbprint: s.thumbprint.to_string(),
             subject: c.subject.to_string(),
             not_after: c.not_after.to_string(),
+            days_left: (c.not_after.unix() - crate::issue::now_unix()).div_euclid(86_400),
             has_key: s.has_key,
         });
     }

@@ -242,6 +242,7 @@ struct State {
     certs: Vec<IssuedCert>,
     recognise_repeats: bool,
     clock_offset_secs: i64,
+    client_certs: Vec<Vec<u8>>,
     page: usize,
 }
 
@@ -347,6 +348,7 @@ impl Sim {
                 certs: vec![],
                 recognise_repeats: true,
                 clock_offset_secs: 0,
+                client_certs: Vec::new(),
                 page: 50,
             })),
             validator: find_validator(),
@@ -418,6 +420,22 @@ impl Sim {
         if let Ok(mut s) = self.state.lock() {
             s.clock_offset_secs = secs;
         }
+    }
+
+    /// Notes the certificate a client authenticated with (the server calls
+    /// this for every request).
+    pub fn note_client_certificate(&self, der: &[u8]) {
+        if let Ok(mut s) = self.state.lock() {
+            s.client_certs.push(der.to_vec());
+        }
+    }
+
+    /// The client certificate of every request so far, in order.
+    pub fn client_certificates(&self) -> Vec<Vec<u8>> {
+        self.state
+            .lock()
+            .map(|s| s.client_certs.clone())
+            .unwrap_or_default()
     }
 
     /// searchCertificate page size (DigiCert pages by 50).

@@ -161,6 +161,23 @@ impl Pki {
         self.sign(csr_der, &self.ra_ca, 730, serial, true)
     }
 
+    /// As [`Pki::issue_ra`], valid for `days` from `offset_secs` away from
+    /// now (an RA certificate about to expire, or already expired).
+    pub fn issue_ra_for(
+        &self,
+        csr_der: &[u8],
+        serial: u64,
+        days: u32,
+        offset_secs: i64,
+    ) -> Result<Vec<u8>, String> {
+        let (params, spki) = params_from_csr(csr_der, days, serial, true, offset_secs)?;
+        Ok(params
+            .signed_by(&spki, &self.ra_ca.issuer)
+            .map_err(err)?
+            .der()
+            .to_vec())
+    }
+
     /// Issues a certificate for a different, random key (the "wrong key" fault).
     pub fn issue_for_other_key(&self, csr_der: &[u8], serial: u64) -> Result<Vec<u8>, String> {
         let other = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(err)?;

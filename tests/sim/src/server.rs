@@ -133,6 +133,14 @@ fn serve_connection(sim: &Sim, cfg: Arc<ServerConfig>, tcp: TcpStream) -> std::i
         }
         let mut body = vec![0u8; len.min(16 << 20)];
         tls.read_exact(&mut body)?;
+        if let Some(c) = tls
+            .get_ref()
+            .conn
+            .peer_certificates()
+            .and_then(|c| c.first())
+        {
+            sim.note_client_certificate(c);
+        }
         let reply = sim.handle(&path, &action, &body);
         if reply.delay_ms > 0 {
             std::thread::sleep(Duration::from_millis(reply.delay_ms));
