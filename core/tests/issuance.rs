@@ -772,7 +772,7 @@ fn records_of_raconn_embedded_0_1_are_read() {
         ]
     );
     let saved = record::decode(&r.saved[0]).unwrap();
-    assert_eq!(saved.version, record::VERSION);
+    assert_eq!(saved.version, RecordState::Sent.version());
     assert_eq!(saved.fingerprint, fingerprint(&o));
     assert_eq!(saved.body, Some(r.sent[2].as_str()));
     assert!(r.sent[2].contains(&*client_transaction_id("dev-0042", 0)));
