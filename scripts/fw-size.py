@@ -1,28 +1,194 @@
 #!/usr/bin/env python3
-"""Flash use of a firmware ELF by crate: sums `nm -S` sizes of code and
-read-only data symbols by the first path segment of the demangled name
-(generic code is counted where it is instantiated: `<X as Y>` by X's crate)."""
-import re, subprocess, sys
-from collections import Counter
+"""What the raconn firmware costs a board: flash, static RAM, stack peak.
 
-elf = sys.argv[1]
-out = subprocess.run(["nm", "-S", "-C", "--size-sort", elf], capture_output=True, text=True, check=True).stdout
-tot = Counter()
-for line in out.splitlines():
-    parts = line.split(None, 3)
-    if len(parts) < 4 or parts[2] not in "tTrR":
-        continue
-    size, name = int(parts[1], 16), parts[3]
-    if name.startswith(".L"):
-        tot["(anonymous read-only data: constants, the 64 KB flash image)"] += size
-        continue
-    name = name.lstrip("<&*").replace("dyn ", "").replace("mut ", "")
+    python3 scripts/fw-size.py ELF [--stack LABEL=BYTES ...] [--markdown FILE]
+
+Flash is .vector_table + .text + .rodata + .data (its initial values sit in
+flash); static RAM is .data + .bss. Two items exist only because QEMU's
+board has no NOR flash and are shown on their own lines and left out of the
+"a real board pays" figures: the flash-image constant (`IMAGE`, the
+provisioned configuration a real part would have in its flash) and the
+RAM-backed flash (`FLASH`, a real part's NOR flash).
+
+Per crate: `nm -S` sizes of code and read-only data, by the first path
+segment of the demangled name (generic code counted where instantiated:
+`<X as Y>` by X's crate). Anonymous read-only data (`.L…` constants:
+tables, strings) is attributed to the crate of the function that loads its
+address (a literal-pool word or a MOVW/MOVT pair in .text); what no
+function references stays on its own line. Crates under 2 KB are summed.
+
+Stack peaks come from the firmware's painted-stack measurement
+("stack high-water mark: N bytes"), passed in with --stack; peak RAM is
+static RAM (real board) plus the largest of them.
+"""
+import bisect, re, struct, subprocess, sys
+from collections import Counter, defaultdict
+
+
+def sections(elf):
+    """{name: (addr, offset, size)} from the ELF32 section headers."""
+    with open(elf, "rb") as f:
+        data = f.read()
+    if data[:4] != b"\x7fELF" or data[4] != 1:
+        sys.exit(f"{elf}: not an ELF32 file")
+    shoff, = struct.unpack_from("<I", data, 0x20)
+    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 0x2E)
+    hdrs = [struct.unpack_from("<IIIIIIIIII", data, shoff + i * shentsize) for i in range(shnum)]
+    strtab = hdrs[shstrndx]
+    def name(off):
+        s = data[strtab[4] + off:]
+        return s[:s.index(b"\0")].decode()
+    out = {name(h[0]): (h[3], h[4], h[5], h[1]) for h in hdrs}
+    return data, out
+
+
+def crate_of(name):
+    name = name.lstrip("<&*( ").replace("dyn ", "").replace("mut ", "").replace("const ", "")
     m = re.match(r"([A-Za-z_][A-Za-z0-9_]*)", name)
-    crate = m.group(1) if m else "?"
-    if crate in ("core", "compiler_builtins") or crate.startswith("_"):
-        crate = crate if crate in ("core", "compiler_builtins") else "(linker/runtime)"
-    tot[crate] += size
-total = sum(tot.values())
-print(f"{'bytes':>8}  share  crate (symbols in .text/.rodata, {total} B in all)")
-for c, s in tot.most_common(25):
-    print(f"{s:>8}  {100*s/total:4.1f}%  {c}")
+    c = m.group(1) if m else "?"
+    if c.startswith("_") or c in ("?",):
+        return "(linker/runtime)"
+    return c
+
+
+def main(argv):
+    args = argv[1:]
+    if not args:
+        sys.exit(__doc__)
+    elf, stacks, md = args[0], [], None
+    i = 1
+    while i < len(args):
+        if args[i] == "--stack":
+            label, _, n = args[i + 1].rpartition("=")
+            stacks.append((label, int(n)))
+            i += 2
+        elif args[i] == "--markdown":
+            md = args[i + 1]
+            i += 2
+        else:
+            sys.exit(f"unknown argument {args[i]}")
+    data, secs = sections(elf)
+    sz = lambda n: secs.get(n, (0, 0, 0, 0))[2]
+    flash = sz(".vector_table") + sz(".text") + sz(".rodata") + sz(".data")
+    static = sz(".data") + sz(".bss")
+
+    nm = subprocess.run(["nm", "-S", "-C", elf], capture_output=True, text=True, check=True).stdout
+    funcs, anon, image, ramflash = [], [], 0, 0
+    tot = Counter()
+    for line in nm.splitlines():
+        p = line.split(None, 3)
+        if len(p) < 4:
+            continue
+        addr, size, kind, name = int(p[0], 16), int(p[1], 16), p[2], p[3]
+        if kind in "bBdD" and name.endswith("::FLASH") and name.startswith("raconn_firmware"):
+            ramflash += size
+        if kind not in "tTrR":
+            continue
+        if name == "raconn_firmware::IMAGE":
+            image += size
+            continue
+        if name.startswith(".L"):
+            anon.append((addr, size))
+            continue
+        c = crate_of(name)
+        tot[c] += size
+        if kind in "tT":
+            funcs.append((addr & ~1, size, c))
+
+    # Anonymous constants: who loads their address?
+    funcs.sort()
+    fstarts = [f[0] for f in funcs]
+    anon.sort()
+    astarts = [a[0] for a in anon]
+    def anon_at(v):
+        k = bisect.bisect_right(astarts, v) - 1
+        if k >= 0 and anon[k][0] <= v < anon[k][0] + anon[k][1]:
+            return k
+        return None
+    def func_at(a):
+        k = bisect.bisect_right(fstarts, a) - 1
+        if k >= 0 and funcs[k][0] <= a < funcs[k][0] + max(funcs[k][1], 1) + 256:
+            return funcs[k][2]
+        return None
+    refs = defaultdict(Counter)
+    taddr, toff, tsize, _ = secs[".text"]
+    text = data[toff:toff + tsize]
+    for o in range(0, tsize - 3, 4):  # literal-pool words
+        v, = struct.unpack_from("<I", text, o)
+        k = anon_at(v)
+        if k is not None:
+            c = func_at(taddr + o)
+            if c:
+                refs[k][c] += 1
+    last_movw = {}
+    for o in range(0, tsize - 3, 2):  # MOVW/MOVT pairs (Thumb-2 T3 encodings)
+        h1, h2 = struct.unpack_from("<HH", text, o)
+        op = h1 & 0xFBF0
+        if op not in (0xF240, 0xF2C0) or h2 & 0x8000:
+            continue
+        imm = ((h1 & 0xF) << 12) | (((h1 >> 10) & 1) << 11) | (((h2 >> 12) & 7) << 8) | (h2 & 0xFF)
+        rd = (h2 >> 8) & 0xF
+        if op == 0xF240:
+            last_movw[rd] = (o, imm)
+        elif rd in last_movw and o - last_movw[rd][0] <= 64:
+            k = anon_at((imm << 16) | last_movw[rd][1])
+            if k is not None:
+                c = func_at(taddr + o)
+                if c:
+                    refs[k][c] += 1
+    unref = 0
+    for k, (a, s) in enumerate(anon):
+        if refs[k]:
+            tot[refs[k].most_common(1)[0][0]] += s
+        else:
+            unref += s
+
+    rows = [(s, c) for c, s in tot.most_common() if s >= 2048]
+    small = sum(s for c, s in tot.items() if s < 2048)
+    named = sum(tot.values()) + unref
+    board_flash = flash - image
+    board_static = static - ramflash
+    peak = max((n for _, n in stacks), default=None)
+
+    lines = []
+    w = lines.append
+    w("| | bytes | KiB |")
+    w("|---|---:|---:|")
+    k = lambda n: f"{n / 1024:.1f}"
+    w(f"| flash (.vector_table + .text + .rodata + .data) | {flash:,} | {k(flash)} |")
+    w(f"| &nbsp;&nbsp;of which the flash-image constant (`IMAGE`, QEMU only) | {image:,} | {k(image)} |")
+    w(f"| **flash a real board pays** | **{board_flash:,}** | **{k(board_flash)}** |")
+    w(f"| static RAM (.data + .bss) | {static:,} | {k(static)} |")
+    w(f"| &nbsp;&nbsp;of which the RAM-backed flash (`FLASH`, QEMU only) | {ramflash:,} | {k(ramflash)} |")
+    w(f"| **static RAM a real board pays** | **{board_static:,}** | **{k(board_static)}** |")
+    for label, n in stacks:
+        w(f"| stack high-water mark, {label} | {n:,} | {k(n)} |")
+    if peak is not None:
+        w(f"| **peak RAM a real board pays** (static + largest stack) | **{board_static + peak:,}** | **{k(board_static + peak)}** |")
+    w("")
+    w(f"Code and read-only data by crate ({named:,} B in symbols; the flash-image constant left out):")
+    w("")
+    w("| bytes | share | crate |")
+    w("|---:|---:|---|")
+    for s, c in rows:
+        w(f"| {s:,} | {100 * s / named:.1f}% | {c} |")
+    w(f"| {small:,} | {100 * small / named:.1f}% | crates under 2 KB each, together |")
+    w(f"| {unref:,} | {100 * unref / named:.1f}% | anonymous constants no function references by address |")
+    w("")
+    w(f"Flash a real board pays outside sized symbols (vector table, alignment padding, "
+      f"symbols without a size such as runtime labels): {board_flash - named:,} B.")
+    report = "\n".join(lines) + "\n"
+    print(report, end="")
+    if md:
+        with open(md, "w") as f:
+            f.write("# Firmware size (generated — do not edit)\n\n")
+            f.write("`scripts/test.sh` regenerates this file from the release firmware\n")
+            f.write("(`host-embedded/firmware`, QEMU mps2-an386) and the stack peaks of the real\n")
+            f.write("issuance under QEMU (`tests/examples/qemu_issuance.rs`), and fails when it\n")
+            f.write("differs from the checked-in copy: a change that moves the sizes shows here\n")
+            f.write("as a diff. Made by `scripts/fw-size.py`, whose doc says what each line counts.\n\n")
+            f.write(report)
+
+
+if __name__ == "__main__":
+    main(sys.argv)

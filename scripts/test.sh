@@ -91,6 +91,26 @@ grep -q "BEGIN CERTIFICATE" "$QS/chain.pem" || { echo "the PFX carries no chain"
 openssl verify -CAfile "$QS/quickstart/root.pem" -untrusted "$QS/chain.pem" "$QS/leaf.pem"
 rm -rf "$QS"
 
+step "firmware online under QEMU: a real issuance over the UART relay (P-256 and RSA-2048 server), journal replay, power cuts"
+# Times are emulation on this machine, not hardware.
+STACKS=$(mktemp)
+timeout 1200 cargo run -j"$JOBS" -q --release -p raconn-tests --example qemu_issuance -- "$ELF" "$STACKS"
+
+step "firmware size report: host-embedded/firmware/SIZE.md regenerated and compared"
+stack_args=()
+while IFS= read -r l; do stack_args+=(--stack "$l"); done < "$STACKS"
+python3 scripts/fw-size.py "$ELF" "${stack_args[@]}" --markdown host-embedded/firmware/SIZE.md
+git --no-pager diff --no-color host-embedded/firmware/SIZE.md || true
+# Flash, static RAM and the per-crate table come from a reproducible build
+# and must match the checked-in file; the stack peaks (a measurement of an
+# emulated run) are shown in the diff above but do not fail the run.
+if ! git --no-pager diff --no-color -U0 host-embedded/firmware/SIZE.md | grep '^[-+]|' | grep -v 'stack high-water\|peak RAM' | grep -q .; then
+  echo "firmware sizes equal the checked-in SIZE.md"
+else
+  echo "firmware sizes differ from host-embedded/firmware/SIZE.md: commit the regenerated file (diff above)"; exit 1
+fi
+rm -f "$STACKS"
+
 if [ "$FUZZ_SECONDS" != 0 ]; then
   step "fuzz: each target for ${FUZZ_SECONDS}s"
   command -v cargo-fuzz >/dev/null || cargo install -q cargo-fuzz --locked

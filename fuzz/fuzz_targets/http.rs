@@ -42,6 +42,12 @@ fuzz_target!(|data: &[u8]| {
     // A reply complete before its end is complete in pieces too; errors may
     // differ only in when they are seen, not whether.
     assert_eq!(whole.is_ok(), pieces.is_ok(), "{whole:?} vs {pieces:?}");
+    // A proxy's answer to CONNECT: the head's end, or a refusal; fed whole
+    // or cut short, never a panic, and an open tunnel never ends past the input.
+    if let Ok(Some(n)) = raconn_core::http::read_connect_reply(rest) {
+        assert!(n <= rest.len());
+    }
+    let _ = raconn_core::http::read_connect_reply(&rest[..rest.len() / 2]);
     if let (Ok(a), Ok(b)) = (&whole, &pieces) {
         assert_eq!(a, b);
     }

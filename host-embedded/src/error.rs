@@ -65,7 +65,7 @@ pub enum EmbeddedError {
 }
 
 raconn_core::explain!(EmbeddedError {
-    Hsm(h) => [catalogue::EMB_HSM], "{h:?}";
+    Hsm(h) => [catalogue::EMB_HSM], "{h}";
     TlsHandshake => [catalogue::EMB_TLS];
     HostnameMismatch => [catalogue::EMB_HOSTNAME];
     UntrustedServer => [catalogue::EMB_UNTRUSTED];

@@ -38,6 +38,22 @@ pub enum HsmError {
     Device,
 }
 
+/// Written out by hand, not through `Debug`: the firmware is built with
+/// Debug formatting off (`-Zfmt-debug=none`), and this text must survive.
+impl core::fmt::Display for HsmError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            HsmError::NoSuchSlot => f.write_str("no such slot on this part"),
+            HsmError::EmptySlot => f.write_str("the slot holds no key"),
+            HsmError::Unsupported => f.write_str("the part cannot do this (key type or scheme)"),
+            HsmError::BufferTooSmall { needed } => {
+                write!(f, "output buffer too small: {needed} bytes needed")
+            }
+            HsmError::Device => f.write_str("the part reported a failure"),
+        }
+    }
+}
+
 /// A secure element or HSM.
 pub trait Hsm {
     /// Generates a new key in `slot`, replacing what was there.

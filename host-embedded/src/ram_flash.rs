@@ -1,7 +1,7 @@
 //! A NOR flash in a byte array (`embedded-storage-async` 0.4): erase sets
 //! 0xFF, a write can only clear bits, as on real NOR parts. It carries a
 //! flash image into firmware that has no flash driver yet (the QEMU image),
-//! and makes flash images on a host (`examples/flash_image.rs`).
+//! and makes flash images on a host (`tests/examples/flash_image.rs`).
 
 use embedded_storage_async::nor_flash::{ErrorType, NorFlash, NorFlashErrorKind, ReadNorFlash};
 
@@ -40,6 +40,11 @@ impl<const N: usize> RamFlash<N> {
     /// The contents.
     pub fn as_bytes(&self) -> &[u8] {
         &self.data
+    }
+
+    /// The contents, to fill from an image in place (no second buffer).
+    pub fn as_mut_bytes(&mut self) -> &mut [u8] {
+        &mut self.data
     }
 
     fn range(

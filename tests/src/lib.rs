@@ -68,3 +68,68 @@ pub fn python(script: &str, input: &serde_json::Value) -> serde_json::Value {
     serde_json::from_str(&out)
         .unwrap_or_else(|e| panic!("python {script} printed no JSON ({e}):\n{out}\n{err}"))
 }
+
+/// The appliance's flash image for a raconn-sim: the configuration (CA
+/// `host:port`, the P-256 device profile, RA slot 0, device slot 1), an RA
+/// certificate the simulator issues for the demo RA key, the simulator's
+/// root as trust anchor and a cached policy reply — written through the
+/// same `Store` the firmware reads with. `size` is the flash size.
+pub fn appliance_flash_image(sim: &raconn_sim::Sim, host: &str, port: u16, size: usize) -> Vec<u8> {
+    use raconn_core::pkiws::{policy, ACTION_POLICY, PATH_POLICY};
+    use raconn_embedded::hsm::SlotKey;
+    use raconn_embedded::ram_flash::RamFlash;
+    use raconn_embedded::soft_hsm::{SoftHsm, DEMO_RA_SCALAR};
+    use raconn_embedded::store::{Config, Store};
+    const PROFILE: &str = "2.16.840.1.113733.1.16.1.2.3.1.1.47196112";
+    const MAX: usize = 64 * 1024;
+    assert!(size <= MAX, "flash images up to {MAX} bytes");
+    // The RA key as provisioned into the part at manufacturing (demo scalar).
+    let mut hsm = SoftHsm::<2>::new([0; 32]);
+    hsm.import_p256(0, &DEMO_RA_SCALAR).expect("import");
+    let key = SlotKey::new(&hsm, 0).expect("slot");
+    let mut der = [0u8; 1024];
+    let csr = raconn_core::csr::build(
+        &raconn_core::csr::CsrSpec::new("CN=raconn appliance RA"),
+        &key,
+        &mut der,
+    )
+    .expect("csr");
+    let ra = sim.pki.issue_ra(csr, 1).expect("ra cert");
+    let mut req = [0u8; 4096];
+    let body = policy::write_request(Some("raconn-image-policy"), &[PROFILE], &mut req)
+        .expect("policy request");
+    let reply = sim.handle(PATH_POLICY, ACTION_POLICY, body.as_bytes());
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    embassy_futures::block_on(async {
+        let mut store = Store::new(RamFlash::<MAX>::new(), 0..size as u32).expect("store");
+        let mut scratch = vec![0u8; 8192];
+        store
+            .set_config(
+                &Config {
+                    host,
+                    port,
+                    profile_oid: PROFILE,
+                    ra_slot: 0,
+                    device_slot: 1,
+                },
+                &mut scratch,
+            )
+            .await
+            .expect("config");
+        store.set_ra_cert(&ra, &mut scratch).await.expect("ra");
+        store
+            .set_anchor(&sim.pki.root.der, &mut scratch)
+            .await
+            .expect("anchor");
+        store
+            .set_policy(&reply.body, &mut scratch)
+            .await
+            .expect("policy");
+        store.into_flash().as_bytes()[..size].to_vec()
+    })
+}

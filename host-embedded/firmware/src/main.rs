@@ -8,15 +8,27 @@
 //!    golden file).
 //! 2. The offline half of an issuance: loads the configuration and the
 //!    cached policy from the flash image (`flash.img`, made by
-//!    `cargo run -p raconn-embedded --example flash_image`), generates the
+//!    `cargo run -p raconn-tests --example flash_image`), generates the
 //!    device key in the software HSM's slot 1 and builds the signed
 //!    enrollment request, written to the host file `enroll-request.xml`
 //!    (semihosting) for CI to check with the service's XSDs.
 //! 3. The online half on a board without a network: `client::issue` runs
 //!    until the connector reports no network, and prints that error code —
 //!    so TLS, HTTP and the journal are linked and sized, not optimised away.
+//!
+//! When the host directory holds `flash.img`, the firmware runs online
+//! instead: the flash is that file (written through on every flash write,
+//! so a run killed anywhere leaves it as a power cut would), the HSM's key
+//! slots persist in `hsm.bin`, the network is framed TCP over the board's
+//! UART to a relay on the host ([`uart`]), the clock is the host's, and
+//! `client::issue` runs the whole issuance — TLS 1.3 with the RA key in the
+//! HSM, the server chain and host name, policy, enrollment, the journal —
+//! writing the certificate to `issued.der` (`tests/examples/qemu_issuance.rs`).
 #![no_std]
 #![no_main]
+
+mod hostfs;
+mod uart;
 
 use cortex_m_rt::entry;
 use cortex_m_semihosting::{debug, heprintln, hprint, hprintln};
@@ -115,8 +127,11 @@ fn run() -> Result<(), ()> {
     Ok(())
 }
 
-/// The flash image: configuration, RA certificate, trust anchor, cached policy.
-static IMAGE: &[u8] = include_bytes!("../flash.img");
+/// The flash image: configuration, RA certificate, trust anchor, cached
+/// policy. A named array (not an anonymous `&[u8]`), so the size report
+/// shows it on its own line: a real board has this in its NOR flash.
+static IMAGE: [u8; IMAGE_LEN] = *include_bytes!("../flash.img");
+const IMAGE_LEN: usize = include_bytes!("../flash.img").len();
 const FLASH_SIZE: usize = 64 * 1024;
 
 /// A board without a network interface.
@@ -186,34 +201,106 @@ macro_rules! buf {
     }};
 }
 
+/// The software HSM with its key slots kept in the host file `hsm.bin`
+/// (32 bytes per slot, zero: empty), as a secure element keeps its keys.
+struct PersistentHsm {
+    soft: SoftHsm<2>,
+    slots: [[u8; 32]; 2],
+}
+
+impl PersistentHsm {
+    fn load() -> Self {
+        let mut soft = SoftHsm::<2>::new(*b"raconn firmware demo seed 32 B!!");
+        let mut slots = [[0u8; 32]; 2];
+        let mut raw = [0u8; 64];
+        if hostfs::read("hsm.bin\0", &mut raw) == Some(64) {
+            for (i, s) in slots.iter_mut().enumerate() {
+                s.copy_from_slice(&raw[32 * i..32 * i + 32]);
+            }
+        }
+        // The RA key as provisioned at manufacturing.
+        slots[0] = DEMO_RA_SCALAR;
+        for (i, s) in slots.iter().enumerate() {
+            if *s != [0; 32] {
+                let _ = soft.import_p256(i as u8, s);
+            }
+        }
+        PersistentHsm { soft, slots }
+    }
+}
+
+impl Hsm for PersistentHsm {
+    fn generate(
+        &mut self,
+        slot: u8,
+        spec: raconn_embedded::hsm::KeyKind,
+    ) -> Result<(), raconn_embedded::hsm::HsmError> {
+        use raconn_embedded::hsm::HsmError;
+        if spec != raconn_embedded::hsm::KeyKind::P256 {
+            return Err(HsmError::Unsupported);
+        }
+        let mut s = [0u8; 32];
+        for _ in 0..8 {
+            self.soft.fill_random(&mut s)?;
+            if self.soft.import_p256(slot, &s).is_ok() {
+                *self
+                    .slots
+                    .get_mut(usize::from(slot))
+                    .ok_or(HsmError::NoSuchSlot)? = s;
+                let mut raw = [0u8; 64];
+                raw[..32].copy_from_slice(&self.slots[0]);
+                raw[32..].copy_from_slice(&self.slots[1]);
+                return hostfs::write("hsm.bin\0", &raw).map_err(|()| HsmError::Device);
+            }
+        }
+        Err(HsmError::Device)
+    }
+
+    fn public_key<'b>(
+        &self,
+        slot: u8,
+        out: &'b mut [u8],
+    ) -> Result<&'b [u8], raconn_embedded::hsm::HsmError> {
+        self.soft.public_key(slot, out)
+    }
+
+    fn sign(
+        &self,
+        slot: u8,
+        alg: raconn_embedded::hsm::SignatureScheme,
+        msg: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, raconn_embedded::hsm::HsmError> {
+        self.soft.sign(slot, alg, msg, out)
+    }
+
+    fn fill_random(&self, out: &mut [u8]) -> Result<(), raconn_embedded::hsm::HsmError> {
+        self.soft.fill_random(out)
+    }
+}
+
+const JOB: Job<'static> = Job {
+    request_id: "appliance-0001",
+    subject_format: SubjectFormat::CommonNameIncludingEmail,
+    san: &[],
+    other_names: &[],
+    identity: Identity {
+        cn: "appliance-0001",
+        email: Some("ops@contoso.example"),
+        upn: None,
+    },
+    key: KeyChoice::P256,
+    strict: false,
+};
+
 async fn appliance() -> Result<(), ()> {
     static mut FLASH: RamFlash<FLASH_SIZE> = RamFlash::zeroed();
     // SAFETY: the only reference to FLASH; `appliance` runs once.
     let flash = unsafe { &mut *core::ptr::addr_of_mut!(FLASH) };
-    flash.load(IMAGE);
-    let mut store =
-        Store::new(flash, 0..FLASH_SIZE as u32).map_err(|e| heprintln!("store: {}", e))?;
-    // The RA key as provisioned at manufacturing; the device key is made in slot 1.
-    let mut hsm = SoftHsm::<2>::new(*b"raconn firmware demo seed 32 B!!");
-    hsm.import_p256(0, &DEMO_RA_SCALAR)
-        .map_err(|e| heprintln!("hsm: {:?}", e))?;
-    let job = Job {
-        request_id: "appliance-0001",
-        subject_format: SubjectFormat::CommonNameIncludingEmail,
-        san: &[],
-        other_names: &[],
-        identity: Identity {
-            cn: "appliance-0001",
-            email: Some("ops@contoso.example"),
-            upn: None,
-        },
-        key: KeyChoice::P256,
-        strict: false,
-    };
     let (tls_read, tls_write, reply) = (buf!(16640), buf!(4096), buf!(16384));
     let (request, work, token, record) = (buf!(8192), buf!(8192), buf!(8192), buf!(4096));
     let (cfg, ra, anchor, journal) = (buf!(6144), buf!(6144), buf!(6144), buf!(6144));
-    let mut w = Work {
+    let w = Work {
         tls_read,
         tls_write,
         reply,
@@ -226,6 +313,66 @@ async fn appliance() -> Result<(), ()> {
         anchor,
         journal,
     };
+    if let Some(hf) = hostfs::HostFlash::open("flash.img\0", &mut *flash) {
+        return online(hf, w).await;
+    }
+    offline(flash, w).await
+}
+
+/// The whole issuance over the UART network (see the crate doc).
+async fn online(flash: hostfs::HostFlash<'_, FLASH_SIZE>, w: Work<'_>) -> Result<(), ()> {
+    let mut store =
+        Store::new(flash, 0..FLASH_SIZE as u32).map_err(|e| heprintln!("store: {}", e))?;
+    let mut hsm = PersistentHsm::load();
+    let mut link = uart::UartLink::new();
+    let now = hostfs::time();
+    let mut cert = [0u8; 2048];
+    match client::issue(
+        &mut link,
+        &mut hsm,
+        &mut store,
+        &JOB,
+        Some(now),
+        w,
+        &mut cert,
+    )
+    .await
+    {
+        Ok(o) => {
+            let der = cert.get(..o.len).unwrap_or(&[]);
+            hostfs::write("issued.der\0", der)
+                .map_err(|()| heprintln!("cannot write issued.der on the host"))?;
+            // Named here, not with `{:?}`: the release build has Debug formatting off.
+            let source = match o.source {
+                client::Source::Issued => "Issued",
+                client::Source::Journal => "Journal",
+                client::Source::Search => "Search",
+            };
+            heprintln!(
+                "online: certificate of {} B ({}; server validity checked: {})",
+                o.len,
+                source,
+                o.expiry_checked
+            );
+            Ok(())
+        }
+        Err(e) => {
+            heprintln!("online: {} — {}", e, e.remedy());
+            Err(())
+        }
+    }
+}
+
+/// The offline half and the network-less online half (see the crate doc).
+async fn offline(flash: &mut RamFlash<FLASH_SIZE>, mut w: Work<'_>) -> Result<(), ()> {
+    flash.load(&IMAGE);
+    let mut store =
+        Store::new(flash, 0..FLASH_SIZE as u32).map_err(|e| heprintln!("store: {}", e))?;
+    // The RA key as provisioned at manufacturing; the device key is made in slot 1.
+    let mut hsm = SoftHsm::<2>::new(*b"raconn firmware demo seed 32 B!!");
+    hsm.import_p256(0, &DEMO_RA_SCALAR)
+        .map_err(|e| heprintln!("hsm: {}", e))?;
+    let job = JOB;
     let written = client::prepare_offline(&mut hsm, &mut store, &job, w.reborrow(), |r| {
         host_file("enroll-request.xml\0", r.body.as_bytes())
     })
@@ -235,7 +382,7 @@ async fn appliance() -> Result<(), ()> {
     let mut spki = [0u8; 100];
     let n = hsm
         .public_key(1, &mut spki)
-        .map_err(|e| heprintln!("hsm: {:?}", e))?
+        .map_err(|e| heprintln!("hsm: {}", e))?
         .len();
     heprintln!(
         "offline: enrollment request for slot 1 ({} B key) written to enroll-request.xml",
