@@ -9,7 +9,7 @@
 //! exponent, which is not secret.
 
 use crypto_bigint::modular::{FixedMontyForm, FixedMontyParams};
-use crypto_bigint::{Odd, Uint, U2048, U3072, U4096, U64};
+use crypto_bigint::{Odd, Uint, U2048, U3072, U4096};
 use sha2::Digest;
 
 /// Hash of a signature scheme.
@@ -88,7 +88,7 @@ pub enum Padding {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum RsaError {
-    /// Modulus outside 2048..=4096 bits, even, or exponent over 64 bits.
+    /// Modulus outside 2048..=4096 bits, even, or exponent even, below 3 or over 64 bits.
     UnsupportedKey,
     /// The signature is not the modulus length or not below the modulus.
     BadSignatureLength,
@@ -161,8 +161,24 @@ fn modexp<const L: usize>(n: &[u8], e: &[u8], sig: &[u8], em: &mut [u8]) -> Resu
     eb.get_mut(8 - e.len()..)
         .ok_or(RsaError::UnsupportedKey)?
         .copy_from_slice(e);
-    let exp = U64::from_be_slice(&eb);
-    let m = FixedMontyForm::new(&s, &params).pow(&exp).retrieve();
+    let e = u64::from_be_bytes(eb);
+    if e < 3 || e & 1 == 0 {
+        return Err(RsaError::UnsupportedKey);
+    }
+    // The exponent is public: left-to-right square-and-multiply, variable
+    // time — for e = 65537 16 squarings and 1 multiplication, with no
+    // window table (crypto-bigint's `pow` keeps 16 powers of the base: 8 KB
+    // of stack at 4096 bits, and a larger function per width).
+    let base = FixedMontyForm::new(&s, &params);
+    let mut acc = base;
+    let top = u64::BITS - e.leading_zeros();
+    for i in (0..top.saturating_sub(1)).rev() {
+        acc = acc.square();
+        if (e >> i) & 1 == 1 {
+            acc *= &base;
+        }
+    }
+    let m = acc.retrieve();
     let bytes = m.to_be_bytes();
     let all: &[u8] = bytes.as_ref();
     let src = all

@@ -124,3 +124,61 @@ fn verifies_what_openssl_signs() {
         Err(RsaError::UnsupportedKey)
     );
 }
+
+/// The square-and-multiply exponentiation over every bit of the public
+/// exponent: keys openssl makes with e = 3, 17 and 2^32 + 1 verify, and an
+/// even or too-small exponent is refused rather than mis-verified.
+#[test]
+fn public_exponents_other_than_65537() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    std::fs::write(p.join("msg"), b"exponent").unwrap();
+    for exp in ["3", "17", "4294967297"] {
+        openssl(
+            p,
+            &[
+                "genpkey",
+                "-algorithm",
+                "RSA",
+                "-pkeyopt",
+                "rsa_keygen_bits:2048",
+                "-pkeyopt",
+                &format!("rsa_keygen_pubexp:{exp}"),
+                "-out",
+                "k.pem",
+            ],
+        );
+        openssl(
+            p,
+            &[
+                "pkey", "-in", "k.pem", "-pubout", "-outform", "DER", "-out", "pub.der",
+            ],
+        );
+        openssl(
+            p,
+            &["dgst", "-sign", "k.pem", "-sha256", "-out", "sig", "msg"],
+        );
+        let (n, e) = key(&std::fs::read(p.join("pub.der")).unwrap());
+        let sig = std::fs::read(p.join("sig")).unwrap();
+        let pad = Padding::Pkcs1(Hash::Sha256);
+        assert_eq!(
+            rsa::verify(&n, &e, pad, b"exponent", &sig),
+            Ok(()),
+            "e={exp}"
+        );
+        let mut bad = sig.clone();
+        bad[100] ^= 0x80;
+        assert_eq!(
+            rsa::verify(&n, &e, pad, b"exponent", &bad),
+            Err(RsaError::Mismatch),
+            "e={exp}"
+        );
+        for weak in [&[1u8][..], &[2], &[1, 0, 0]] {
+            assert_eq!(
+                rsa::verify(&n, weak, pad, b"exponent", &sig),
+                Err(RsaError::UnsupportedKey),
+                "e={weak:?}"
+            );
+        }
+    }
+}
