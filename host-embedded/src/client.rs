@@ -77,8 +77,16 @@ impl<'a> Job<'a> {
 }
 
 /// Caller buffers for one issuance.
+///
+/// Between connections `tls_read` is also the flash scratch: the store
+/// reads the configuration, RA certificate, trust anchor and journal
+/// through it and writes the journal with it, never while a TLS connection
+/// is open. Like every flash scratch it must hold the largest item in the
+/// store (sequential-storage reads items whole): about 6 KB with a cached
+/// policy, far below the 16 640 a TLS record needs.
 pub struct Work<'b> {
-    /// TLS record read buffer (16 640 bytes takes any record).
+    /// TLS record read buffer (16 640 bytes takes any record); the flash
+    /// scratch between connections.
     pub tls_read: &'b mut [u8],
     /// TLS record write buffer (4 096 is plenty for SOAP requests).
     pub tls_write: &'b mut [u8],
@@ -93,16 +101,13 @@ pub struct Work<'b> {
     /// The transaction's record (the largest, `Issued` with its chain, is
     /// about 2 KB for a P-256 certificate under a two-certificate chain).
     pub record: &'b mut [u8],
-    /// Flash scratch for the configuration. Every flash scratch must hold the
-    /// largest record in the store (sequential-storage reads items whole):
-    /// 2.5 KB without a cached policy, about 6 KB with one.
+    /// The configuration, kept for the issuance (600 bytes hold any).
     pub cfg: &'b mut [u8],
-    /// Flash scratch.
+    /// The RA certificate, kept for the issuance (its DER length; a larger
+    /// one is refused naming the bytes needed).
     pub ra: &'b mut [u8],
-    /// Flash scratch.
+    /// The trust anchor, kept for the issuance (its DER length).
     pub anchor: &'b mut [u8],
-    /// Flash scratch for the journal.
-    pub journal: &'b mut [u8],
 }
 
 impl Work<'_> {
@@ -119,7 +124,6 @@ impl Work<'_> {
             cfg: self.cfg,
             ra: self.ra,
             anchor: self.anchor,
-            journal: self.journal,
         }
     }
 }
@@ -270,10 +274,10 @@ pub async fn issue<C: Connect, H: Hsm, F: NorFlash>(
     w: Work<'_>,
     out: &mut [u8],
 ) -> Result<Outcome, EmbeddedError> {
-    let cfg = store.config(w.cfg).await?;
-    let ra_cert = store.ra_cert(w.ra).await?;
-    let anchor = store.anchor(w.anchor).await?;
-    let stored = store.journal(job.request_id, &mut *w.journal).await?;
+    let cfg = store.config_into(w.tls_read, w.cfg).await?;
+    let ra_cert = store.ra_cert_into(w.tls_read, w.ra).await?;
+    let anchor = store.anchor_into(w.tls_read, w.anchor).await?;
+    let stored = store.journal(job.request_id, &mut *w.tls_read).await?;
     let mut tx = Transaction::new(
         job.order(cfg.profile_oid),
         stored,
@@ -312,7 +316,10 @@ pub async fn issue<C: Connect, H: Hsm, F: NorFlash>(
                 tx.on_reply(st, w.reply.get(body).unwrap_or(&[]));
             }
             Step::Save { record, .. } => {
-                store.set_journal(job.request_id, record, w.journal).await?;
+                // No connection is open here: the TLS read buffer is free.
+                store
+                    .set_journal(job.request_id, record, w.tls_read)
+                    .await?;
                 tx.saved();
             }
             Step::DeviceKey { kind, reference } => {
@@ -383,7 +390,7 @@ pub async fn prepare_offline<H: Hsm, F: NorFlash, R>(
     w: Work<'_>,
     emit: impl FnOnce(&Request<'_>) -> R,
 ) -> Result<R, EmbeddedError> {
-    let cfg = store.config(w.cfg).await?;
+    let cfg = store.config_into(w.tls_read, w.cfg).await?;
     let policy = store.policy(w.reply).await?;
     let mut tx = Transaction::new(
         job.order(cfg.profile_oid),

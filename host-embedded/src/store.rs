@@ -181,6 +181,66 @@ impl<F: NorFlash> Store<F> {
             .map_err(flash_err)
     }
 
+    /// Reads `key` through `scratch` (which must hold the largest item in
+    /// the store: sequential-storage reads every item it passes whole) and
+    /// copies it into `out`, which need only fit this item — so a long-lived
+    /// value does not pin a scratch-sized buffer.
+    async fn get_into<'d>(
+        &mut self,
+        key: &Key,
+        what: &'static str,
+        scratch: &mut [u8],
+        out: &'d mut [u8],
+    ) -> Result<Option<&'d [u8]>, EmbeddedError> {
+        let Some(b) = self.get(key, scratch).await? else {
+            return Ok(None);
+        };
+        let n = b.len();
+        let dst = out
+            .get_mut(..n)
+            .ok_or(EmbeddedError::Buffer(BufferTooSmall {
+                buffer: what,
+                needed: n,
+            }))?;
+        dst.copy_from_slice(b);
+        Ok(Some(dst))
+    }
+
+    /// Reads the configuration through `scratch` into `out` (600 bytes hold any).
+    pub async fn config_into<'d>(
+        &mut self,
+        scratch: &mut [u8],
+        out: &'d mut [u8],
+    ) -> Result<Config<'d>, EmbeddedError> {
+        let b = self
+            .get_into(&K_CONFIG, "configuration", scratch, out)
+            .await?
+            .ok_or(EmbeddedError::NotConfigured)?;
+        decode_config(b)
+    }
+
+    /// Reads the RA certificate through `scratch` into `out`.
+    pub async fn ra_cert_into<'d>(
+        &mut self,
+        scratch: &mut [u8],
+        out: &'d mut [u8],
+    ) -> Result<&'d [u8], EmbeddedError> {
+        self.get_into(&K_RA_CERT, "RA certificate", scratch, out)
+            .await?
+            .ok_or(EmbeddedError::NotConfigured)
+    }
+
+    /// Reads the trust anchor through `scratch` into `out`.
+    pub async fn anchor_into<'d>(
+        &mut self,
+        scratch: &mut [u8],
+        out: &'d mut [u8],
+    ) -> Result<&'d [u8], EmbeddedError> {
+        self.get_into(&K_ANCHOR, "trust anchor", scratch, out)
+            .await?
+            .ok_or(EmbeddedError::NotConfigured)
+    }
+
     /// Stores the configuration.
     pub async fn set_config(
         &mut self,

@@ -86,12 +86,10 @@ async fn main() {
             .set_anchor(&sim.pki.root.der, &mut scratch)
             .await
             .unwrap();
-        let mut bufs: Vec<Vec<u8>> = [
-            16640, 4096, 16384, 8192, 8192, 8192, 4096, 4096, 4096, 4096, 4096,
-        ]
-        .iter()
-        .map(|s| vec![0u8; *s])
-        .collect();
+        let mut bufs: Vec<Vec<u8>> = [16640, 4096, 16384, 8192, 8192, 8192, 4096, 600, 2048, 2048]
+            .iter()
+            .map(|s| vec![0u8; *s])
+            .collect();
         let mut out = vec![0u8; 4096];
         // One policy call: one TLS 1.3 handshake (server chain + CertificateVerify checked, CertificateVerify signed in the HSM).
         let host_ra = raconn_host::keys::SoftKey::generate(
@@ -188,7 +186,6 @@ async fn main() {
                 cfg: next(),
                 ra: next(),
                 anchor: next(),
-                journal: next(),
             };
             let t = Instant::now();
             client::issue(

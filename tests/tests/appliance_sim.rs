@@ -215,12 +215,10 @@ struct Bufs {
 impl Bufs {
     fn new() -> Bufs {
         Bufs {
-            v: [
-                16640, 4096, 16384, 8192, 8192, 8192, 4096, 4096, 4096, 4096, 4096,
-            ]
-            .iter()
-            .map(|n| vec![0u8; *n])
-            .collect(),
+            v: [16640, 4096, 16384, 8192, 8192, 8192, 4096, 600, 2048, 2048]
+                .iter()
+                .map(|n| vec![0u8; *n])
+                .collect(),
         }
     }
     fn work(&mut self) -> Work<'_> {
@@ -237,7 +235,6 @@ impl Bufs {
             cfg: next(),
             ra: next(),
             anchor: next(),
-            journal: next(),
         }
     }
 }
@@ -734,6 +731,22 @@ async fn appliance_failures_have_their_codes() {
     };
     let (_, res) = run_job(&mut r, f, &p384).await;
     assert_eq!(res.unwrap_err().code(), "RC-TX-010");
+    // An RA certificate longer than the buffer the issuance keeps it in
+    // (read through the flash scratch, then copied): refused naming the bytes.
+    let f = provision(flash(), &r, "localhost", &root).await;
+    let mut store = Store::new(f, RANGE).expect("store");
+    let mut scratch = vec![0u8; 16640];
+    let mut small = [0u8; 100];
+    let e = store
+        .ra_cert_into(&mut scratch, &mut small)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "RC-BUF-001", "{e}");
+    let want = format!("the RA certificate buffer needs {} bytes", r.ra_cert.len());
+    assert!(e.to_string().contains(&want), "{e}");
+    let mut fits = vec![0u8; r.ra_cert.len()];
+    let got = store.ra_cert_into(&mut scratch, &mut fits).await.unwrap();
+    assert_eq!(got, &r.ra_cert[..]);
     // A port nobody listens on.
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

@@ -299,7 +299,9 @@ async fn appliance() -> Result<(), ()> {
     let flash = unsafe { &mut *core::ptr::addr_of_mut!(FLASH) };
     let (tls_read, tls_write, reply) = (buf!(16640), buf!(4096), buf!(16384));
     let (request, work, token, record) = (buf!(8192), buf!(8192), buf!(8192), buf!(4096));
-    let (cfg, ra, anchor, journal) = (buf!(6144), buf!(6144), buf!(6144), buf!(6144));
+    // Kept for the issuance, read through `tls_read` (the flash scratch
+    // between connections): sized to the items, not to the largest item.
+    let (cfg, ra, anchor) = (buf!(600), buf!(2048), buf!(2048));
     let w = Work {
         tls_read,
         tls_write,
@@ -311,7 +313,6 @@ async fn appliance() -> Result<(), ()> {
         cfg,
         ra,
         anchor,
-        journal,
     };
     if let Some(hf) = hostfs::HostFlash::open("flash.img\0", &mut *flash) {
         return online(hf, w).await;
