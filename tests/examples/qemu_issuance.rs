@@ -6,6 +6,9 @@
 //!
 //! With STACKS, the stack high-water mark of each first boot is written
 //! there as `LABEL=BYTES` lines, for `scripts/fw-size.py --stack`.
+//! `QEMU_SHOW_LOG=1` prints the firmware's log of each first boot,
+//! `QEMU_RELAY_TRACE=1` every frame the relay carries, and
+//! `QEMU_CUT_SEED=N` repeats the power-cut points of an earlier run.
 //!
 //! For each run: a fresh simulator; a flash image made for it (the CA at
 //! `localhost:<port>`, an RA certificate for the demo RA key, the
@@ -297,6 +300,9 @@ fn main() {
         let (_keep, dir) = fresh(&sim, port);
         let (ok, log, online_secs, (conns, up, down)) = run(&elf, &dir);
         assert!(ok, "{key:?}: the firmware failed:\n{log}");
+        if std::env::var_os("QEMU_SHOW_LOG").is_some() {
+            print!("{key:?} server, firmware log:\n{log}");
+        }
         assert!(log.contains("online: certificate of"), "{log}");
         openssl_verify(&dir, &sim);
         assert_eq!(

@@ -211,15 +211,15 @@ struct PersistentHsm {
 impl PersistentHsm {
     fn load() -> Self {
         let mut soft = SoftHsm::<2>::new(*b"raconn firmware demo seed 32 B!!");
-        let mut slots = [[0u8; 32]; 2];
         let mut raw = [0u8; 64];
-        if hostfs::read("hsm.bin\0", &mut raw) == Some(64) {
-            for (i, s) in slots.iter_mut().enumerate() {
-                s.copy_from_slice(&raw[32 * i..32 * i + 32]);
-            }
+        if hostfs::read("hsm.bin\0", &mut raw) != Some(64) {
+            raw = [0; 64];
         }
-        // The RA key as provisioned at manufacturing.
-        slots[0] = DEMO_RA_SCALAR;
+        // Slot 0: the RA key as provisioned at manufacturing; slot 1: the
+        // device key as the last run left it.
+        let mut device = [0u8; 32];
+        device.copy_from_slice(raw.split_at(32).1);
+        let slots = [DEMO_RA_SCALAR, device];
         for (i, s) in slots.iter().enumerate() {
             if *s != [0; 32] {
                 let _ = soft.import_p256(i as u8, s);
@@ -248,8 +248,9 @@ impl Hsm for PersistentHsm {
                     .get_mut(usize::from(slot))
                     .ok_or(HsmError::NoSuchSlot)? = s;
                 let mut raw = [0u8; 64];
-                raw[..32].copy_from_slice(&self.slots[0]);
-                raw[32..].copy_from_slice(&self.slots[1]);
+                let (a, b) = raw.split_at_mut(32);
+                a.copy_from_slice(&self.slots[0]);
+                b.copy_from_slice(&self.slots[1]);
                 return hostfs::write("hsm.bin\0", &raw).map_err(|()| HsmError::Device);
             }
         }

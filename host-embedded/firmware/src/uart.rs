@@ -173,18 +173,17 @@ impl Connect for UartLink {
         let mut w = raconn_embedded::raconn_core::buf::SliceWriter::new(&mut target);
         w.put(host.as_bytes());
         w.put(b":");
-        let mut digits = [0u8; 5];
-        let mut n = 0;
-        let mut p = port;
-        loop {
-            digits[4 - n] = b'0' + (p % 10) as u8;
-            n += 1;
-            p /= 10;
-            if p == 0 {
-                break;
+        // The port in decimal, most significant digit first.
+        let mut div = 10_000u16;
+        let mut started = false;
+        while div > 0 {
+            let d = (port / div) % 10;
+            if d != 0 || started || div == 1 {
+                w.put(&[b'0' + d as u8]);
+                started = true;
             }
+            div /= 10;
         }
-        w.put(&digits[5 - n..]);
         let t = w.finish("connect target").map_err(|_| EmbeddedError::Io)?;
         frame(OPEN, conn, t);
         loop {
