@@ -17,6 +17,10 @@ tables, strings) is attributed to the crate of the function that loads its
 address (a literal-pool word or a MOVW/MOVT pair in .text); what no
 function references stays on its own line. Crates under 2 KB are summed.
 
+The totals are exact and reproducible; the per-crate split of anonymous
+constants several crates load may move by a few bytes when the linker
+orders functions differently (symbol hashes include the checkout's path).
+
 Stack peaks come from the firmware's painted-stack measurement
 ("stack high-water mark: N bytes"), passed in with --stack; peak RAM is
 static RAM (real board) plus the largest of them.
@@ -48,6 +52,8 @@ def crate_of(name):
     c = m.group(1) if m else "?"
     if c.startswith("_") or c in ("?",):
         return "(linker/runtime)"
+    if c.startswith("OUTLINED_FUNCTION_"):
+        return "(code the machine outliner shared between functions)"
     return c
 
 
@@ -120,9 +126,12 @@ def main(argv):
             c = func_at(taddr + o)
             if c:
                 refs[k][c] += 1
-    last_movw = {}
+    last_movw, cur = {}, None
     for o in range(0, tsize - 3, 2):  # MOVW/MOVT pairs (Thumb-2 T3 encodings)
         h1, h2 = struct.unpack_from("<HH", text, o)
+        k = bisect.bisect_right(fstarts, taddr + o) - 1
+        if k != cur:  # a pair never spans two functions
+            last_movw, cur = {}, k
         op = h1 & 0xFBF0
         if op not in (0xF240, 0xF2C0) or h2 & 0x8000:
             continue
@@ -139,7 +148,10 @@ def main(argv):
     unref = 0
     for k, (a, s) in enumerate(anon):
         if refs[k]:
-            tot[refs[k].most_common(1)[0][0]] += s
+            # Most references wins; a tie goes to the first crate by name, so
+            # the table does not depend on where the linker put the functions.
+            best = min(refs[k].items(), key=lambda cn: (-cn[1], cn[0]))[0]
+            tot[best] += s
         else:
             unref += s
 

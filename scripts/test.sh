@@ -101,10 +101,12 @@ stack_args=()
 while IFS= read -r l; do stack_args+=(--stack "$l"); done < "$STACKS"
 python3 scripts/fw-size.py "$ELF" "${stack_args[@]}" --markdown host-embedded/firmware/SIZE.md
 git --no-pager diff --no-color host-embedded/firmware/SIZE.md || true
-# Flash, static RAM and the per-crate table come from a reproducible build
-# and must match the checked-in file; the stack peaks (a measurement of an
-# emulated run) are shown in the diff above but do not fail the run.
-if ! git --no-pager diff --no-color -U0 host-embedded/firmware/SIZE.md | grep '^[-+]|' | grep -v 'stack high-water\|peak RAM' | grep -q .; then
+# Flash and static RAM come from a reproducible build and must match the
+# checked-in file. The stack peaks (a measurement of an emulated run) and
+# the per-crate split (a few bytes of shared constants can move with the
+# linker's function order, which follows symbol hashes of the checkout's
+# path) are shown in the diff above but do not fail the run.
+if ! git --no-pager diff --no-color -U0 host-embedded/firmware/SIZE.md | grep '^[-+]| [a-z*&]' | grep -v 'stack high-water\|peak RAM' | grep -q .; then
   echo "firmware sizes equal the checked-in SIZE.md"
 else
   echo "firmware sizes differ from host-embedded/firmware/SIZE.md: commit the regenerated file (diff above)"; exit 1
