@@ -101,16 +101,17 @@ stack_args=()
 while IFS= read -r l; do stack_args+=(--stack "$l"); done < "$STACKS"
 python3 scripts/fw-size.py "$ELF" "${stack_args[@]}" --markdown host-embedded/firmware/SIZE.md
 git --no-pager diff --no-color host-embedded/firmware/SIZE.md || true
-# Flash and static RAM come from a reproducible build and must match the
-# checked-in file. The stack peaks (a measurement of an emulated run) and
-# the per-crate split (a few bytes of shared constants can move with the
-# linker's function order, which follows symbol hashes of the checkout's
-# path) are shown in the diff above but do not fail the run.
-if ! git --no-pager diff --no-color -U0 host-embedded/firmware/SIZE.md | grep '^[-+]| [a-z*&]' | grep -v 'stack high-water\|peak RAM' | grep -q .; then
-  echo "firmware sizes equal the checked-in SIZE.md"
-else
-  echo "firmware sizes differ from host-embedded/firmware/SIZE.md: commit the regenerated file (diff above)"; exit 1
-fi
+# Flash and static RAM a real board pays must match the checked-in file
+# within 512 B. They are not byte-reproducible across checkouts: cargo hashes
+# the absolute path of a path dependency outside the firmware's workspace
+# (core/, host-embedded/) into the crate's symbol hashes, and the function
+# order, alignment padding and machine outliner follow them (three clones at
+# three paths built 303,984, 304,036 and 304,040 B). A lever or a new feature
+# moves kilobytes. The stack peaks (a measurement of an emulated run) and the
+# per-crate split are shown in the diff above and never fail the run.
+git --no-pager show HEAD:host-embedded/firmware/SIZE.md > "$STACKS.committed"
+python3 scripts/fw-size.py --compare "$STACKS.committed" host-embedded/firmware/SIZE.md --tolerance 512
+rm -f "$STACKS.committed"
 rm -f "$STACKS"
 
 if [ "$FUZZ_SECONDS" != 0 ]; then
