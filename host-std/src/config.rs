@@ -54,6 +54,89 @@ struct RawConfig {
     poll: Option<RawPoll>,
     #[serde(default)]
     profiles: BTreeMap<String, RawProfile>,
+    #[serde(default)]
+    service: Option<RawService>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawService {
+    #[serde(default)]
+    listen: Option<String>,
+    #[serde(default)]
+    database: Option<String>,
+    #[serde(default)]
+    workers: usize,
+    #[serde(default)]
+    tls_cert: Option<String>,
+    #[serde(default)]
+    tls_key: Option<String>,
+    #[serde(default)]
+    client_ca: Option<String>,
+    #[serde(default)]
+    tokens: Option<String>,
+    #[serde(default)]
+    retry: Option<RawRetry>,
+    #[serde(default)]
+    keep_issued_days: Option<u32>,
+    #[serde(default)]
+    key_encryption_key: Option<String>,
+    #[serde(default)]
+    lease_s: Option<u32>,
+    #[serde(default)]
+    grace_s: Option<u32>,
+    #[serde(default)]
+    instance: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRetry {
+    first_s: u32,
+    max_s: u32,
+    #[serde(default)]
+    max_attempts: u32,
+}
+
+/// `[service]`: how `raconn serve` runs (see [`crate::serve`]).
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// The API address.
+    pub listen: std::net::SocketAddr,
+    /// `sqlite:FILE` (relative to raconn.toml) or `postgres://…`.
+    pub database: String,
+    /// Issuance workers in this instance (0 in the file = the number of cores).
+    pub workers: usize,
+    /// API server certificate and key (PEM).
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// CA whose client certificates authenticate callers.
+    pub client_ca: Option<PathBuf>,
+    /// The bearer-token file (names and SHA-256 hashes).
+    pub tokens: PathBuf,
+    /// Back-off of retryable failures.
+    pub retry: RetryPolicy,
+    /// Days an issued PFX is kept for re-delivery.
+    pub keep_issued_days: u32,
+    /// The key-encryption key file (32 bytes, 0600).
+    pub kek: PathBuf,
+    /// Seconds a claimed request stays leased without a heartbeat.
+    pub lease_s: u32,
+    /// Seconds `SIGTERM` waits for in-flight work.
+    pub grace_s: u32,
+    /// This instance's id in logs and metrics (default: host name and process id).
+    pub instance: Option<String>,
+}
+
+/// Back-off of retryable failures: `first_s` doubled per attempt up to
+/// `max_s`, with up to 20 % random jitter; `max_attempts` 0 = for ever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// First delay, seconds.
+    pub first_s: u32,
+    /// Largest delay, seconds.
+    pub max_s: u32,
+    /// Attempts before a retryable failure becomes final (0 = never).
+    pub max_attempts: u32,
 }
 
 /// `ra_cert_thumbprint`: one, or a list during an RA certificate rotation.
@@ -180,6 +263,8 @@ pub struct Config {
     pub poll: PollPolicy,
     /// Profiles by name.
     pub profiles: BTreeMap<String, Profile>,
+    /// `[service]` (defaults when the table is absent).
+    pub service: ServiceConfig,
 }
 
 /// Where the configuration is: `--config`, `RACONN_CONFIG`, or `./raconn.toml`.
@@ -364,8 +449,10 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, HostError> {
             },
         );
     }
+    let service = service_config(raw.service, base, &err)?;
     Ok(Config {
         path: path.to_path_buf(),
+        service,
         ra_thumbprints,
         thumbprint_notes,
         ca_timeout_ms: raw.ca_timeout_ms,
@@ -377,5 +464,98 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, HostError> {
         keep_device_keys: raw.keep_device_keys,
         poll,
         profiles,
+    })
+}
+
+fn service_config(
+    raw: Option<RawService>,
+    base: &Path,
+    err: &dyn Fn(Option<&str>, &str, String) -> HostError,
+) -> Result<ServiceConfig, HostError> {
+    let t = Some("service");
+    let raw = raw.unwrap_or(RawService {
+        listen: None,
+        database: None,
+        workers: 0,
+        tls_cert: None,
+        tls_key: None,
+        client_ca: None,
+        tokens: None,
+        retry: None,
+        keep_issued_days: None,
+        key_encryption_key: None,
+        lease_s: None,
+        grace_s: None,
+        instance: None,
+    });
+    let listen_text = raw.listen.as_deref().unwrap_or("127.0.0.1:8443");
+    let listen: std::net::SocketAddr = listen_text.parse().map_err(|_| {
+        err(
+            t,
+            "listen",
+            format!(
+                "{listen_text:?} is not an address and port such as 127.0.0.1:8443 or [::]:8443"
+            ),
+        )
+    })?;
+    let database = match raw.database.as_deref() {
+        None => format!("sqlite:{}", base.join("raconn.db").display()),
+        Some(d) if d.starts_with("postgres://") || d.starts_with("postgresql://") => d.to_string(),
+        Some(d) => match d.strip_prefix("sqlite:") {
+            Some(f) if !f.is_empty() => {
+                let f = f.trim_start_matches("//");
+                format!("sqlite:{}", base.join(f).display())
+            }
+            _ => {
+                return Err(err(
+                    t,
+                    "database",
+                    format!("{d:?} is neither sqlite:FILE nor postgres://user@host:port/db"),
+                ))
+            }
+        },
+    };
+    let tls = match (&raw.tls_cert, &raw.tls_key) {
+        (None, None) => None,
+        (Some(c), Some(k)) => Some((base.join(c), base.join(k))),
+        (Some(_), None) => return Err(err(t, "tls_cert", "tls_key is missing".into())),
+        (None, Some(_)) => return Err(err(t, "tls_key", "tls_cert is missing".into())),
+    };
+    let retry = match raw.retry {
+        None => RetryPolicy {
+            first_s: 5,
+            max_s: 900,
+            max_attempts: 0,
+        },
+        Some(r) if r.first_s == 0 || r.first_s > r.max_s => {
+            return Err(err(
+                t,
+                "retry",
+                "first_s must be at least 1 and not larger than max_s".into(),
+            ))
+        }
+        Some(r) => RetryPolicy {
+            first_s: r.first_s,
+            max_s: r.max_s,
+            max_attempts: r.max_attempts,
+        },
+    };
+    let lease_s = raw.lease_s.unwrap_or(60);
+    if lease_s < 5 {
+        return Err(err(t, "lease_s", "must be at least 5".into()));
+    }
+    Ok(ServiceConfig {
+        listen,
+        database,
+        workers: raw.workers,
+        tls,
+        client_ca: raw.client_ca.map(|c| base.join(c)),
+        tokens: base.join(raw.tokens.as_deref().unwrap_or("tokens")),
+        retry,
+        keep_issued_days: raw.keep_issued_days.unwrap_or(30),
+        kek: base.join(raw.key_encryption_key.as_deref().unwrap_or("kek")),
+        lease_s,
+        grace_s: raw.grace_s.unwrap_or(30),
+        instance: raw.instance,
     })
 }

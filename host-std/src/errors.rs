@@ -83,6 +83,8 @@ pub enum HostError {
     PfxNoMatch(PathBuf),
     /// An RA certificate without clientAuth.
     NotClientAuth(String),
+    /// `raconn serve`: a service failure.
+    Service(ServiceError),
 }
 
 /// `file:line: key: ` of a configuration error.
@@ -137,10 +139,81 @@ raconn_core::explain!(HostError {
     NotClientAuth(subject) => [c::HOST_NOT_CLIENT_AUTH], "{subject}";
 } delegate {
     Core(e) => e;
+    Service(e) => e;
     Ca { kind, phase, elapsed_ms, timeout_ms, detail } => kind, "{phase} after {elapsed_ms} ms; ca_timeout_ms = {timeout_ms}: {detail}";
 });
 
 impl std::error::Error for HostError {}
+
+/// What `raconn serve` and its API fail with (`RC-SVC`), each with the detail.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum ServiceError {
+    /// Plain HTTP on a non-loopback address.
+    PlainHttp(String),
+    /// The database failed.
+    Database(String),
+    /// The key-encryption key file.
+    Kek(String),
+    /// A field of a request body.
+    BadBody {
+        /// The JSON field.
+        field: String,
+        /// What is wrong.
+        msg: String,
+    },
+    /// The request id is taken by another request.
+    Conflict(String),
+    /// No such request.
+    NotFound(String),
+    /// No or a wrong credential.
+    Unauthenticated(String),
+    /// The body is over the limit.
+    TooLarge(usize),
+    /// No certificate (yet).
+    NotIssued(String),
+    /// Revoked or being revoked.
+    AlreadyRevoked(String),
+    /// The PFX is gone.
+    PfxPurged(String),
+    /// Retries exhausted.
+    RetriesExhausted(String),
+    /// `/readyz`.
+    NotReady(String),
+    /// No tokens and no client CA.
+    NoAuth(String),
+    /// `raconn token add` with a name in use.
+    TokenExists(String),
+    /// The lease went to another worker.
+    LeaseLost(String),
+}
+
+raconn_core::explain!(ServiceError {
+    PlainHttp(d) => [c::SVC_PLAIN_HTTP], "{d}";
+    Database(d) => [c::SVC_DATABASE], "{d}";
+    Kek(d) => [c::SVC_KEK], "{d}";
+    BadBody { field, msg } => [c::SVC_BAD_BODY], "{field}: {msg}";
+    Conflict(d) => [c::SVC_CONFLICT], "{d}";
+    NotFound(d) => [c::SVC_NOT_FOUND], "{d}";
+    Unauthenticated(d) => [c::SVC_UNAUTHENTICATED], "{d}";
+    TooLarge(n) => [c::SVC_TOO_LARGE], "{n} bytes";
+    NotIssued(d) => [c::SVC_NOT_ISSUED], "{d}";
+    AlreadyRevoked(d) => [c::SVC_ALREADY_REVOKED], "{d}";
+    PfxPurged(d) => [c::SVC_PFX_PURGED], "{d}";
+    RetriesExhausted(d) => [c::SVC_RETRIES_EXHAUSTED], "{d}";
+    NotReady(d) => [c::SVC_NOT_READY], "{d}";
+    NoAuth(d) => [c::SVC_NO_AUTH], "{d}";
+    TokenExists(d) => [c::SVC_TOKEN_EXISTS], "{d}";
+    LeaseLost(d) => [c::SVC_LEASE_LOST], "{d}";
+});
+
+impl std::error::Error for ServiceError {}
+
+impl From<ServiceError> for HostError {
+    fn from(e: ServiceError) -> Self {
+        HostError::Service(e)
+    }
+}
 
 impl From<raconn_core::Error> for HostError {
     fn from(e: raconn_core::Error) -> Self {

@@ -158,7 +158,7 @@ pub fn client(cfg: &Config, p: &Profile) -> Result<CaClient, HostError> {
 }
 
 /// A CA client for a profile, and the RA certificate it presents (DER).
-fn client_and_ra_cert(cfg: &Config, p: &Profile) -> Result<(CaClient, Vec<u8>), HostError> {
+pub fn client_and_ra_cert(cfg: &Config, p: &Profile) -> Result<(CaClient, Vec<u8>), HostError> {
     let (cert, key) = ra_identity(cfg)?;
     let c = CaClient::new(
         &p.host,
@@ -311,28 +311,49 @@ pub fn pfx_bytes(
     w.write().map_err(pfx_err)
 }
 
-fn outcome(
-    a: &IssueArgs,
-    cert: &[u8],
-    done: &issuance::Done<'_>,
-    warnings: Vec<String>,
-) -> Result<IssueOutcome, HostError> {
-    let c = CertificateRef::parse(cert).map_err(core)?;
-    let mut serial = String::new();
-    let _ = raconn_core::cert::write_serial(&mut serial, c.serial);
+fn outcome(a: &IssueArgs, d: &Issued) -> Result<IssueOutcome, HostError> {
+    let m = CertMeta::of(&d.certificate)?;
     Ok(IssueOutcome {
         request_id: a.request_id.clone(),
         pfx: a.out.clone(),
-        thumbprint: Thumbprint::of(cert).to_string(),
-        serial,
-        not_after: c.not_after.to_string(),
-        subject: c.subject.to_string(),
-        from_journal: done.from_record,
-        client_transaction_id: done.client_transaction_id.to_string(),
-        server_transaction_id: done.server_transaction_id.to_string(),
-        warnings,
-        found_by_search: done.found_by_search,
+        thumbprint: m.thumbprint,
+        serial: m.serial,
+        not_after: m.not_after,
+        subject: m.subject,
+        from_journal: d.from_record,
+        client_transaction_id: d.client_transaction_id.clone(),
+        server_transaction_id: d.server_transaction_id.clone(),
+        warnings: d.warnings.clone(),
+        found_by_search: d.found_by_search,
     })
+}
+
+/// What a caller is told about a certificate.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CertMeta {
+    /// SHA-1 thumbprint, hex.
+    pub thumbprint: String,
+    /// Serial number, hex.
+    pub serial: String,
+    /// notAfter.
+    pub not_after: String,
+    /// Subject.
+    pub subject: String,
+}
+
+impl CertMeta {
+    /// Of a DER certificate.
+    pub fn of(cert: &[u8]) -> Result<CertMeta, HostError> {
+        let c = CertificateRef::parse(cert).map_err(core)?;
+        let mut serial = String::new();
+        let _ = raconn_core::cert::write_serial(&mut serial, c.serial);
+        Ok(CertMeta {
+            thumbprint: Thumbprint::of(cert).to_string(),
+            serial,
+            not_after: c.not_after.to_string(),
+            subject: c.subject.to_string(),
+        })
+    }
 }
 
 /// The key `kind` as software key generation takes it.
@@ -374,70 +395,93 @@ fn check_output(out: &Path) -> Result<(), HostError> {
 /// Builds a PFX in memory with `key`, a stand-in certificate, this alias and
 /// password: what could fail once the real certificate is here fails now.
 fn check_pfx(key: &SoftKey, stand_in: &[u8], a: &IssueArgs, p: &Profile) -> Result<(), HostError> {
-    pfx_bytes(&key.to_pkcs8()?, stand_in, &[], &a.password, p.pfx, &a.cn).map(|_| ())
+    check_pfx_with(key, stand_in, &a.password, p, &a.cn)
 }
 
-/// `raconn issue`: drives the core's transaction to a certificate and writes the PFX.
-pub fn issue(cfg: &Config, profile_name: &str, a: &IssueArgs) -> Result<IssueOutcome, HostError> {
-    issuance::check_request_id(&a.request_id).map_err(core)?;
-    let p = profile(cfg, profile_name)?;
-    if a.password.is_empty() {
-        return Err(HostError::Password("empty".into()));
-    }
-    // PKCS#12 derives its keys from the password as a BMPString (RFC 7292
-    // appendix B.1): a character beyond U+FFFF cannot be carried.
-    if let Some(c) = a.password.chars().find(|c| u32::from(*c) > 0xFFFF) {
-        return Err(HostError::Password(format!(
-            "it holds U+{:04X}, a character outside the Basic Multilingual Plane, which a PFX password cannot carry (RFC 7292 B.1)",
-            u32::from(c)
-        )));
-    }
-    check_output(&a.out)?;
-    // Every other-name the profile asks for must be given.
-    let mut other_values: Vec<&str> = Vec::new();
-    for k in &p.san {
-        if let SanKindSel::OtherName(o) = k {
-            let v = a
-                .other_names
-                .iter()
-                .find(|(x, _)| x == o)
-                .ok_or_else(|| HostError::MissingOtherName(o.to_string()))?;
-            other_values.push(&v.1);
-        }
-    }
-    let overrides: Vec<(&str, &str)> = p
-        .names
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let order = Order {
-        request_id: &a.request_id,
-        profile_oid: &p.template,
-        subject_format: p.subject_format,
-        san: &p.san,
-        other_names: &other_values,
-        overrides: &overrides,
-        identity: Identity {
-            cn: &a.cn,
-            email: a.email.as_deref(),
-            upn: a.upn.as_deref(),
-        },
-        seat_id: None,
-        key: p.key,
-        strict: p.strict,
-        sid: a.sid.as_deref(),
-        sid_placement: p.sid,
-    };
-    let journal = Journal::open(&cfg.journal)?;
-    let _lock = journal.lock(&a.request_id)?;
-    let v0 = journal::v0_request_digest(
-        p,
-        &a.cn,
-        a.email.as_deref(),
-        a.upn.as_deref(),
-        &a.other_names,
-    );
-    let stored = journal.record(&order, &v0)?;
+/// Builds a PFX in memory with `key`, a stand-in certificate, this password
+/// and alias (see [`drive`]'s `check_key`).
+pub fn check_pfx_with(
+    key: &SoftKey,
+    stand_in: &[u8],
+    password: &str,
+    p: &Profile,
+    alias: &str,
+) -> Result<(), HostError> {
+    pfx_bytes(&key.to_pkcs8()?, stand_in, &[], password, p.pfx, alias).map(|_| ())
+}
+
+/// Where a driven transaction keeps its record and its device key: the
+/// journal directory for `raconn issue` ([`JournalRecords`]), the request's
+/// row for `raconn serve` ([`crate::serve`]).
+pub trait Records {
+    /// Persists `record` (replacing the stored one) before the transaction goes on.
+    fn save(&mut self, state: RecordState, record: &[u8]) -> Result<(), HostError>;
+    /// Stores a new device key under `reference`.
+    fn save_key(&mut self, reference: &[u8], key: &SoftKey) -> Result<(), HostError>;
+    /// The device key `reference` names; `None` when it is gone.
+    fn load_key(&mut self, reference: &[u8]) -> Result<Option<SoftKey>, HostError>;
+    /// A CA call to `service` took `secs` (for metrics).
+    fn ca_call(&mut self, _service: &'static str, _secs: f64) {}
+}
+
+/// The certificate of a finished transaction, with its device key (owned:
+/// the transaction's buffers are gone once [`drive`] returns).
+pub struct Issued {
+    /// The device key, PKCS#8 DER.
+    pub key_pkcs8: zeroize::Zeroizing<Vec<u8>>,
+    /// The certificate, DER.
+    pub certificate: Vec<u8>,
+    /// The PKCS#7's certificates, then the policy's CAs.
+    pub chain: Vec<Vec<u8>>,
+    /// The CA's serverTransactionID.
+    pub server_transaction_id: String,
+    /// Our clientTransactionID.
+    pub client_transaction_id: String,
+    /// From the stored record: the CA was not contacted.
+    pub from_record: bool,
+    /// A lost enrollment found at the CA by search.
+    pub found_by_search: bool,
+    /// Warnings (fallbacks, clock notes, …).
+    pub warnings: Vec<String>,
+}
+
+/// How [`drive`] ended.
+pub enum Driven {
+    /// The certificate.
+    Issued(Issued),
+    /// The core's failure; `retryable` as the core says.
+    Failed {
+        /// What went wrong.
+        error: raconn_core::Error,
+        /// Running it again unchanged may succeed.
+        retryable: bool,
+    },
+}
+
+/// Checks a new device key against a stand-in certificate (see [`drive`]).
+pub type KeyCheck<'a> = dyn Fn(&SoftKey, &[u8]) -> Result<(), HostError> + 'a;
+
+/// A CA connection kept across transactions, with the RA certificate it presents.
+pub type CaSlot = Option<(CaClient, Vec<u8>)>;
+
+/// Drives the core's transaction of `order` (resumed from `stored`) until
+/// it is done or fails: sends what the core asks over mutual TLS (opening
+/// `ca` when first needed), keeps records and keys in `records`, makes
+/// device keys (each handed to `check_key` with the RA certificate as a
+/// stand-in, so what could fail once the CA has issued fails now), and
+/// waits while the CA holds the request as long as `poll` allows.
+/// Transport failures are returned as `Err` (all retryable).
+#[allow(clippy::too_many_arguments)]
+pub fn drive(
+    cfg: &Config,
+    p: &Profile,
+    order: Order<'_>,
+    stored: Option<&[u8]>,
+    poll: issuance::PollPolicy,
+    records: &mut dyn Records,
+    ca: &mut CaSlot,
+    check_key: &KeyCheck<'_>,
+) -> Result<Driven, HostError> {
     let (mut rq, mut wk, mut tk, mut rc) = (
         vec![0u8; 32768],
         vec![0u8; 32768],
@@ -446,8 +490,8 @@ pub fn issue(cfg: &Config, profile_name: &str, a: &IssueArgs) -> Result<IssueOut
     );
     let mut tx = Transaction::new(
         order,
-        stored.as_deref(),
-        cfg.poll,
+        stored,
+        poll,
         Buffers {
             request: &mut rq,
             work: &mut wk,
@@ -457,33 +501,32 @@ pub fn issue(cfg: &Config, profile_name: &str, a: &IssueArgs) -> Result<IssueOut
     )
     .map_err(core)?;
     // Every log line of this issuance carries the request id and the clientTransactionID.
-    let span = tracing::info_span!("issue", request_id = %a.request_id, "client_transaction_id" = %tx.client_transaction_id());
+    let span = tracing::info_span!("issue", request_id = %order.request_id, "client_transaction_id" = %tx.client_transaction_id());
     let _g = span.enter();
     if let Some(s) = tx.status().record {
-        tracing::info!(record = s.as_str(), "resuming from the journal");
+        tracing::info!(record = s.as_str(), "resuming from the record");
     }
     let mut warnings: Vec<String> = tx.warnings().iter().map(|w| w.to_string()).collect();
     for w in &warnings {
         tracing::warn!("{w}");
     }
-    let mut ca: Option<CaClient> = None;
-    let mut ra_cert: Option<Vec<u8>> = None;
     let mut device: Option<SoftKey> = None;
     loop {
         match tx.next() {
             Step::Send(s) => {
                 if ca.is_none() {
-                    let (c, cert) = client_and_ra_cert(cfg, p)?;
-                    ca = Some(c);
-                    ra_cert = Some(cert);
+                    *ca = Some(client_and_ra_cert(cfg, p)?);
                 }
-                let Some(c) = ca.as_ref() else { continue };
+                let Some((c, _)) = ca.as_ref() else { continue };
                 tracing::info!(service = s.service.name(), host = %p.host, port = p.port, "sending");
-                let (st, body) = c.post(s.path, s.soap_action, s.body)?;
+                let t0 = std::time::Instant::now();
+                let r = c.post(s.path, s.soap_action, s.body);
+                records.ca_call(s.service.name(), t0.elapsed().as_secs_f64());
+                let (st, body) = r?;
                 tx.on_reply(st, &body);
             }
             Step::Save { state, record } => {
-                if let Err(e) = journal.save(&a.request_id, record) {
+                if let Err(e) = records.save(state, record) {
                     if state == RecordState::Issued {
                         return Err(not_saved(tx.certificate(), e));
                     }
@@ -492,7 +535,7 @@ pub fn issue(cfg: &Config, profile_name: &str, a: &IssueArgs) -> Result<IssueOut
                 tracing::info!(
                     record = state.as_str(),
                     bytes = record.len(),
-                    "journal record saved"
+                    "record saved"
                 );
                 tx.saved();
             }
@@ -500,15 +543,15 @@ pub fn issue(cfg: &Config, profile_name: &str, a: &IssueArgs) -> Result<IssueOut
                 None => {
                     let k = SoftKey::generate(key_algorithm(kind)?, HashAlgorithm::Sha256)?;
                     tracing::info!(key = %k.describe(), "device key generated");
-                    if let Some(stand_in) = &ra_cert {
-                        check_pfx(&k, stand_in, a, p)?;
+                    if let Some((_, stand_in)) = ca.as_ref() {
+                        check_key(&k, stand_in)?;
                     }
-                    let r = Journal::key_reference(&a.request_id);
-                    journal.save_key(r.as_bytes(), &k)?;
+                    let r = Journal::key_reference(order.request_id);
+                    records.save_key(r.as_bytes(), &k)?;
                     tx.device_key(&k, r.as_bytes());
                     device = Some(k);
                 }
-                Some(r) => match journal.load_key(&r)? {
+                Some(r) => match records.load_key(&r)? {
                     Some(k) => {
                         tx.device_key(&k, &r);
                         device = Some(k);
@@ -526,42 +569,161 @@ pub fn issue(cfg: &Config, profile_name: &str, a: &IssueArgs) -> Result<IssueOut
             }
             Step::Done(done) => {
                 let key = device.as_ref().ok_or(core(TxError::WrongStep))?;
-                let chain: Vec<Vec<u8>> = done.chain.iter().map(<[u8]>::to_vec).collect();
-                write_pfx(
-                    &a.out,
-                    &key.to_pkcs8()?,
-                    done.certificate,
-                    &chain,
-                    &a.password,
-                    p.pfx,
-                    &a.cn,
-                )?;
                 if done.found_by_search {
                     tracing::info!("the certificate of the lost enrollment was found at the CA; nothing was enrolled again");
                 }
-                if !cfg.keep_device_keys {
-                    journal.delete_key(Journal::key_reference(&a.request_id).as_bytes())?;
-                }
-                // Issued (or replayed from the journal) and yet not valid
+                // Issued (or replayed from the record) and yet not valid
                 // by this machine's clock: say so, naming both times.
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
                 let note = CertificateRef::parse(done.certificate)
                     .ok()
-                    .and_then(|c| c.clock_note(now, raconn_core::cert::CLOCK_SKEW_SECS));
+                    .and_then(|c| c.clock_note(now_unix(), raconn_core::cert::CLOCK_SKEW_SECS));
                 if let Some(n) = note {
                     tracing::warn!("{n}");
                     warnings.push(n.to_string());
                 }
-                return outcome(a, done.certificate, &done, warnings);
+                return Ok(Driven::Issued(Issued {
+                    key_pkcs8: key.to_pkcs8()?,
+                    certificate: done.certificate.to_vec(),
+                    chain: done.chain.iter().map(<[u8]>::to_vec).collect(),
+                    server_transaction_id: done.server_transaction_id.to_string(),
+                    client_transaction_id: done.client_transaction_id.to_string(),
+                    from_record: done.from_record,
+                    found_by_search: done.found_by_search,
+                    warnings,
+                }));
             }
             Step::Failed { error, retryable } => {
-                tracing::info!(retryable, "issuance failed");
-                return Err(core(error));
+                tracing::info!(retryable, code = %raconn_core::error::Explain::code(&error), "issuance failed");
+                return Ok(Driven::Failed { error, retryable });
             }
         }
     }
+}
+
+/// The journal directory as [`Records`] for one request id.
+pub struct JournalRecords<'j> {
+    journal: &'j Journal,
+    id: &'j str,
+}
+
+impl Records for JournalRecords<'_> {
+    fn save(&mut self, _state: RecordState, record: &[u8]) -> Result<(), HostError> {
+        self.journal.save(self.id, record)
+    }
+    fn save_key(&mut self, reference: &[u8], key: &SoftKey) -> Result<(), HostError> {
+        self.journal.save_key(reference, key)
+    }
+    fn load_key(&mut self, reference: &[u8]) -> Result<Option<SoftKey>, HostError> {
+        self.journal.load_key(reference)
+    }
+}
+
+/// The core's order for `a` under profile `p`; `other_values` receives the
+/// other-name values in the profile's order (every one the profile asks for
+/// must be given).
+pub fn order_of<'a>(
+    p: &'a Profile,
+    a: &'a IssueArgs,
+    other_values: &'a mut Vec<&'a str>,
+    overrides: &'a mut Vec<(&'a str, &'a str)>,
+) -> Result<Order<'a>, HostError> {
+    for k in &p.san {
+        if let SanKindSel::OtherName(o) = k {
+            let v = a
+                .other_names
+                .iter()
+                .find(|(x, _)| x == o)
+                .ok_or_else(|| HostError::MissingOtherName(o.to_string()))?;
+            other_values.push(&v.1);
+        }
+    }
+    overrides.extend(p.names.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    Ok(Order {
+        request_id: &a.request_id,
+        profile_oid: &p.template,
+        subject_format: p.subject_format,
+        san: &p.san,
+        other_names: other_values,
+        overrides,
+        identity: Identity {
+            cn: &a.cn,
+            email: a.email.as_deref(),
+            upn: a.upn.as_deref(),
+        },
+        seat_id: None,
+        key: p.key,
+        strict: p.strict,
+        sid: a.sid.as_deref(),
+        sid_placement: p.sid,
+    })
+}
+
+/// Checks a PFX password: not empty, and only characters a PFX can carry.
+pub fn check_password(password: &str) -> Result<(), HostError> {
+    if password.is_empty() {
+        return Err(HostError::Password("empty".into()));
+    }
+    // PKCS#12 derives its keys from the password as a BMPString (RFC 7292
+    // appendix B.1): a character beyond U+FFFF cannot be carried.
+    if let Some(c) = password.chars().find(|c| u32::from(*c) > 0xFFFF) {
+        return Err(HostError::Password(format!(
+            "it holds U+{:04X}, a character outside the Basic Multilingual Plane, which a PFX password cannot carry (RFC 7292 B.1)",
+            u32::from(c)
+        )));
+    }
+    Ok(())
+}
+
+/// `raconn issue`: drives the core's transaction to a certificate and writes the PFX.
+pub fn issue(cfg: &Config, profile_name: &str, a: &IssueArgs) -> Result<IssueOutcome, HostError> {
+    issuance::check_request_id(&a.request_id).map_err(core)?;
+    let p = profile(cfg, profile_name)?;
+    check_password(&a.password)?;
+    check_output(&a.out)?;
+    let (mut ov, mut nv) = (Vec::new(), Vec::new());
+    let order = order_of(p, a, &mut ov, &mut nv)?;
+    let journal = Journal::open(&cfg.journal)?;
+    let _lock = journal.lock(&a.request_id)?;
+    let v0 = journal::v0_request_digest(
+        p,
+        &a.cn,
+        a.email.as_deref(),
+        a.upn.as_deref(),
+        &a.other_names,
+    );
+    let stored = journal.record(&order, &v0)?;
+    let mut records = JournalRecords {
+        journal: &journal,
+        id: &a.request_id,
+    };
+    let check = |k: &SoftKey, stand_in: &[u8]| check_pfx(k, stand_in, a, p);
+    let mut ca = None;
+    let done = match drive(
+        cfg,
+        p,
+        order,
+        stored.as_deref(),
+        cfg.poll,
+        &mut records,
+        &mut ca,
+        &check,
+    )? {
+        Driven::Issued(d) => d,
+        Driven::Failed { error, .. } => return Err(core(error)),
+    };
+    write_pfx(
+        &a.out,
+        &done.key_pkcs8,
+        &done.certificate,
+        &done.chain,
+        &a.password,
+        p.pfx,
+        &a.cn,
+    )?;
+    if !cfg.keep_device_keys {
+        journal.delete_key(Journal::key_reference(&a.request_id).as_bytes())?;
+    }
+    outcome(a, &done)
 }
 
 /// The error when the issued certificate could not be saved: it names the

@@ -15,6 +15,7 @@ pub mod keys;
 pub mod pkcs11;
 pub mod proxy;
 pub mod revoke;
+pub mod serve;
 pub mod soap;
 pub mod store;
 pub mod tls;

@@ -206,6 +206,46 @@ pub fn revoke(cfg: &Config, a: &RevokeArgs) -> Result<RevokeReport, HostError> {
         return already(revoked_ids);
     }
     let c = issue::client(cfg, p)?;
+    match at_ca(&c, &serial, a.reason, a.comment.as_deref())? {
+        AtCa::AlreadyRevoked => {
+            let ids = mark(&journal, &records, a.reason, now_secs())?;
+            already(ids)
+        }
+        AtCa::Revoked {
+            server_transaction_id,
+            message,
+        } => {
+            let ids = mark(&journal, &records, a.reason, now_secs())?;
+            tracing::info!(records = ids.len(), "revoked");
+            Ok(report(true, ids, server_transaction_id, message))
+        }
+    }
+}
+
+/// What the CA said to a revocation.
+#[derive(Debug, Clone)]
+pub enum AtCa {
+    /// Its search says the certificate is revoked already.
+    AlreadyRevoked,
+    /// Revoked now.
+    Revoked {
+        /// The CA's serverTransactionID.
+        server_transaction_id: Option<String>,
+        /// Its message.
+        message: Option<String>,
+    },
+}
+
+/// Revokes `serial` at the CA behind `c`: asks first (`searchCertificate`)
+/// whether it exists and is revoked already, then sends
+/// `updateCertificateStatus`. Used by `raconn revoke` and `raconn serve`.
+pub fn at_ca(
+    c: &crate::tls::CaClient,
+    serial: &Serial,
+    reason: Reason,
+    comment: Option<&str>,
+) -> Result<AtCa, HostError> {
+    let hex = serial.to_hex();
     let mut nonce = [0u8; 8];
     let _ = getrandom::fill(&mut nonce);
     let ctid = raconn_core::issuance::one_off_transaction_id(nonce);
@@ -246,8 +286,7 @@ pub fn revoke(cfg: &Config, a: &RevokeArgs) -> Result<RevokeReport, HostError> {
                 return Err(core(RevokeError::NotFound));
             }
             if revoked {
-                let ids = mark(&journal, &records, a.reason, now_secs())?;
-                return already(ids);
+                return Ok(AtCa::AlreadyRevoked);
             }
         }
         // An RA that may not search can still revoke: go on without the check.
@@ -255,22 +294,31 @@ pub fn revoke(cfg: &Config, a: &RevokeArgs) -> Result<RevokeReport, HostError> {
             "the CA did not answer searchCertificate ({e}); revoking without checking first"
         ),
     }
-    let body = rv::write_request(
-        Some(&ctid),
-        &serial,
-        a.reason,
-        a.comment.as_deref(),
-        &mut buf,
-    )
-    .map_err(core)?;
-    tracing::info!(reason = a.reason.as_str(), "sending the revocation");
+    let body = rv::write_request(Some(&ctid), serial, reason, comment, &mut buf).map_err(core)?;
+    tracing::info!(reason = reason.as_str(), "sending the revocation");
     let (st, reply) = c.post(Service::Management.path(), rv::ACTION_REVOKE, body)?;
     let r = rv::read_reply(st, &reply).map_err(core)?;
-    let stx = r.server_transaction_id.map(|t| t.raw.to_string());
-    let msg = r.message.map(|t| t.raw.to_string());
-    let ids = mark(&journal, &records, a.reason, now_secs())?;
-    tracing::info!(records = ids.len(), "revoked");
-    Ok(report(true, ids, stx, msg))
+    Ok(AtCa::Revoked {
+        server_transaction_id: r.server_transaction_id.map(|t| t.raw.to_string()),
+        message: r.message.map(|t| t.raw.to_string()),
+    })
+}
+
+/// The record `bytes` rewritten as `Revoked` (reason, time) when it says
+/// `Issued`; `None` otherwise.
+pub fn revoked_record(bytes: &[u8], reason: Reason, at: u64) -> Result<Option<Vec<u8>>, HostError> {
+    let r = record::decode(bytes).map_err(core)?;
+    if r.state != RecordState::Issued {
+        return Ok(None);
+    }
+    let rev = r.revoked(Revocation {
+        reason: reason.crl_code(),
+        at,
+    });
+    let mut out = vec![0u8; record::encoded_len(&rev)];
+    let n = record::encode(&rev, &mut out).map_err(core)?;
+    out.truncate(n);
+    Ok(Some(out))
 }
 
 /// Writes `Revoked` over each issued record; returns every id now revoked.
@@ -282,15 +330,8 @@ fn mark(
 ) -> Result<Vec<String>, HostError> {
     let mut ids = Vec::new();
     for (id, bytes) in records {
-        let r = record::decode(bytes).map_err(core)?;
-        if r.state == RecordState::Issued {
-            let rev = r.revoked(Revocation {
-                reason: reason.crl_code(),
-                at,
-            });
-            let mut out = vec![0u8; record::encoded_len(&rev)];
-            let n = record::encode(&rev, &mut out).map_err(core)?;
-            journal.save(id, &out[..n])?;
+        if let Some(out) = revoked_record(bytes, reason, at)? {
+            journal.save(id, &out)?;
         }
         ids.push(id.clone());
     }

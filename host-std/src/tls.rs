@@ -135,7 +135,9 @@ impl std::fmt::Display for Phase {
     }
 }
 
-/// A client for one CA host with one RA identity.
+/// A client for one CA host with one RA identity (cloning shares its TLS
+/// configuration, and with it rustls's session cache).
+#[derive(Clone)]
 pub struct CaClient {
     cfg: Arc<rustls::ClientConfig>,
     host: String,

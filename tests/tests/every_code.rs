@@ -19,6 +19,10 @@ use raconn_tests::repo_root;
 /// Codes no input from outside can produce, and why.
 const UNREACHABLE: &[(&str, &str)] = &[
     (
+        "RC-SVC-016",
+        "a lost lease is logged by the worker that lost it and never returned to a caller; the failover test checks its effect (the other instance's takeover, one certificate per request)",
+    ),
+    (
         "RC-HOST-007",
         "raconn's own signers (rsa, p256, PKCS#11, CNG) make requests that verify; the self-check guards against a broken token",
     ),

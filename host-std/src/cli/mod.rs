@@ -77,6 +77,15 @@ enum Command {
         #[arg(long)]
         profile: Option<String>,
     },
+    /// Run the connector as a service: the HTTP API and issuance workers on SQLite or PostgreSQL ([service] in raconn.toml).
+    Serve {
+        /// Make the key-encryption key if missing, create or migrate the database, and exit.
+        #[arg(long)]
+        init: bool,
+    },
+    /// Bearer tokens for the service's API.
+    #[command(subcommand)]
+    Token(TokenCmd),
     /// Explain an error code (message and remedy).
     Explain {
         /// The code, e.g. RC-THUMB-002.
@@ -87,6 +96,15 @@ enum Command {
         /// With --all: a Markdown table.
         #[arg(long)]
         markdown: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum TokenCmd {
+    /// Make a token for a caller: printed once; the tokens file keeps its SHA-256.
+    Add {
+        /// A name for the caller (letters, digits, . _ - @), shown in logs.
+        name: String,
     },
 }
 
@@ -208,6 +226,32 @@ fn run(cli: Cli) -> Result<ExitCode, HostError> {
         Command::Ra(c) => ra::run(config.as_deref(), json, c),
         Command::Thumbprint(a) => thumbprint::run(json, a),
         Command::Inspect { file } => inspect::run(json, &file),
+        Command::Serve { init } => {
+            let path = crate::config::locate(config.as_deref());
+            if init {
+                let cfg = load_config(config.as_deref())?;
+                for l in crate::serve::init(&cfg)? {
+                    note(&l);
+                }
+            } else {
+                load_config(config.as_deref())?;
+                crate::serve::run(&path)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Token(TokenCmd::Add { name }) => {
+            let cfg = load_config(config.as_deref())?;
+            let t = crate::serve::tokens::Tokens::add(&cfg.service.tokens, &name)?;
+            note(&format!(
+                "token for {name} added to {} (only its SHA-256 is kept; this is the one time it is shown):",
+                cfg.service.tokens.display()
+            ));
+            let mut o = std::io::stdout().lock();
+            o.write_all(format!("{t}\n").as_bytes())
+                .and_then(|()| o.flush())
+                .map_err(|e| HostError::Output(format!("stdout: {e}")))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Explain {
             code,
             all,

@@ -73,7 +73,16 @@ pub fn sim_signs(sim: &Sim, csr: &Path, out: &Path) -> Vec<u8> {
 
 /// Starts the simulator and onboards an RA certificate with `raconn ra …`.
 pub fn env(server_key: ServerKey) -> Env {
-    let sim = Sim::new(Profiles::default_set(), server_key).expect("sim");
+    env_with(server_key, true)
+}
+
+/// [`env`], with the simulator's schema validation of every request on or
+/// off (off for load: each validation runs the external validator).
+pub fn env_with(server_key: ServerKey, validate: bool) -> Env {
+    let mut sim = Sim::new(Profiles::default_set(), server_key).expect("sim");
+    if !validate {
+        sim.set_validator(None);
+    }
     let server = raconn_sim::server::start(
         sim.clone(),
         "127.0.0.1:0",

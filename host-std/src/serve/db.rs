@@ -1,0 +1,505 @@
+//! The service's request table on SQLite or PostgreSQL, through sqlx's
+//! `Any` driver (one query API for both; runtime-checked queries, so no
+//! database is needed at build time). One row per request id — the
+//! caller's id is the primary key, so a repeated `PUT` is an
+//! `INSERT … ON CONFLICT DO NOTHING` — holding the core's transaction
+//! record ([`raconn_core::issuance::record`]) and the scheduling columns
+//! (state, attempts, next run, lease owner and expiry).
+//!
+//! Claiming follows `service.md` §3: PostgreSQL selects `FOR UPDATE SKIP
+//! LOCKED`, so instances never wait on each other's rows; SQLite has one
+//! writer, so the claim is one `UPDATE … WHERE request_id = (SELECT …)
+//! RETURNING`, and the pool holds one connection (a second writer in the
+//! same process could only meet `SQLITE_BUSY`). Every write a worker makes
+//! names its lease (`AND lease_owner = $me`): a worker whose lease another
+//! took over changes nothing. Times are Unix milliseconds.
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, AssertSqlSafe, Row, SqlSafeStr};
+
+use crate::errors::{HostError, ServiceError};
+
+/// Which database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `sqlite:FILE`.
+    Sqlite,
+    /// `postgres://…`.
+    Postgres,
+}
+
+/// The open database.
+#[derive(Clone)]
+pub struct Db {
+    pool: AnyPool,
+    kind: Kind,
+}
+
+/// A request row.
+#[derive(Debug, Clone, Default)]
+pub struct Job {
+    pub request_id: String,
+    pub profile: String,
+    pub params: String,
+    pub body_mac: String,
+    pub password_sealed: Option<Vec<u8>>,
+    pub state: String,
+    pub attempts: i64,
+    pub run_at: i64,
+    pub lease_owner: Option<String>,
+    pub lease_until: Option<i64>,
+    pub claimed_from: Option<String>,
+    pub record: Option<Vec<u8>>,
+    pub key_sealed: Option<Vec<u8>>,
+    pub pfx: Option<Vec<u8>>,
+    pub pfx_purged: bool,
+    pub last_error: Option<String>,
+    pub thumbprint: Option<String>,
+    pub serial: Option<String>,
+    pub not_after: Option<String>,
+    pub subject: Option<String>,
+    pub client_tx: Option<String>,
+    pub server_tx: Option<String>,
+    pub revoke_reason: Option<String>,
+    pub revoked_at: Option<i64>,
+    pub issued_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const COLS: &str = "request_id, profile, params, body_mac, password_sealed, state, attempts, run_at, lease_owner, lease_until, claimed_from, record, key_sealed, pfx, pfx_purged, last_error, thumbprint, serial, not_after, subject, client_tx, server_tx, revoke_reason, revoked_at, issued_at, created_at, updated_at";
+
+/// Rows a worker may claim at `$1`: due, not leased (or the lease ran
+/// out), and work left — an issuance, or an issued row with a revocation
+/// queued.
+const CLAIMABLE: &str = "run_at <= $1 AND (lease_until IS NULL OR lease_until < $1) AND (state IN ('queued', 'pending_ca', 'working') OR (state = 'issued' AND revoke_reason IS NOT NULL))";
+
+fn db_err(what: &str) -> impl Fn(sqlx::Error) -> HostError + '_ {
+    move |e| ServiceError::Database(format!("{what}: {e}")).into()
+}
+
+fn job(r: &AnyRow) -> Result<Job, sqlx::Error> {
+    Ok(Job {
+        request_id: r.try_get("request_id")?,
+        profile: r.try_get("profile")?,
+        params: r.try_get("params")?,
+        body_mac: r.try_get("body_mac")?,
+        password_sealed: r.try_get("password_sealed")?,
+        state: r.try_get("state")?,
+        attempts: r.try_get("attempts")?,
+        run_at: r.try_get("run_at")?,
+        lease_owner: r.try_get("lease_owner")?,
+        lease_until: r.try_get("lease_until")?,
+        claimed_from: r.try_get("claimed_from")?,
+        record: r.try_get("record")?,
+        key_sealed: r.try_get("key_sealed")?,
+        pfx: r.try_get("pfx")?,
+        pfx_purged: r.try_get::<i64, _>("pfx_purged")? != 0,
+        last_error: r.try_get("last_error")?,
+        thumbprint: r.try_get("thumbprint")?,
+        serial: r.try_get("serial")?,
+        not_after: r.try_get("not_after")?,
+        subject: r.try_get("subject")?,
+        client_tx: r.try_get("client_tx")?,
+        server_tx: r.try_get("server_tx")?,
+        revoke_reason: r.try_get("revoke_reason")?,
+        revoked_at: r.try_get("revoked_at")?,
+        issued_at: r.try_get("issued_at")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+/// What a worker writes when an issuance ends with a certificate.
+pub struct IssuedRow<'a> {
+    pub pfx: &'a [u8],
+    pub record: Option<&'a [u8]>,
+    pub thumbprint: &'a str,
+    pub serial: &'a str,
+    pub not_after: &'a str,
+    pub subject: &'a str,
+    pub client_tx: &'a str,
+    pub server_tx: &'a str,
+}
+
+impl Db {
+    /// Opens (creating a SQLite file) and migrates.
+    pub async fn open(url: &str, connections: u32) -> Result<Db, HostError> {
+        sqlx::any::install_default_drivers();
+        let kind = if url.starts_with("sqlite:") {
+            Kind::Sqlite
+        } else {
+            Kind::Postgres
+        };
+        let url = match kind {
+            Kind::Sqlite if !url.contains('?') => format!("{url}?mode=rwc"),
+            _ => url.to_string(),
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(if kind == Kind::Sqlite {
+                1
+            } else {
+                connections.max(2)
+            })
+            .acquire_timeout(std::time::Duration::from_secs(10))
+            .connect(&url)
+            .await
+            .map_err(db_err("connect"))?;
+        let db = Db { pool, kind };
+        db.migrate().await?;
+        Ok(db)
+    }
+
+    /// Which database.
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    async fn migrate(&self) -> Result<(), HostError> {
+        use sqlx::migrate::{Migration, MigrationType, Migrator};
+        let sql = match self.kind {
+            Kind::Sqlite => include_str!("migrations/sqlite_0001_requests.sql"),
+            Kind::Postgres => include_str!("migrations/postgres_0001_requests.sql"),
+        };
+        let m = Migrator::with_migrations(vec![Migration::new(
+            1,
+            "requests".into(),
+            MigrationType::Simple,
+            AssertSqlSafe(sql).into_sql_str(),
+            false,
+        )]);
+        m.run(&self.pool)
+            .await
+            .map_err(|e| HostError::from(ServiceError::Database(format!("migration: {e}"))))
+    }
+
+    /// `$N` placeholders as this database writes them (SQLite: `?N`).
+    fn sql(&self, q: &str) -> AssertSqlSafe<String> {
+        AssertSqlSafe(match self.kind {
+            Kind::Postgres => q.to_string(),
+            Kind::Sqlite => q.replace('$', "?"),
+        })
+    }
+
+    /// `SELECT 1`.
+    pub async fn ping(&self) -> Result<(), HostError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(db_err("ping"))
+    }
+
+    /// Inserts a new queued request; `false` when the id exists.
+    pub async fn insert(
+        &self,
+        id: &str,
+        profile: &str,
+        params: &str,
+        body_mac: &str,
+        password_sealed: &[u8],
+        now: i64,
+    ) -> Result<bool, HostError> {
+        let q = self.sql("INSERT INTO requests (request_id, profile, params, body_mac, password_sealed, state, attempts, run_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'queued', 0, $6, $6, $6) ON CONFLICT (request_id) DO NOTHING");
+        let r = sqlx::query(q)
+            .bind(id)
+            .bind(profile)
+            .bind(params)
+            .bind(body_mac)
+            .bind(password_sealed)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err("insert"))?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// The row of `id`.
+    pub async fn get(&self, id: &str) -> Result<Option<Job>, HostError> {
+        let q = self.sql(&format!(
+            "SELECT {COLS} FROM requests WHERE request_id = $1"
+        ));
+        let r = sqlx::query(q)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err("select"))?;
+        r.as_ref().map(job).transpose().map_err(db_err("decode"))
+    }
+
+    /// Newest first, optionally of one state.
+    pub async fn list(&self, state: Option<&str>, limit: i64) -> Result<Vec<Job>, HostError> {
+        let q = self.sql(&format!(
+            "SELECT {COLS} FROM requests WHERE ($1 = '' OR state = $1) ORDER BY created_at DESC, request_id DESC LIMIT $2"
+        ));
+        let rows = sqlx::query(q)
+            .bind(state.unwrap_or(""))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err("list"))?;
+        rows.iter()
+            .map(job)
+            .collect::<Result<_, _>>()
+            .map_err(db_err("decode"))
+    }
+
+    /// Claims one due row for `owner` until `lease_until`.
+    pub async fn claim(
+        &self,
+        now: i64,
+        owner: &str,
+        lease_until: i64,
+    ) -> Result<Option<Job>, HostError> {
+        let set = "claimed_from = state, state = CASE WHEN state = 'issued' THEN 'issued' ELSE 'working' END, lease_owner = $2, lease_until = $3, updated_at = $1";
+        let q = match self.kind {
+            Kind::Postgres => format!(
+                "WITH c AS (SELECT request_id FROM requests WHERE {CLAIMABLE} ORDER BY run_at LIMIT 1 FOR UPDATE SKIP LOCKED) UPDATE requests SET {set} FROM c WHERE requests.request_id = c.request_id RETURNING {}",
+                COLS.split(", ").map(|c| format!("requests.{c}")).collect::<Vec<_>>().join(", ")
+            ),
+            Kind::Sqlite => format!(
+                "UPDATE requests SET {set} WHERE request_id = (SELECT request_id FROM requests WHERE {CLAIMABLE} ORDER BY run_at LIMIT 1) RETURNING {COLS}"
+            ),
+        };
+        let r = sqlx::query(self.sql(&q))
+            .bind(now)
+            .bind(owner)
+            .bind(lease_until)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err("claim"))?;
+        r.as_ref().map(job).transpose().map_err(db_err("decode"))
+    }
+
+    async fn leased(&self, what: &str, q: String, binds: Vec<Val<'_>>) -> Result<(), HostError> {
+        let q = self.sql(&q);
+        let mut query = sqlx::query(q);
+        for b in binds {
+            query = match b {
+                Val::S(s) => query.bind(s.to_string()),
+                Val::I(i) => query.bind(i),
+                Val::B(b) => query.bind(b.to_vec()),
+                Val::OB(b) => query.bind(b.map(<[u8]>::to_vec)),
+            };
+        }
+        let r = query.execute(&self.pool).await.map_err(db_err(what))?;
+        if r.rows_affected() == 0 {
+            return Err(ServiceError::LeaseLost(format!(
+                "{what}: the row is leased by another worker now"
+            ))
+            .into());
+        }
+        Ok(())
+    }
+
+    /// Extends the lease.
+    pub async fn heartbeat(&self, id: &str, owner: &str, until: i64) -> Result<(), HostError> {
+        self.leased(
+            "heartbeat",
+            "UPDATE requests SET lease_until = $3 WHERE request_id = $1 AND lease_owner = $2"
+                .into(),
+            vec![Val::S(id), Val::S(owner), Val::I(until)],
+        )
+        .await
+    }
+
+    /// Stores the transaction record (and extends the lease).
+    pub async fn save_record(
+        &self,
+        id: &str,
+        owner: &str,
+        record: &[u8],
+        now: i64,
+        until: i64,
+    ) -> Result<(), HostError> {
+        self.leased(
+            "save record",
+            "UPDATE requests SET record = $3, updated_at = $4, lease_until = $5 WHERE request_id = $1 AND lease_owner = $2".into(),
+            vec![Val::S(id), Val::S(owner), Val::B(record), Val::I(now), Val::I(until)],
+        )
+        .await
+    }
+
+    /// Stores the sealed device key.
+    pub async fn save_key(
+        &self,
+        id: &str,
+        owner: &str,
+        sealed: &[u8],
+        now: i64,
+    ) -> Result<(), HostError> {
+        self.leased(
+            "save key",
+            "UPDATE requests SET key_sealed = $3, updated_at = $4 WHERE request_id = $1 AND lease_owner = $2".into(),
+            vec![Val::S(id), Val::S(owner), Val::B(sealed), Val::I(now)],
+        )
+        .await
+    }
+
+    /// The certificate is here: PFX and certificate facts stored, the
+    /// sealed key and password deleted, the lease released.
+    pub async fn issued(
+        &self,
+        id: &str,
+        owner: &str,
+        r: &IssuedRow<'_>,
+        now: i64,
+    ) -> Result<(), HostError> {
+        self.leased(
+            "issued",
+            "UPDATE requests SET state = 'issued', pfx = $3, record = COALESCE($4, record), thumbprint = $5, serial = $6, not_after = $7, subject = $8, client_tx = $9, server_tx = $10, key_sealed = NULL, password_sealed = NULL, last_error = NULL, lease_owner = NULL, lease_until = NULL, issued_at = $11, updated_at = $11 WHERE request_id = $1 AND lease_owner = $2".into(),
+            vec![
+                Val::S(id), Val::S(owner), Val::B(r.pfx), Val::OB(r.record), Val::S(r.thumbprint), Val::S(r.serial),
+                Val::S(r.not_after), Val::S(r.subject), Val::S(r.client_tx), Val::S(r.server_tx), Val::I(now),
+            ],
+        )
+        .await
+    }
+
+    /// Runs it again at `run_at` in `state` (`queued`, `pending_ca`, or
+    /// `issued` for a revocation), counting the attempt; the lease is released.
+    pub async fn reschedule(
+        &self,
+        id: &str,
+        owner: &str,
+        state: &str,
+        run_at: i64,
+        last_error: &str,
+        now: i64,
+    ) -> Result<(), HostError> {
+        self.leased(
+            "reschedule",
+            "UPDATE requests SET state = $3, attempts = attempts + 1, run_at = $4, last_error = $5, lease_owner = NULL, lease_until = NULL, updated_at = $6 WHERE request_id = $1 AND lease_owner = $2".into(),
+            vec![Val::S(id), Val::S(owner), Val::S(state), Val::I(run_at), Val::S(last_error), Val::I(now)],
+        )
+        .await
+    }
+
+    /// Ends it `failed`; the sealed key and password are deleted.
+    pub async fn failed(
+        &self,
+        id: &str,
+        owner: &str,
+        last_error: &str,
+        now: i64,
+    ) -> Result<(), HostError> {
+        self.leased(
+            "failed",
+            "UPDATE requests SET state = 'failed', attempts = attempts + 1, last_error = $3, key_sealed = NULL, password_sealed = NULL, lease_owner = NULL, lease_until = NULL, updated_at = $4 WHERE request_id = $1 AND lease_owner = $2".into(),
+            vec![Val::S(id), Val::S(owner), Val::S(last_error), Val::I(now)],
+        )
+        .await
+    }
+
+    /// A queued revocation failed for good: the row stays issued, the
+    /// revocation is dropped and the failure kept in `last_error`.
+    pub async fn revoke_failed(
+        &self,
+        id: &str,
+        owner: &str,
+        last_error: &str,
+        now: i64,
+    ) -> Result<(), HostError> {
+        self.leased(
+            "revoke failed",
+            "UPDATE requests SET revoke_reason = NULL, last_error = $3, lease_owner = NULL, lease_until = NULL, updated_at = $4 WHERE request_id = $1 AND lease_owner = $2".into(),
+            vec![Val::S(id), Val::S(owner), Val::S(last_error), Val::I(now)],
+        )
+        .await
+    }
+
+    /// The CA revoked it.
+    pub async fn revoked(
+        &self,
+        id: &str,
+        owner: &str,
+        record: Option<&[u8]>,
+        now: i64,
+    ) -> Result<(), HostError> {
+        self.leased(
+            "revoked",
+            "UPDATE requests SET state = 'revoked', record = COALESCE($3, record), revoked_at = $4, last_error = NULL, lease_owner = NULL, lease_until = NULL, updated_at = $4 WHERE request_id = $1 AND lease_owner = $2".into(),
+            vec![Val::S(id), Val::S(owner), Val::OB(record), Val::I(now)],
+        )
+        .await
+    }
+
+    /// Queues a revocation of an issued row; `false` when the row is not
+    /// issued or has one queued.
+    pub async fn queue_revoke(&self, id: &str, reason: &str, now: i64) -> Result<bool, HostError> {
+        let q = self.sql("UPDATE requests SET revoke_reason = $2, attempts = 0, run_at = $3, updated_at = $3 WHERE request_id = $1 AND state = 'issued' AND revoke_reason IS NULL");
+        let r = sqlx::query(q)
+            .bind(id)
+            .bind(reason)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err("queue revoke"))?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Rows per state.
+    pub async fn counts(&self) -> Result<Vec<(String, i64)>, HostError> {
+        let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM requests GROUP BY state")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err("count"))?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("state")?, r.try_get("n")?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(db_err("count"))
+    }
+
+    /// `created_at` of the oldest request not yet issued, failed or revoked.
+    pub async fn oldest_open(&self) -> Result<Option<i64>, HostError> {
+        let r = sqlx::query("SELECT MIN(created_at) AS m FROM requests WHERE state IN ('queued', 'working', 'pending_ca')")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err("oldest"))?;
+        r.try_get("m").map_err(db_err("oldest"))
+    }
+
+    /// Deletes PFXs of certificates issued before `before`; returns how many.
+    pub async fn purge(&self, before: i64) -> Result<u64, HostError> {
+        let q = self.sql("UPDATE requests SET pfx = NULL, pfx_purged = 1 WHERE pfx IS NOT NULL AND issued_at < $1");
+        sqlx::query(q)
+            .bind(before)
+            .execute(&self.pool)
+            .await
+            .map(|r| r.rows_affected())
+            .map_err(db_err("purge"))
+    }
+
+    /// Deletes the PFX of `id`.
+    pub async fn purge_one(&self, id: &str) -> Result<(), HostError> {
+        let q = self.sql("UPDATE requests SET pfx = NULL, pfx_purged = 1 WHERE request_id = $1");
+        sqlx::query(q)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(db_err("purge"))
+    }
+
+    /// Releases every lease the workers of `instance` hold (shutdown): the
+    /// rows run again at once, here after a restart or in another instance.
+    pub async fn release_instance(&self, instance: &str, now: i64) -> Result<u64, HostError> {
+        let prefix = format!("{instance}/");
+        let q = self.sql("UPDATE requests SET lease_owner = NULL, lease_until = NULL, run_at = $2, updated_at = $2 WHERE substr(lease_owner, 1, CAST($3 AS INTEGER)) = $1");
+        sqlx::query(q)
+            .bind(prefix.clone())
+            .bind(now)
+            .bind(i64::try_from(prefix.len()).unwrap_or(i64::MAX))
+            .execute(&self.pool)
+            .await
+            .map(|r| r.rows_affected())
+            .map_err(db_err("release"))
+    }
+}
+
+enum Val<'a> {
+    S(&'a str),
+    I(i64),
+    B(&'a [u8]),
+    OB(Option<&'a [u8]>),
+}
