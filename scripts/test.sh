@@ -24,6 +24,8 @@ command -v size >/dev/null || need_apt+=(binutils)
 [ -f /usr/lib/softhsm/libsofthsm2.so ] || need_apt+=(softhsm2)
 command -v x86_64-w64-mingw32-gcc >/dev/null || need_apt+=(gcc-mingw-w64-x86-64)
 command -v tinyproxy >/dev/null || need_apt+=(tinyproxy)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
+command -v psql >/dev/null || need_apt+=(postgresql-client)
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
   $SUDO apt-get update -qq
@@ -77,7 +79,19 @@ fi
 echo "firmware ran the online path up to the (absent) network"
 rm -rf "$FW_DIR"
 
-step "cargo test (unit, property, interop with openssl and Python cryptography)"
+step "PostgreSQL for the service tests (Debian's server, loopback, as the postgres user)"
+PG_DIR=$(mktemp -d)
+PG_URL=""
+# A port below the ephemeral range, so no client socket can hold it.
+for port in 15432 15433 15434 15435; do
+  if PG_URL=$(scripts/pg-test-server.sh start "$PG_DIR/$port" "$port"); then PG_DIR="$PG_DIR/$port"; break; fi
+done
+[ -n "$PG_URL" ] || { echo "no PostgreSQL server could be started"; exit 1; }
+trap 'scripts/pg-test-server.sh stop "$PG_DIR" || true' EXIT
+echo "PostgreSQL: $PG_URL"
+export RACONN_TEST_POSTGRES="$PG_URL" RACONN_REQUIRE_POSTGRES=1
+
+step "cargo test (unit, property, interop with openssl and Python cryptography, the service on SQLite and PostgreSQL)"
 TEST_LOG=$(mktemp)
 cargo test -j"$JOBS" --workspace 2>&1 | tee "$TEST_LOG"
 
@@ -89,7 +103,24 @@ openssl pkcs12 -in "$QS/quickstart/user.pfx" -passin "file:$QS/quickstart/user.p
 openssl pkcs12 -in "$QS/quickstart/user.pfx" -passin "file:$QS/quickstart/user.pfx.password" -cacerts -nokeys -out "$QS/chain.pem"
 grep -q "BEGIN CERTIFICATE" "$QS/chain.pem" || { echo "the PFX carries no chain"; exit 1; }
 openssl verify -CAfile "$QS/quickstart/root.pem" -untrusted "$QS/chain.pem" "$QS/leaf.pem"
+# The PFX the quickstart fetched through raconn serve's API.
+openssl pkcs12 -in "$QS/quickstart/device.pfx" -passin "file:$QS/quickstart/device.pfx.password" -clcerts -nokeys -out "$QS/device.pem"
+openssl pkcs12 -in "$QS/quickstart/device.pfx" -passin "file:$QS/quickstart/device.pfx.password" -cacerts -nokeys -out "$QS/device-chain.pem"
+openssl x509 -in "$QS/device.pem" -noout -subject | grep -q "Ola Nordmann" || { echo "device.pfx holds another subject"; exit 1; }
+openssl verify -CAfile "$QS/quickstart/root.pem" -untrusted "$QS/device-chain.pem" "$QS/device.pem"
 rm -rf "$QS"
+
+step "packaging/raconn.service: systemd-analyze verify"
+if command -v systemd-analyze >/dev/null; then
+  cargo build -j"$JOBS" -q --release --bin raconn
+  UNIT_DIR=$(mktemp -d)
+  sed "s#/usr/local/bin/raconn#$PWD/target/release/raconn#" packaging/raconn.service > "$UNIT_DIR/raconn.service"
+  systemd-analyze verify "$UNIT_DIR/raconn.service"
+  echo "raconn.service verifies"
+  rm -rf "$UNIT_DIR"
+else
+  echo "systemd-analyze not on this machine: unit not verified"
+fi
 
 step "firmware online under QEMU: a real issuance over the UART relay (P-256 and RSA-2048 server), journal replay, power cuts"
 # Times are emulation on this machine, not hardware.

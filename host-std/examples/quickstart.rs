@@ -5,8 +5,11 @@
 //! port. It makes the RA key and request from a certreq.ini like the
 //! reference connector's, has the simulator sign it, accepts it, writes
 //! `raconn.toml`, fetches the policy and issues a certificate for a sample
-//! user with CN, email, UPN and a GUID other-name. It leaves `DIR/user.pfx`,
-//! `DIR/user.pfx.password` and `DIR/root.pem`.
+//! user with CN, email, UPN and a GUID other-name. Then it runs the
+//! connector as a service — `raconn serve` on SQLite, loopback only —
+//! submits a request through its API (`PUT /v1/requests/…`), waits for
+//! `issued` and downloads the PFX (`GET …/pfx`). It leaves `DIR/user.pfx`,
+//! `DIR/device.pfx`, their `.password` files and `DIR/root.pem`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -165,12 +168,19 @@ fn run(dir: &Path) -> Result<(), raconn_host::errors::HostError> {
         r.client_transaction_id, r.server_transaction_id
     );
 
-    step(8, "Done");
+    let (device_pfx, device_pw) = service(&dir, &cfg_path, &cfg_text)?;
+
+    step(12, "Done");
     println!(
         "    {}  (key + certificate + chain, mode 0600)",
         out.display()
     );
     println!("    {}  (its password)", pw_path.display());
+    println!(
+        "    {}  (from the service's API; password in {})",
+        device_pfx.display(),
+        device_pw.display()
+    );
     println!("    {}  (the simulator's root)", root.display());
     println!(
         "\nLook inside:\n    openssl pkcs12 -info -in {} -passin file:{} -nodes\n    cargo run --release --bin raconn -- --config {} check",
@@ -180,6 +190,152 @@ fn run(dir: &Path) -> Result<(), raconn_host::errors::HostError> {
     );
     drop(server);
     Ok(())
+}
+
+/// Steps 8–11: `raconn serve` on SQLite (loopback), a request through its
+/// API, the PFX downloaded. Returns the PFX's path and its password file.
+fn service(
+    dir: &Path,
+    cfg_path: &Path,
+    cfg_text: &str,
+) -> Result<(PathBuf, PathBuf), raconn_host::errors::HostError> {
+    use raconn_host::errors::HostError;
+    step(
+        8,
+        "Starting the connector as a service (raconn serve): SQLite, loopback only",
+    );
+    let service = "\n[service]\nlisten = \"127.0.0.1:0\"   # a free port; 127.0.0.1:8443 in real use\ndatabase = \"sqlite:raconn.db\"\n";
+    files::write_atomic(cfg_path, format!("{cfg_text}{service}").as_bytes(), 0o644)?;
+    print!("{}", indent(&format!("raconn.toml gains:{service}")));
+    let cfg = config::load(cfg_path)?;
+    for l in raconn_host::serve::init(&cfg)? {
+        println!("    raconn serve --init: {l}");
+    }
+    let token = raconn_host::serve::tokens::Tokens::add(&cfg.service.tokens, "quickstart")?;
+    println!("    raconn token add quickstart: a bearer token for the caller (the tokens file keeps only its SHA-256)");
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let cp = cfg_path.to_path_buf();
+    let th = std::thread::spawn(move || {
+        raconn_host::serve::run_with(
+            &cp,
+            move |addr, workers, _| {
+                let _ = addr_tx.send((addr, workers));
+            },
+            Some(stop_rx),
+        )
+    });
+    let (addr, workers) = addr_rx
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .map_err(|_| HostError::Output("raconn serve did not start".into()))?;
+    println!("    listening on http://{addr} with {workers} issuance workers");
+    let base = format!("http://{addr}");
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let herr = |e: ureq::Error| HostError::Output(format!("HTTP: {e}"));
+    let auth = format!("Bearer {token}");
+
+    step(
+        9,
+        "Submitting a request through the API (PUT /v1/requests/quickstart-device-1)",
+    );
+    let mut pw = [0u8; 18];
+    let _ = getrandom::fill(&mut pw);
+    let password: String = pw.iter().map(|b| format!("{b:02x}")).collect();
+    let pw_path = dir.join("device.pfx.password");
+    files::write_atomic(&pw_path, format!("{password}\n").as_bytes(), 0o600)?;
+    let body = serde_json::json!({
+        "profile": "users",
+        "cn": "Ola Nordmann",
+        "email": "ola@contoso.com",
+        "upn": "ola@corp.contoso.local",
+        "other_names": {"1.3.6.1.4.1.311.25.1": "04 10 9b 1d 3c 0a 52 e4 4d 6f 8a 21 77 40 c2 5e 0b 13"},
+        "pfx_password": password,
+    });
+    println!("    curl -X PUT -H 'Authorization: Bearer …' -H 'Content-Type: application/json' \\\n         {base}/v1/requests/quickstart-device-1 -d '{{\"profile\": \"users\", \"cn\": \"Ola Nordmann\", …}}'");
+    let url = format!("{base}/v1/requests/quickstart-device-1");
+    let mut r = agent
+        .put(&url)
+        .header("Authorization", &auth)
+        .send_json(&body)
+        .map_err(herr)?;
+    let v: serde_json::Value = r.body_mut().read_json().map_err(herr)?;
+    println!(
+        "    {} {} — state {}",
+        r.status().as_u16(),
+        r.status().canonical_reason().unwrap_or(""),
+        v["state"]
+    );
+    if r.status().as_u16() != 202 && r.status().as_u16() != 200 {
+        return Err(HostError::Output(format!(
+            "the service refused the request: {v}"
+        )));
+    }
+
+    step(
+        10,
+        "Waiting until it is issued (GET /v1/requests/quickstart-device-1)",
+    );
+    let t0 = std::time::Instant::now();
+    let mut last = String::new();
+    let v = loop {
+        let mut r = agent
+            .get(&url)
+            .header("Authorization", &auth)
+            .call()
+            .map_err(herr)?;
+        let v: serde_json::Value = r.body_mut().read_json().map_err(herr)?;
+        let state = v["state"].as_str().unwrap_or("").to_string();
+        if state != last {
+            println!("    {:>6} ms: {state}", t0.elapsed().as_millis());
+            last = state.clone();
+        }
+        if state == "issued" {
+            break v;
+        }
+        if state == "failed" || t0.elapsed() > std::time::Duration::from_secs(60) {
+            return Err(HostError::Output(format!("the request did not issue: {v}")));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    println!(
+        "    Subject: {}\n    Thumbprint: {}",
+        v["certificate"]["subject"].as_str().unwrap_or(""),
+        v["certificate"]["thumbprint"].as_str().unwrap_or("")
+    );
+
+    step(
+        11,
+        "Downloading the PFX (GET /v1/requests/quickstart-device-1/pfx)",
+    );
+    let mut r = agent
+        .get(format!("{url}/pfx"))
+        .header("Authorization", &auth)
+        .call()
+        .map_err(herr)?;
+    if r.status().as_u16() != 200 {
+        return Err(HostError::Output(format!(
+            "GET …/pfx answered {}",
+            r.status()
+        )));
+    }
+    let pfx = r.body_mut().read_to_vec().map_err(herr)?;
+    let out = dir.join("device.pfx");
+    files::write_atomic(&out, &pfx, 0o600)?;
+    println!(
+        "    {} ({} bytes, application/x-pkcs12)",
+        out.display(),
+        pfx.len()
+    );
+    let _ = stop_tx.send(());
+    match th.join() {
+        Ok(r) => r?,
+        Err(_) => return Err(HostError::Output("the service thread panicked".into())),
+    }
+    println!("    raconn serve stopped");
+    Ok((out, pw_path))
 }
 
 fn indent(s: &str) -> String {

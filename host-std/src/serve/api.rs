@@ -162,9 +162,14 @@ async fn auth(State(app): State<Arc<App>>, req: Request, next: Next) -> Response
     }
 }
 
-/// RFC 3339 UTC of Unix milliseconds.
+/// RFC 3339 UTC of Unix milliseconds, with milliseconds
+/// (`2026-12-02T22:50:51.123Z`).
 pub fn rfc3339(ms: i64) -> String {
-    raconn_core::cert::Time::from_unix(ms.div_euclid(1000)).to_string()
+    let t = raconn_core::cert::Time::from_unix(ms.div_euclid(1000)).to_string();
+    match t.strip_suffix('Z') {
+        Some(head) => format!("{head}.{:03}Z", ms.rem_euclid(1000)),
+        None => t,
+    }
 }
 
 const TERMINAL: [&str; 3] = ["issued", "failed", "revoked"];
@@ -202,6 +207,7 @@ pub fn resource(j: &Job) -> Value {
         "pfx_available": j.pfx.is_some(),
         "client_transaction_id": j.client_tx,
         "server_transaction_id": j.server_tx,
+        "issued_at": j.issued_at.map(rfc3339),
         "created_at": rfc3339(j.created_at),
         "updated_at": rfc3339(j.updated_at),
     })

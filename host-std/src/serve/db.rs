@@ -135,6 +135,22 @@ impl Db {
             Kind::Sqlite if !url.contains('?') => format!("{url}?mode=rwc"),
             _ => url.to_string(),
         };
+        if kind == Kind::Sqlite {
+            // The file holds sealed keys and PFXs: created 0600 (SQLite
+            // gives its -wal and -shm files the same mode).
+            let file = url.trim_start_matches("sqlite:");
+            let file = file.split('?').next().unwrap_or(file);
+            let path = std::path::Path::new(file);
+            if !path.exists() {
+                let mut o = std::fs::OpenOptions::new();
+                o.write(true).create_new(true);
+                #[cfg(unix)]
+                std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+                o.open(path).map_err(|e| {
+                    HostError::from(ServiceError::Database(format!("{}: {e}", path.display())))
+                })?;
+            }
+        }
         let pool = AnyPoolOptions::new()
             .max_connections(if kind == Kind::Sqlite {
                 1

@@ -284,8 +284,28 @@ fn is_loopback(a: &std::net::SocketAddr) -> bool {
     a.ip().is_loopback()
 }
 
-/// Runs the service until `SIGTERM`/`SIGINT`.
+/// Runs the service until `SIGTERM`/`SIGINT` (`SIGHUP` reloads).
 pub fn run(config_path: &Path) -> Result<(), HostError> {
+    run_with(
+        config_path,
+        |addr, workers, instance| {
+            eprintln!(
+                "raconn serve: listening on http://{addr} ({workers} workers, instance {instance})"
+            );
+        },
+        None,
+    )
+}
+
+/// Runs the service; `ready` is told the bound address, the workers and
+/// the instance id once it serves. It stops on `SIGTERM`/`SIGINT`, or
+/// when `stop` (if given) receives — for a service embedded in a program,
+/// as the quickstart runs it.
+pub fn run_with(
+    config_path: &Path,
+    ready: impl FnOnce(std::net::SocketAddr, usize, &str),
+    stop: Option<tokio::sync::oneshot::Receiver<()>>,
+) -> Result<(), HostError> {
     let cfg = crate::config::load(config_path)?;
     let sc = cfg.service.clone();
     if sc.tls.is_none() && !is_loopback(&sc.listen) {
@@ -347,10 +367,18 @@ pub fn run(config_path: &Path) -> Result<(), HostError> {
             });
         let srv = tokio::spawn(async move { server.await });
         tracing::info!(instance = %instance, listen = %addr, workers, database = %redact_url(&app.cfg().service.database), "raconn serve ready");
-        eprintln!("raconn serve: listening on http://{addr} ({workers} workers, instance {instance})");
+        ready(addr, workers, &instance);
         notify(&[sd_state("READY=1")]);
         let watchdog = tokio::spawn(watchdog_loop());
-        wait_for_signals(&app).await;
+        match stop {
+            None => wait_for_signals(&app).await,
+            Some(rx) => {
+                tokio::select! {
+                    _ = wait_for_signals(&app) => {}
+                    _ = rx => {}
+                }
+            }
+        }
         app.stopping.store(true, Ordering::SeqCst);
         notify(&[sd_state("STOPPING=1")]);
         let _ = stop_tx.send(true);
