@@ -219,7 +219,7 @@ fn service(
     let th = std::thread::spawn(move || {
         raconn_host::serve::run_with(
             &cp,
-            move |addr, workers, _| {
+            move |addr, workers, _, _| {
                 let _ = addr_tx.send((addr, workers));
             },
             Some(stop_rx),

@@ -222,7 +222,7 @@ fn run(
     let th = std::thread::spawn(move || {
         raconn_host::serve::run_with(
             &c2,
-            move |a, _, _| {
+            move |a, _, _, _| {
                 let _ = atx.send(a);
             },
             Some(stop_rx),

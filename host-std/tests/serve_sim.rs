@@ -928,3 +928,251 @@ fn failover_between_two_instances_on_postgres() {
     assert!(taken >= 1, "B took over none of A's leased requests:\n{m}");
     eprintln!("failover: {n} requests, A killed with {issued_before} issued; B took over {taken} leased request(s); {} enrollments, {} distinct certificates", e.sim.enrollments(), distinct(&thumbs));
 }
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let o = Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("openssl");
+    assert!(o.status.success(), "openssl {args:?}: {}", text(&o.stderr));
+}
+
+/// A CA `name` (key + self-signed certificate) in `dir`.
+fn ca(dir: &Path, name: &str) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.pem"),
+            "-subj",
+            &format!("/CN={name}"),
+            "-days",
+            "2",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign",
+        ],
+    );
+}
+
+/// A leaf `name` signed by CA `by`, with extensions `ext`.
+fn leaf(dir: &Path, name: &str, by: &str, ext: &str) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.csr"),
+            "-subj",
+            &format!("/CN={name}"),
+        ],
+    );
+    std::fs::write(dir.join(format!("{name}.ext")), ext).unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &format!("{name}.csr"),
+            "-CA",
+            &format!("{by}.pem"),
+            "-CAkey",
+            &format!("{by}.key"),
+            "-CAcreateserial",
+            "-out",
+            &format!("{name}.pem"),
+            "-days",
+            "2",
+            "-extfile",
+            &format!("{name}.ext"),
+        ],
+    );
+}
+
+/// curl: (exit code, HTTP status, body).
+fn curl(dir: &Path, args: &[&str]) -> (i32, u16, String) {
+    let out = dir.join("curl.out");
+    let _ = std::fs::remove_file(&out);
+    let o = Command::new("curl")
+        .current_dir(dir)
+        .args([
+            "-sS",
+            "-o",
+            s(&out),
+            "-w",
+            "%{http_code}",
+            "--max-time",
+            "20",
+        ])
+        .args(args)
+        .output()
+        .expect("curl");
+    let status = text(&o.stdout).trim().parse().unwrap_or(0);
+    (
+        o.status.code().unwrap_or(-1),
+        status,
+        std::fs::read_to_string(&out).unwrap_or_default(),
+    )
+}
+
+/// TLS on the API (any address), client certificates from `client_ca`
+/// (curl, openssl-made certificates): no credential 401; a client
+/// certificate or a token authenticates; a certificate of another CA is
+/// refused in the handshake.
+#[test]
+fn tls_listener_and_client_certificates() {
+    let e = env_with(ServerKey::P256, false);
+    let d = e.dir.path();
+    ca(d, "api-ca");
+    leaf(
+        d,
+        "api",
+        "api-ca",
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+    );
+    ca(d, "callers-ca");
+    leaf(
+        d,
+        "mdm-client",
+        "callers-ca",
+        "extendedKeyUsage=clientAuth\n",
+    );
+    ca(d, "rogue-ca");
+    leaf(
+        d,
+        "rogue-client",
+        "rogue-ca",
+        "extendedKeyUsage=clientAuth\n",
+    );
+    let db = database(&e, false);
+    let (cfg, tok) = setup(
+        &e,
+        &db,
+        "tls_cert = \"api.pem\"\ntls_key = \"api.key\"\nclient_ca = \"callers-ca.pem\"",
+    );
+    let t = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("listen = \"127.0.0.1:0\"", "listen = \"0.0.0.0:0\"");
+    std::fs::write(&cfg, t).unwrap();
+    let sv = Serve::start(&cfg);
+    assert!(sv.base.starts_with("https://0.0.0.0:"), "{}", sv.base);
+    let port = sv.base.rsplit(':').next().unwrap().to_string();
+    let url = |p: &str| format!("https://localhost:{port}{p}");
+    let (_, st, body) = curl(d, &["--cacert", "api-ca.pem", &url("/v1/requests/none")]);
+    assert_eq!(st, 401, "{body}");
+    let (_, st, body) = curl(
+        d,
+        &[
+            "--cacert",
+            "api-ca.pem",
+            "--cert",
+            "mdm-client.pem",
+            "--key",
+            "mdm-client.key",
+            &url("/v1/requests/none"),
+        ],
+    );
+    assert_eq!(st, 404, "{body}");
+    assert!(body.contains("RC-SVC-006"), "{body}");
+    let (_, st, _) = curl(
+        d,
+        &[
+            "--cacert",
+            "api-ca.pem",
+            "-H",
+            &format!("Authorization: Bearer {tok}"),
+            &url("/v1/requests/none"),
+        ],
+    );
+    assert_eq!(st, 404);
+    let (code, st, _) = curl(
+        d,
+        &[
+            "--cacert",
+            "api-ca.pem",
+            "--cert",
+            "rogue-client.pem",
+            "--key",
+            "rogue-client.key",
+            &url("/v1/requests/none"),
+        ],
+    );
+    assert!(
+        code != 0 && st == 0,
+        "a client certificate of another CA must fail the handshake: curl {code}, HTTP {st}"
+    );
+    std::fs::write(d.join("body.json"), device_body("tls-1")).unwrap();
+    let (_, st, body) = curl(
+        d,
+        &[
+            "--cacert",
+            "api-ca.pem",
+            "--cert",
+            "mdm-client.pem",
+            "--key",
+            "mdm-client.key",
+            "-X",
+            "PUT",
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            "@body.json",
+            &url("/v1/requests/tls-1"),
+        ],
+    );
+    assert_eq!(st, 202, "{body}");
+    let t0 = Instant::now();
+    loop {
+        let (_, st, body) = curl(
+            d,
+            &[
+                "--cacert",
+                "api-ca.pem",
+                "--cert",
+                "mdm-client.pem",
+                "--key",
+                "mdm-client.key",
+                &url("/v1/requests/tls-1"),
+            ],
+        );
+        assert_eq!(st, 200);
+        if body.contains("\"issued\"") {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(30), "{body}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Plain HTTP is not served on that port.
+    let (_, st, _) = curl(d, &[&format!("http://127.0.0.1:{port}/livez")]);
+    assert_ne!(st, 200);
+    // client_ca without TLS is refused.
+    let t = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("tls_cert = \"api.pem\"\ntls_key = \"api.key\"\n", "");
+    std::fs::write(&cfg, t).unwrap();
+    let o = raconn(&["--config", s(&cfg), "serve"]);
+    assert!(
+        text(&o.stderr).contains("RC-SVC-001"),
+        "{}",
+        text(&o.stderr)
+    );
+}

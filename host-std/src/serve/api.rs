@@ -127,6 +127,15 @@ pub fn router(app: Arc<App>) -> Router {
 }
 
 async fn auth(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
+    // A client certificate rustls verified against client_ca authenticates.
+    let cert = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<super::listen::Caller>>()
+        .and_then(|c| c.0.cert_subject.clone());
+    if let Some(subject) = cert {
+        tracing::debug!(caller = %subject, "client certificate");
+        return next.run(req).await;
+    }
     let presented = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -146,9 +155,7 @@ async fn auth(State(app): State<Arc<App>>, req: Request, next: Next) -> Response
     };
     match who {
         Ok(name) => {
-            let span = tracing::info_span!("api", caller = %name);
-            let _g = span.enter();
-            drop(_g);
+            tracing::debug!(caller = %name, "bearer token");
             next.run(req).await
         }
         Err(why) => {

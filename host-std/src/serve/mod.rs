@@ -12,6 +12,7 @@
 //! | [`db`] | the request table (SQLite / PostgreSQL), claims and leases |
 //! | [`worker`] | claiming, driving, retry and poll scheduling, revocation |
 //! | [`api`] | the HTTP API (axum), authentication, health, metrics |
+//! | [`listen`] | the API's listener: loopback TCP, or TLS with optional client certificates |
 //! | [`seal`] | the key-encryption key: sealed device keys and passwords |
 //! | [`tokens`] | bearer tokens (hashes in a file) |
 //! | [`metrics`] | Prometheus metrics |
@@ -21,6 +22,7 @@
 
 pub mod api;
 pub mod db;
+pub mod listen;
 pub mod metrics;
 pub mod seal;
 pub mod tokens;
@@ -288,9 +290,9 @@ fn is_loopback(a: &std::net::SocketAddr) -> bool {
 pub fn run(config_path: &Path) -> Result<(), HostError> {
     run_with(
         config_path,
-        |addr, workers, instance| {
+        |addr, workers, instance, scheme| {
             eprintln!(
-                "raconn serve: listening on http://{addr} ({workers} workers, instance {instance})"
+                "raconn serve: listening on {scheme}://{addr} ({workers} workers, instance {instance})"
             );
         },
         None,
@@ -303,7 +305,7 @@ pub fn run(config_path: &Path) -> Result<(), HostError> {
 /// as the quickstart runs it.
 pub fn run_with(
     config_path: &Path,
-    ready: impl FnOnce(std::net::SocketAddr, usize, &str),
+    ready: impl FnOnce(std::net::SocketAddr, usize, &str, &str),
     stop: Option<tokio::sync::oneshot::Receiver<()>>,
 ) -> Result<(), HostError> {
     let cfg = crate::config::load(config_path)?;
@@ -316,16 +318,24 @@ pub fn run_with(
         ))
         .into());
     }
-    if sc.tls.is_some() || sc.client_ca.is_some() {
+    if sc.client_ca.is_some() && sc.tls.is_none() {
         return Err(ServiceError::PlainHttp(format!(
-            "tls_cert/tls_key/client_ca in {}: this version serves the API on loopback HTTP only; terminate TLS in front of it (README, \"The service\")",
+            "client_ca in {} needs TLS on the API: set tls_cert and tls_key",
             cfg.path.display()
         ))
         .into());
     }
+    let tls_cfg = match &sc.tls {
+        Some((c, k)) => Some(listen::server_config(c, k, sc.client_ca.as_deref())?),
+        None => None,
+    };
     let toks = tokens::Tokens::load(&sc.tokens)?;
-    if toks.is_empty() {
-        return Err(ServiceError::NoAuth(format!("no token in {}", sc.tokens.display())).into());
+    if toks.is_empty() && sc.client_ca.is_none() {
+        return Err(ServiceError::NoAuth(format!(
+            "no token in {} and no client_ca",
+            sc.tokens.display()
+        ))
+        .into());
     }
     let kek = seal::Kek::load(&sc.kek)?;
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -361,13 +371,28 @@ pub fn run_with(
         tokio::spawn(api::health_loop(app.clone()));
         tokio::spawn(purge_loop(app.clone()));
         let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
-        let server = axum::serve(listener, api::router(app.clone()))
-            .with_graceful_shutdown(async move {
-                let _ = stop_rx.changed().await;
-            });
-        let srv = tokio::spawn(async move { server.await });
+        let stopped = async move {
+            let _ = stop_rx.changed().await;
+        };
+        let router = api::router(app.clone());
+        let scheme = if tls_cfg.is_some() { "https" } else { "http" };
+        let srv = match tls_cfg {
+            None => tokio::spawn(async move {
+                axum::serve(listener, router.into_make_service_with_connect_info::<listen::Caller>())
+                    .with_graceful_shutdown(stopped)
+                    .await
+            }),
+            Some(c) => {
+                let l = listen::tls(listener, c)?;
+                tokio::spawn(async move {
+                    axum::serve(l, router.into_make_service_with_connect_info::<listen::Caller>())
+                        .with_graceful_shutdown(stopped)
+                        .await
+                })
+            }
+        };
         tracing::info!(instance = %instance, listen = %addr, workers, database = %redact_url(&app.cfg().service.database), "raconn serve ready");
-        ready(addr, workers, &instance);
+        ready(addr, workers, &instance, scheme);
         notify(&[sd_state("READY=1")]);
         let watchdog = tokio::spawn(watchdog_loop());
         match stop {
