@@ -625,7 +625,8 @@ fn refusals_before_serving() {
 fn retry_limit_purge_and_readiness() {
     let e = env_with(ServerKey::P256, false);
     let db = database(&e, false);
-    e.sim.set_fault(Fault::Http500);
+    // The CA down for maintenance: health DOWN, every service 503.
+    e.sim.set_fault(Fault::Down);
     let (cfg, tok) = setup(&e, &db, "keep_issued_days = 0");
     let text_cfg = std::fs::read_to_string(&cfg)
         .unwrap()
@@ -801,6 +802,7 @@ fn faults_heal_without_duplicates() {
         (Fault::Http500, "500"),
         (Fault::Drop, "drop"),
         (Fault::Delay(6000), "delay"),
+        (Fault::Down, "down"),
     ] {
         e.sim.set_fault(f);
         submit_many(&sv.base, &tok, label, n);
@@ -808,13 +810,13 @@ fn faults_heal_without_duplicates() {
         e.sim.set_fault(Fault::None);
     }
     let mut thumbs = Vec::new();
-    for label in ["500", "drop", "delay"] {
+    for label in ["500", "drop", "delay", "down"] {
         thumbs.extend(all_issued(&sv.base, &tok, label, n, 120, &|| sv.log()));
     }
-    assert_eq!(distinct(&thumbs), 3 * n);
+    assert_eq!(distinct(&thumbs), 4 * n);
     assert_eq!(
         e.sim.certificates_issued(),
-        3 * n,
+        4 * n,
         "no request issued twice\n{}",
         sv.log()
     );
@@ -841,6 +843,27 @@ fn kill_and_restart_on_sqlite() {
     let thumbs = all_issued(&sv.base, &tok, "k", n, 120, &|| sv.log());
     assert_eq!(distinct(&thumbs), n);
     assert_eq!(e.sim.certificates_issued(), n, "{}", sv.log());
+    // SIGHUP reloads the tokens: a token added now works after it.
+    let o = raconn(&["--config", s(&cfg), "token", "add", "second"]);
+    assert!(o.status.success());
+    let second = text(&o.stdout).trim().to_string();
+    let url = format!("{}/v1/requests/k-0", sv.base);
+    assert_eq!(call("GET", &url, Some(&second), None).status, 401);
+    let st = Command::new("kill")
+        .args(["-HUP", &sv.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let t0 = Instant::now();
+    while call("GET", &url, Some(&second), None).status != 200 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "SIGHUP did not reload the tokens\n{}",
+            sv.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(sv.log().contains("reloaded"), "{}", sv.log());
     // SIGTERM: stop claiming, finish, exit 0.
     let st = Command::new("kill")
         .args(["-TERM", &sv.child.id().to_string()])

@@ -729,10 +729,33 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
     (StatusCode::OK, h, app.metrics.encode()).into_response()
 }
 
-/// Asks each profile's CA `healthcheckService getStatus` every 60 s.
+/// Asks each profile's CA `healthcheckService getStatus` every 60 s, and
+/// watches the RA certificate: its notAfter as a metric, and a warning once
+/// a day from 28 days before it (certmonger's notice days; `raconn check`
+/// warns at the same point).
 pub async fn health_loop(app: Arc<App>) {
+    let mut warned_at = i64::MIN / 2;
     loop {
         let cfg = app.cfg();
+        let c2 = cfg.clone();
+        if let Ok(Ok((der, _))) =
+            tokio::task::spawn_blocking(move || crate::issue::ra_identity(&c2)).await
+        {
+            if let Ok(c) = raconn_core::cert::CertificateRef::parse(&der) {
+                let not_after = c.not_after.unix();
+                app.metrics.ra_not_after.set(not_after);
+                let now = now_ms();
+                let days = (not_after - now / 1000).div_euclid(86_400);
+                if days < 28 && now - warned_at >= 86_400_000 {
+                    warned_at = now;
+                    tracing::warn!(
+                        days_left = days,
+                        not_after = %c.not_after,
+                        "the RA certificate expires in {days} days: `raconn ra renew`, have DigiCert issue it, `raconn ra accept`, list both thumbprints in ra_cert_thumbprint and send SIGHUP"
+                    );
+                }
+            }
+        }
         for (name, p) in cfg.profiles.clone() {
             let c2 = cfg.clone();
             let r = tokio::task::spawn_blocking(move || ca_up(&c2, &p)).await;

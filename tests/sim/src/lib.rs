@@ -136,6 +136,9 @@ pub enum Fault {
     /// A well-formed SOAP reply of another service (a health status)
     /// where a policy or certificate was expected.
     WrongReply,
+    /// The CA is down for maintenance: the health check answers
+    /// `statusCode` DOWN, every other service HTTP 503.
+    Down,
 }
 
 impl Fault {
@@ -157,6 +160,7 @@ impl Fault {
             "endless-head" => Fault::Endless(Stream::EndlessHead),
             "slow-head" => Fault::Endless(Stream::SlowHead),
             "wrong-reply" => Fault::WrongReply,
+            "down" => Fault::Down,
             s => {
                 if let Some(ms) = s.strip_prefix("delay-") {
                     Fault::Delay(ms.parse().ok()?)
@@ -268,6 +272,7 @@ const NS_POL: &str = "http://schemas.verisign.com/pkiservices/2009/07/policy";
 const NS_ENR: &str = "http://schemas.verisign.com/pkiservices/2009/07/enrollment";
 const NS_WST: &str = "http://docs.oasis-open.org/ws-sx/ws-trust/200512/";
 
+const HEALTH_DOWN: &str = "<ns2:getStatusResponseMessage xmlns:ns2=\"http://schemas.pki.symantec.com/pkiservices/healthcheck\"><ns2:version>1.0</ns2:version><ns2:serverTransactionID>SIM-HEALTH</ns2:serverTransactionID><ns2:statusCode>DOWN</ns2:statusCode><ns2:statusMessage>raconn-sim is down for maintenance</ns2:statusMessage></ns2:getStatusResponseMessage>";
 const HEALTH_UP: &str = "<ns2:getStatusResponseMessage xmlns:ns2=\"http://schemas.pki.symantec.com/pkiservices/healthcheck\"><ns2:version>1.0</ns2:version><ns2:serverTransactionID>SIM-HEALTH</ns2:serverTransactionID><ns2:statusCode>UP</ns2:statusCode><ns2:statusMessage>raconn-sim is up</ns2:statusMessage></ns2:getStatusResponseMessage>";
 
 /// `<prefix:clientTransactionID>` echoing `ctid`, or nothing when empty.
@@ -562,6 +567,18 @@ impl Sim {
                 }
             }
             Fault::WrongReply => return ok(envelope(HEALTH_UP)),
+            Fault::Down if path.ends_with("/healthcheckService") => {
+                return ok(envelope(HEALTH_DOWN))
+            }
+            Fault::Down => {
+                return Reply {
+                    status: 503,
+                    body: b"Service Unavailable (raconn-sim: down for maintenance)".to_vec(),
+                    drop: false,
+                    delay_ms: 0,
+                    stream: None,
+                }
+            }
             _ => self.route(path, &text, fault_now),
         };
         if let Fault::Delay(ms) = fault_now {

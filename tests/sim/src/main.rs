@@ -8,7 +8,7 @@
 //! `drop`, `http500`, `unknown-oid`, `policy-verification`,
 //! `special-chars`, `pending-N`, `malformed-xml`, `wrong-key`,
 //! `lose-reply`, `search-refused`, `endless-body`, `endless-chunked`,
-//! `endless-head`, `slow-head`, `wrong-reply`. `--ignore-repeated-ctid` makes every
+//! `endless-head`, `slow-head`, `wrong-reply`, `down`. `--ignore-repeated-ctid` makes every
 //! enrollment issue a new certificate even with a repeated clientTransactionID.
 
 use std::path::PathBuf;
