@@ -86,6 +86,10 @@ enum Command {
     /// Bearer tokens for the service's API.
     #[command(subcommand)]
     Token(TokenCmd),
+    /// Windows: run `raconn serve` as a Windows service (install, uninstall; `run` is what the SCM starts).
+    #[cfg(windows)]
+    #[command(subcommand)]
+    Service(ServiceCmd),
     /// Explain an error code (message and remedy).
     Explain {
         /// The code, e.g. RC-THUMB-002.
@@ -104,6 +108,32 @@ enum TokenCmd {
     /// Make a token for a caller: printed once; the tokens file keeps its SHA-256.
     Add {
         /// A name for the caller (letters, digits, . _ - @), shown in logs.
+        name: String,
+    },
+}
+
+#[cfg(windows)]
+#[derive(Subcommand, Debug)]
+enum ServiceCmd {
+    /// Register the service for this raconn.toml (started automatically, delayed, as LocalSystem unless --account).
+    Install {
+        /// The service name.
+        #[arg(long, default_value = crate::serve::winsvc::NAME)]
+        name: String,
+        /// Run as this account (DOMAIN\\user); its password from RACONN_SERVICE_PASSWORD.
+        #[arg(long)]
+        account: Option<String>,
+    },
+    /// Stop and remove the service.
+    Uninstall {
+        /// The service name.
+        #[arg(long, default_value = crate::serve::winsvc::NAME)]
+        name: String,
+    },
+    /// Started by the Service Control Manager: runs `raconn serve` under it.
+    Run {
+        /// The service name.
+        #[arg(long, default_value = crate::serve::winsvc::NAME)]
         name: String,
     },
 }
@@ -236,6 +266,31 @@ fn run(cli: Cli) -> Result<ExitCode, HostError> {
             } else {
                 load_config(config.as_deref())?;
                 crate::serve::run(&path)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        #[cfg(windows)]
+        Command::Service(c) => {
+            let path = crate::config::locate(config.as_deref());
+            match c {
+                ServiceCmd::Install { name, account } => {
+                    load_config(config.as_deref())?;
+                    let pw = std::env::var("RACONN_SERVICE_PASSWORD").unwrap_or_default();
+                    crate::serve::winsvc::install(
+                        &name,
+                        &path,
+                        account.as_deref().map(|a| (a, pw.as_str())),
+                    )?;
+                    note(&format!(
+                        "service {name} installed for {}; start it with `sc start {name}`",
+                        path.display()
+                    ));
+                }
+                ServiceCmd::Uninstall { name } => {
+                    crate::serve::winsvc::uninstall(&name)?;
+                    note(&format!("service {name} removed"));
+                }
+                ServiceCmd::Run { name } => crate::serve::winsvc::run(&name, &path)?,
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -26,6 +26,8 @@ pub mod listen;
 pub mod metrics;
 pub mod seal;
 pub mod tokens;
+#[cfg(windows)]
+pub mod winsvc;
 pub mod worker;
 
 use std::collections::{BTreeMap, HashMap};
