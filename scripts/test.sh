@@ -82,6 +82,7 @@ rm -rf "$FW_DIR"
 
 step "PostgreSQL for the service tests (Debian's server, loopback, as the postgres user)"
 PG_DIR=$(mktemp -d)
+chmod 755 "$PG_DIR"   # the postgres user must reach its data directory inside
 PG_URL=""
 # A port below the ephemeral range, so no client socket can hold it.
 for port in 15432 15433 15434 15435; do

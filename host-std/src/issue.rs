@@ -279,6 +279,22 @@ pub fn pfx_bytes(
     profile: PfxProfile,
     alias: &str,
 ) -> Result<Vec<u8>, HostError> {
+    pfx_build(key_pkcs8, cert, chain, password, profile, alias, None)
+}
+
+/// [`pfx_bytes`]; `iterations` overrides the key-derivation and MAC
+/// iteration counts (the pre-send check uses 1: it proves the key, alias
+/// and password encode, which does not depend on the count, at a 10 000th
+/// of the PBKDF2 cost).
+fn pfx_build(
+    key_pkcs8: &[u8],
+    cert: &[u8],
+    chain: &[Vec<u8>],
+    password: &str,
+    profile: PfxProfile,
+    alias: &str,
+    iterations: Option<u32>,
+) -> Result<Vec<u8>, HostError> {
     use p12_keystore::{
         Certificate, EncryptionAlgorithm, KeyStore, KeyStoreEntry, MacAlgorithm, PrivateKey,
         PrivateKeyChain,
@@ -307,6 +323,10 @@ pub fn pfx_bytes(
         PfxProfile::Legacy => w
             .encryption_algorithm(EncryptionAlgorithm::PbeWithShaAnd3KeyTripleDesCbc)
             .mac_algorithm(MacAlgorithm::HmacSha1),
+    };
+    let w = match iterations {
+        Some(n) => w.encryption_iterations(n).mac_iterations(n),
+        None => w,
     };
     w.write().map_err(pfx_err)
 }
@@ -407,7 +427,16 @@ pub fn check_pfx_with(
     p: &Profile,
     alias: &str,
 ) -> Result<(), HostError> {
-    pfx_bytes(&key.to_pkcs8()?, stand_in, &[], password, p.pfx, alias).map(|_| ())
+    pfx_build(
+        &key.to_pkcs8()?,
+        stand_in,
+        &[],
+        password,
+        p.pfx,
+        alias,
+        Some(1),
+    )
+    .map(|_| ())
 }
 
 /// Where a driven transaction keeps its record and its device key: the
