@@ -1,7 +1,8 @@
 //! The error catalogue: every code raconn prints, with its message and
 //! remedy, in one table below both hosts — the core's own codes (declared
 //! beside their enums with [`crate::explain!`]), and the rows of the desktop
-//! host (`RC-HOST`, `RC-CONF`, `RC-TLS`) and of the appliance adapter
+//! host (`RC-HOST`, `RC-CONF`, `RC-TLS`, and `RC-SVC` of `raconn serve`)
+//! and of the appliance adapter
 //! (`RC-EMB`), declared here so that `raconn explain` and an appliance's
 //! logs read the same table while neither host depends on the other.
 //!

@@ -294,6 +294,19 @@ mod tests {
                 row.code.starts_with("RC-HOST-")
                     || row.code.starts_with("RC-CONF-")
                     || row.code.starts_with("RC-TLS-")
+                    || row.code.starts_with("RC-SVC-"),
+                "{}",
+                row.code
+            );
+        }
+        let e = HostError::from(ServiceError::Conflict("r1".into()));
+        assert_eq!(e.code(), "RC-SVC-005");
+        assert!(e.to_string().starts_with("RC-SVC-005: "), "{e}");
+        for row in raconn_core::catalogue::HOST {
+            assert!(
+                !row.message.is_empty() && !row.remedy.is_empty(),
+                "{}",
+                row.code
             );
         }
     }
