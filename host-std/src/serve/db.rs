@@ -216,18 +216,13 @@ impl Db {
         password_sealed: &[u8],
         now: i64,
     ) -> Result<bool, HostError> {
-        let q = self.sql("INSERT INTO requests (request_id, profile, params, body_mac, password_sealed, state, attempts, run_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'queued', 0, $6, $6, $6) ON CONFLICT (request_id) DO NOTHING");
-        let r = sqlx::query(q)
-            .bind(id)
-            .bind(profile)
-            .bind(params)
-            .bind(body_mac)
-            .bind(password_sealed)
-            .bind(now)
-            .execute(&self.pool)
-            .await
-            .map_err(db_err("insert"))?;
-        Ok(r.rows_affected() == 1)
+        let n = self.exec(
+            "insert",
+            "INSERT INTO requests (request_id, profile, params, body_mac, password_sealed, state, attempts, run_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'queued', 0, $6, $6, $6) ON CONFLICT (request_id) DO NOTHING",
+            vec![Val::S(id), Val::S(profile), Val::S(params), Val::S(body_mac), Val::B(password_sealed), Val::I(now)],
+        )
+        .await?;
+        Ok(n == 1)
     }
 
     /// The row of `id`.
@@ -287,8 +282,9 @@ impl Db {
         r.as_ref().map(job).transpose().map_err(db_err("decode"))
     }
 
-    async fn leased(&self, what: &str, q: String, binds: Vec<Val<'_>>) -> Result<(), HostError> {
-        let q = self.sql(&q);
+    /// Runs one statement with `binds` ($1, $2, … in order); rows changed.
+    async fn exec(&self, what: &str, q: &str, binds: Vec<Val<'_>>) -> Result<u64, HostError> {
+        let q = self.sql(q);
         let mut query = sqlx::query(q);
         for b in binds {
             query = match b {
@@ -299,7 +295,13 @@ impl Db {
             };
         }
         let r = query.execute(&self.pool).await.map_err(db_err(what))?;
-        if r.rows_affected() == 0 {
+        Ok(r.rows_affected())
+    }
+
+    /// [`Db::exec`] of a write that names the worker's lease: no row
+    /// changed means another worker holds the row now.
+    async fn leased(&self, what: &str, q: String, binds: Vec<Val<'_>>) -> Result<(), HostError> {
+        if self.exec(what, &q, binds).await? == 0 {
             return Err(ServiceError::LeaseLost(format!(
                 "{what}: the row is leased by another worker now"
             ))
@@ -443,15 +445,13 @@ impl Db {
     /// Queues a revocation of an issued row; `false` when the row is not
     /// issued or has one queued.
     pub async fn queue_revoke(&self, id: &str, reason: &str, now: i64) -> Result<bool, HostError> {
-        let q = self.sql("UPDATE requests SET revoke_reason = $2, attempts = 0, run_at = $3, updated_at = $3 WHERE request_id = $1 AND state = 'issued' AND revoke_reason IS NULL");
-        let r = sqlx::query(q)
-            .bind(id)
-            .bind(reason)
-            .bind(now)
-            .execute(&self.pool)
-            .await
-            .map_err(db_err("queue revoke"))?;
-        Ok(r.rows_affected() == 1)
+        let n = self.exec(
+            "queue revoke",
+            "UPDATE requests SET revoke_reason = $2, attempts = 0, run_at = $3, updated_at = $3 WHERE request_id = $1 AND state = 'issued' AND revoke_reason IS NULL",
+            vec![Val::S(id), Val::S(reason), Val::I(now)],
+        )
+        .await?;
+        Ok(n == 1)
     }
 
     /// Rows per state.
@@ -477,39 +477,35 @@ impl Db {
 
     /// Deletes PFXs of certificates issued before `before`; returns how many.
     pub async fn purge(&self, before: i64) -> Result<u64, HostError> {
-        let q = self.sql("UPDATE requests SET pfx = NULL, pfx_purged = 1 WHERE pfx IS NOT NULL AND issued_at < $1");
-        sqlx::query(q)
-            .bind(before)
-            .execute(&self.pool)
-            .await
-            .map(|r| r.rows_affected())
-            .map_err(db_err("purge"))
+        self.exec(
+            "purge",
+            "UPDATE requests SET pfx = NULL, pfx_purged = 1 WHERE pfx IS NOT NULL AND issued_at < $1",
+            vec![Val::I(before)],
+        )
+        .await
     }
 
     /// Deletes the PFX of `id`.
     pub async fn purge_one(&self, id: &str) -> Result<(), HostError> {
-        let q = self.sql("UPDATE requests SET pfx = NULL, pfx_purged = 1 WHERE request_id = $1");
-        sqlx::query(q)
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map(|_| ())
-            .map_err(db_err("purge"))
+        self.exec(
+            "purge",
+            "UPDATE requests SET pfx = NULL, pfx_purged = 1 WHERE request_id = $1",
+            vec![Val::S(id)],
+        )
+        .await
+        .map(|_| ())
     }
 
     /// Releases every lease the workers of `instance` hold (shutdown): the
     /// rows run again at once, here after a restart or in another instance.
     pub async fn release_instance(&self, instance: &str, now: i64) -> Result<u64, HostError> {
         let prefix = format!("{instance}/");
-        let q = self.sql("UPDATE requests SET lease_owner = NULL, lease_until = NULL, run_at = $2, updated_at = $2 WHERE substr(lease_owner, 1, CAST($3 AS INTEGER)) = $1");
-        sqlx::query(q)
-            .bind(prefix.clone())
-            .bind(now)
-            .bind(i64::try_from(prefix.len()).unwrap_or(i64::MAX))
-            .execute(&self.pool)
-            .await
-            .map(|r| r.rows_affected())
-            .map_err(db_err("release"))
+        self.exec(
+            "release",
+            "UPDATE requests SET lease_owner = NULL, lease_until = NULL, run_at = $2, updated_at = $2 WHERE substr(lease_owner, 1, CAST($3 AS INTEGER)) = $1",
+            vec![Val::S(&prefix), Val::I(now), Val::I(i64::try_from(prefix.len()).unwrap_or(i64::MAX))],
+        )
+        .await
     }
 }
 
