@@ -54,7 +54,7 @@ rows! {
         SVC_BAD_BODY = ("RC-SVC-004", "the request is not valid", "fix the field named in the error (README lists the body's fields); nothing was queued"),
         SVC_CONFLICT = ("RC-SVC-005", "this request id was already used for a different request", "use a new request id for a new request; the same id with the same body returns the existing request"),
         SVC_NOT_FOUND = ("RC-SVC-006", "no request with this id", "check the request id; PUT /v1/requests/{id} creates it"),
-        SVC_UNAUTHENTICATED = ("RC-SVC-007", "the caller is not authenticated", "send `Authorization: Bearer TOKEN` with a token `raconn token add NAME` printed"),
+        SVC_UNAUTHENTICATED = ("RC-SVC-007", "the caller is not authenticated", "send `Authorization: Bearer TOKEN` with a token `raconn token add NAME` printed, or a client certificate issued by client_ca"),
         SVC_TOO_LARGE = ("RC-SVC-008", "the request body is larger than 64 KiB", "send only the fields README lists; a certificate request body is well under 4 KiB"),
         SVC_NOT_ISSUED = ("RC-SVC-009", "the request has no certificate", "wait until GET shows state issued (Retry-After says when to ask again); a failed request gets none"),
         SVC_ALREADY_REVOKED = ("RC-SVC-010", "the request's certificate is already revoked, or its revocation is queued", "nothing to do; GET shows the state"),

@@ -127,12 +127,19 @@ pub fn router(app: Arc<App>) -> Router {
 }
 
 async fn auth(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
-    // A client certificate rustls verified against client_ca authenticates.
-    let cert = req
+    // A client certificate verified against client_ca authenticates; one
+    // that does not chain to it is refused, whatever else is presented.
+    let caller = req
         .extensions()
         .get::<axum::extract::ConnectInfo<super::listen::Caller>>()
-        .and_then(|c| c.0.cert_subject.clone());
-    if let Some(subject) = cert {
+        .map(|c| c.0.clone())
+        .unwrap_or_default();
+    if let Some(why) = caller.cert_refused {
+        tracing::warn!(method = %req.method(), path = %req.uri().path(), "refused: {why}");
+        return ApiError::svc(StatusCode::UNAUTHORIZED, ServiceError::Unauthenticated(why))
+            .into_response();
+    }
+    if let Some(subject) = caller.cert_subject {
         tracing::debug!(caller = %subject, "client certificate");
         return next.run(req).await;
     }
