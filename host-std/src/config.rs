@@ -86,6 +86,8 @@ struct RawService {
     #[serde(default)]
     grace_s: Option<u32>,
     #[serde(default)]
+    policy_cache_s: Option<u32>,
+    #[serde(default)]
     instance: Option<String>,
 }
 
@@ -123,6 +125,10 @@ pub struct ServiceConfig {
     pub lease_s: u32,
     /// Seconds `SIGTERM` waits for in-flight work.
     pub grace_s: u32,
+    /// Seconds a profile's policy is reused before it is fetched again
+    /// (0: fetched for every request); dropped at once when a request of
+    /// the profile fails, and on `SIGHUP`.
+    pub policy_cache_s: u32,
     /// This instance's id in logs and metrics (default: host name and process id).
     pub instance: Option<String>,
 }
@@ -486,6 +492,7 @@ fn service_config(
         key_encryption_key: None,
         lease_s: None,
         grace_s: None,
+        policy_cache_s: None,
         instance: None,
     });
     let listen_text = raw.listen.as_deref().unwrap_or("127.0.0.1:8443");
@@ -556,6 +563,7 @@ fn service_config(
         kek: base.join(raw.key_encryption_key.as_deref().unwrap_or("kek")),
         lease_s,
         grace_s: raw.grace_s.unwrap_or(30),
+        policy_cache_s: raw.policy_cache_s.unwrap_or(300),
         instance: raw.instance,
     })
 }

@@ -676,6 +676,55 @@ fn retry_limit_purge_and_readiness() {
     );
 }
 
+/// The policy cache: one worker fetches the profile's policy once for a
+/// run of requests; a request that fails drops it, so the next asks the CA
+/// again; `policy_cache_s = 0` fetches it for every request.
+#[test]
+fn policy_cache_and_its_invalidation() {
+    let e = env_with(ServerKey::P256, false);
+    let policy_calls = || {
+        e.sim
+            .recorded()
+            .iter()
+            .filter(|r| r.path.ends_with("/policyService"))
+            .count()
+    };
+    let db = database(&e, false);
+    let (cfg, tok) = setup(&e, &db, "workers = 1");
+    let sv = Serve::start(&cfg);
+    submit_many(&sv.base, &tok, "pc", 5);
+    all_issued(&sv.base, &tok, "pc", 5, 60, &|| sv.log());
+    assert_eq!(policy_calls(), 1, "{}", sv.log());
+    assert_eq!(e.sim.enrollments(), 5);
+    // The CA refuses an enrollment: the kept policy is dropped.
+    e.sim.set_fault(Fault::PolicyVerification);
+    submit_many(&sv.base, &tok, "pv", 1);
+    wait_state(&sv, &tok, "pv-0", "failed", 30);
+    assert_eq!(policy_calls(), 1, "the failed request used the kept policy");
+    e.sim.set_fault(Fault::None);
+    submit_many(&sv.base, &tok, "pd", 2);
+    all_issued(&sv.base, &tok, "pd", 2, 60, &|| sv.log());
+    assert_eq!(
+        policy_calls(),
+        2,
+        "after a failure the policy is fetched again\n{}",
+        sv.log()
+    );
+    drop(sv);
+    // Off: a policy call per request.
+    let cfg_off = cfg.with_file_name("raconn-off.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg_off,
+        text.replace("workers = 1", "workers = 1\npolicy_cache_s = 0"),
+    )
+    .unwrap();
+    let sv = Serve::start(&cfg_off);
+    submit_many(&sv.base, &tok, "off", 3);
+    all_issued(&sv.base, &tok, "off", 3, 60, &|| sv.log());
+    assert_eq!(policy_calls(), 5, "{}", sv.log());
+}
+
 /// The same PUT 50 times at once: one request, one enrollment.
 fn idempotent(pg: bool) {
     let e = env(ServerKey::P256);
@@ -831,7 +880,7 @@ fn faults_heal_without_duplicates() {
 fn kill_and_restart_on_sqlite() {
     let e = env_with(ServerKey::P256, false);
     let db = database(&e, false);
-    let (cfg, tok) = setup(&e, &db, "");
+    let (cfg, tok) = setup(&e, &db, "grace_s = 1");
     let mut sv = Serve::start(&cfg);
     let n = 40;
     e.sim.set_fault(Fault::Delay(300));
@@ -864,7 +913,49 @@ fn kill_and_restart_on_sqlite() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(sv.log().contains("reloaded"), "{}", sv.log());
-    // SIGTERM: stop claiming, finish, exit 0.
+    // SIGTERM with work in flight that outlasts grace_s: stop claiming,
+    // release the leases, exit 0.
+    e.sim.set_fault(Fault::Delay(4000));
+    submit_many(&sv.base, &tok, "g", 2);
+    let t0 = Instant::now();
+    while call(
+        "GET",
+        &format!("{}/v1/requests?state=working", sv.base),
+        Some(&tok),
+        None,
+    )
+    .json()["requests"]
+        .as_array()
+        .map_or(0, Vec::len)
+        == 0
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "nothing in flight\n{}",
+            sv.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    sigterm_and_wait(&mut sv);
+    assert!(sv.log().contains("releasing"), "{}", sv.log());
+    // The next instance takes the released rows as queued work, not as
+    // expired leases, and issues each once.
+    e.sim.set_fault(Fault::None);
+    let mut sv = Serve::start(&cfg);
+    let thumbs = all_issued(&sv.base, &tok, "g", 2, 60, &|| sv.log());
+    assert_eq!(distinct(&thumbs), 2);
+    assert_eq!(e.sim.certificates_issued(), n + 2, "{}", sv.log());
+    let m =
+        String::from_utf8(call("GET", &format!("{}/metrics", sv.base), None, None).body).unwrap();
+    assert!(
+        m.lines().any(|l| l == "raconn_lease_expired_total 0"),
+        "released rows were counted as expired leases:\n{m}"
+    );
+    sigterm_and_wait(&mut sv);
+}
+
+/// SIGTERM, then the exit within the grace period: status 0.
+fn sigterm_and_wait(sv: &mut Serve) {
     let st = Command::new("kill")
         .args(["-TERM", &sv.child.id().to_string()])
         .status()
@@ -1059,8 +1150,8 @@ fn curl(dir: &Path, args: &[&str]) -> (i32, u16, String) {
 
 /// TLS on the API (any address), client certificates from `client_ca`
 /// (curl, openssl-made certificates): no credential 401; a client
-/// certificate or a token authenticates; a certificate of another CA is
-/// refused in the handshake.
+/// certificate or a token authenticates; a certificate of another CA gets
+/// 401 naming why, even with a valid token beside it.
 #[test]
 fn tls_listener_and_client_certificates() {
     let e = env_with(ServerKey::P256, false);
@@ -1127,22 +1218,34 @@ fn tls_listener_and_client_certificates() {
         ],
     );
     assert_eq!(st, 404);
-    let (code, st, _) = curl(
-        d,
-        &[
+    for with_token in [false, true] {
+        let bearer = format!("Authorization: Bearer {tok}");
+        let mut args = vec![
             "--cacert",
             "api-ca.pem",
             "--cert",
             "rogue-client.pem",
             "--key",
             "rogue-client.key",
-            &url("/v1/requests/none"),
-        ],
-    );
-    assert!(
-        code != 0 && st == 0,
-        "a client certificate of another CA must fail the handshake: curl {code}, HTTP {st}"
-    );
+        ];
+        if with_token {
+            args.extend(["-H", bearer.as_str()]);
+        }
+        let u = url("/v1/requests/none");
+        args.push(&u);
+        let (code, st, body) = curl(d, &args);
+        assert_eq!(
+            (code, st),
+            (0, 401),
+            "a client certificate of another CA (token: {with_token}): {body}"
+        );
+        assert!(
+            body.contains("RC-SVC-007")
+                && body.contains("CN=rogue-client")
+                && body.contains("client_ca"),
+            "{body}"
+        );
+    }
     std::fs::write(d.join("body.json"), device_body("tls-1")).unwrap();
     let (_, st, body) = curl(
         d,

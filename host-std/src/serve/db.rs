@@ -321,35 +321,21 @@ impl Db {
         .await
     }
 
-    /// Stores the transaction record (and extends the lease).
+    /// Stores the transaction record — with the sealed device key, when
+    /// one is new, in the same statement — and extends the lease.
     pub async fn save_record(
         &self,
         id: &str,
         owner: &str,
         record: &[u8],
+        key_sealed: Option<&[u8]>,
         now: i64,
         until: i64,
     ) -> Result<(), HostError> {
         self.leased(
             "save record",
-            "UPDATE requests SET record = $3, updated_at = $4, lease_until = $5 WHERE request_id = $1 AND lease_owner = $2".into(),
-            vec![Val::S(id), Val::S(owner), Val::B(record), Val::I(now), Val::I(until)],
-        )
-        .await
-    }
-
-    /// Stores the sealed device key.
-    pub async fn save_key(
-        &self,
-        id: &str,
-        owner: &str,
-        sealed: &[u8],
-        now: i64,
-    ) -> Result<(), HostError> {
-        self.leased(
-            "save key",
-            "UPDATE requests SET key_sealed = $3, updated_at = $4 WHERE request_id = $1 AND lease_owner = $2".into(),
-            vec![Val::S(id), Val::S(owner), Val::B(sealed), Val::I(now)],
+            "UPDATE requests SET record = $3, key_sealed = COALESCE($6, key_sealed), updated_at = $4, lease_until = $5 WHERE request_id = $1 AND lease_owner = $2".into(),
+            vec![Val::S(id), Val::S(owner), Val::B(record), Val::I(now), Val::I(until), Val::OB(key_sealed)],
         )
         .await
     }
@@ -497,12 +483,14 @@ impl Db {
     }
 
     /// Releases every lease the workers of `instance` hold (shutdown): the
-    /// rows run again at once, here after a restart or in another instance.
+    /// rows run again at once, here after a restart or in another instance,
+    /// back in the state they were claimed from (`queued` or `pending_ca`),
+    /// so the next claim is not counted as an expired lease.
     pub async fn release_instance(&self, instance: &str, now: i64) -> Result<u64, HostError> {
         let prefix = format!("{instance}/");
         self.exec(
             "release",
-            "UPDATE requests SET lease_owner = NULL, lease_until = NULL, run_at = $2, updated_at = $2 WHERE substr(lease_owner, 1, CAST($3 AS INTEGER)) = $1",
+            "UPDATE requests SET state = CASE WHEN state <> 'working' THEN state WHEN claimed_from = 'pending_ca' THEN 'pending_ca' ELSE 'queued' END, lease_owner = NULL, lease_until = NULL, run_at = $2, updated_at = $2 WHERE substr(lease_owner, 1, CAST($3 AS INTEGER)) = $1",
             vec![Val::S(&prefix), Val::I(now), Val::I(i64::try_from(prefix.len()).unwrap_or(i64::MAX))],
         )
         .await

@@ -127,6 +127,9 @@ pub struct CaStatus {
     pub detail: String,
 }
 
+/// A profile's policy reply, and when the CA gave it.
+type KeptPolicy = (std::time::Instant, Arc<Vec<u8>>);
+
 /// The running service, shared by the API and the workers.
 pub struct App {
     cfg: RwLock<Arc<Config>>,
@@ -136,6 +139,8 @@ pub struct App {
     pub metrics: metrics::Metrics,
     pub instance: String,
     ca_clients: Mutex<HashMap<String, CaSlot>>,
+    /// Per profile: when its policy was fetched, and the CA's reply.
+    policies: Mutex<HashMap<String, KeptPolicy>>,
     pub ca_status: Mutex<BTreeMap<String, CaStatus>>,
     notify: tokio::sync::Notify,
     stopping: AtomicBool,
@@ -192,6 +197,41 @@ impl App {
         }
     }
 
+    /// The policy of `profile` fetched less than `policy_cache_s` ago.
+    pub fn policy(&self, profile: &str) -> Option<Arc<Vec<u8>>> {
+        let ttl = std::time::Duration::from_secs(u64::from(self.cfg().service.policy_cache_s));
+        let m = self.policies.lock().ok()?;
+        m.get(profile)
+            .filter(|(at, _)| at.elapsed() < ttl)
+            .map(|(_, r)| r.clone())
+    }
+
+    /// Keeps the CA's policy reply for `profile`.
+    pub fn keep_policy(&self, profile: &str, reply: &[u8]) {
+        if self.cfg().service.policy_cache_s == 0 {
+            return;
+        }
+        if let Ok(mut m) = self.policies.lock() {
+            m.insert(
+                profile.to_string(),
+                (std::time::Instant::now(), Arc::new(reply.to_vec())),
+            );
+        }
+    }
+
+    /// Drops the kept policy of `profile` (all with `None`): the next
+    /// request asks the CA.
+    pub fn forget_policy(&self, profile: Option<&str>) {
+        if let Ok(mut m) = self.policies.lock() {
+            match profile {
+                Some(p) => {
+                    m.remove(p);
+                }
+                None => m.clear(),
+            }
+        }
+    }
+
     /// `SIGHUP`: reads raconn.toml and the tokens again and drops the CA
     /// clients, so a rotated RA certificate is used from the next request.
     pub fn reload(&self) -> Result<(), HostError> {
@@ -208,6 +248,7 @@ impl App {
         if let Ok(mut m) = self.ca_clients.lock() {
             m.clear();
         }
+        self.forget_policy(None);
         tracing::info!("configuration, tokens and RA certificate reloaded");
         Ok(())
     }
@@ -358,6 +399,7 @@ pub fn run_with(
             metrics,
             instance: instance.clone(),
             ca_clients: Mutex::new(HashMap::new()),
+            policies: Mutex::new(HashMap::new()),
             ca_status: Mutex::new(BTreeMap::new()),
             notify: tokio::sync::Notify::new(),
             stopping: AtomicBool::new(false),

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use raconn_core::error::Explain;
 use raconn_core::pkiws::revoke::{Reason, Serial};
-use raconn_core::pkiws::PkiwsError;
+use raconn_core::pkiws::{PkiwsError, Service};
 use tokio::runtime::Handle;
 use zeroize::Zeroizing;
 
@@ -79,29 +79,62 @@ struct RowRecords<'a> {
     app: &'a App,
     owner: &'a str,
     id: &'a str,
+    profile: &'a str,
     rt: &'a Handle,
     key_sealed: Option<Vec<u8>>,
+    /// `key_sealed` is new and not in the row yet.
+    key_unsaved: bool,
+    /// The `Issued` record, held for the statement that stores the PFX.
+    held_issued: &'a mut Option<Vec<u8>>,
 }
 
+/// Each record is one fsync'd statement, and on SQLite every worker waits
+/// for the one connection, so the commits per request set the service's
+/// rate there. Two are saved by holding them for the next statement, which
+/// keeps every promise the records make: a new device key and its
+/// `KeyMade` record are written with the next record (`Sent`, or `Failed`
+/// when the CA refuses first) — before the enrollment that uses the key
+/// leaves. A crash before that loses a key nothing was sent with; the
+/// next attempt makes another. And the `Issued` record is written with the
+/// PFX in the statement that marks the row issued ([`issue_job`]), or on
+/// its own when anything fails first; a crash before that leaves `Sent`,
+/// from which the next attempt finds the certificate at the CA by the
+/// core's lost-reply search — it enrolls nothing again.
 impl Records for RowRecords<'_> {
     fn save(
         &mut self,
-        _state: raconn_core::issuance::RecordState,
+        state: raconn_core::issuance::RecordState,
         record: &[u8],
     ) -> Result<(), HostError> {
+        use raconn_core::issuance::RecordState;
+        if state == RecordState::KeyMade && self.key_unsaved {
+            return Ok(());
+        }
+        if state == RecordState::Issued && !self.key_unsaved {
+            *self.held_issued = Some(record.to_vec());
+            return Ok(());
+        }
         let now = now_ms();
         let lease = i64::from(self.app.cfg().service.lease_s) * 1000;
-        self.rt.block_on(
-            self.app
-                .db
-                .save_record(self.id, self.owner, record, now, now + lease),
-        )
+        let key = if self.key_unsaved {
+            self.key_sealed.as_deref()
+        } else {
+            None
+        };
+        self.rt.block_on(self.app.db.save_record(
+            self.id,
+            self.owner,
+            record,
+            key,
+            now,
+            now + lease,
+        ))?;
+        self.key_unsaved = false;
+        Ok(())
     }
     fn save_key(&mut self, _reference: &[u8], key: &SoftKey) -> Result<(), HostError> {
-        let sealed = self.app.kek.seal(self.id, "key", &key.to_pkcs8()?)?;
-        self.rt
-            .block_on(self.app.db.save_key(self.id, self.owner, &sealed, now_ms()))?;
-        self.key_sealed = Some(sealed);
+        self.key_sealed = Some(self.app.kek.seal(self.id, "key", &key.to_pkcs8()?)?);
+        self.key_unsaved = true;
         Ok(())
     }
     fn load_key(&mut self, _reference: &[u8]) -> Result<Option<SoftKey>, HostError> {
@@ -111,6 +144,17 @@ impl Records for RowRecords<'_> {
                 let der = self.app.kek.open(self.id, "key", s)?;
                 SoftKey::from_pkcs8(&der).map(Some)
             }
+        }
+    }
+    fn cached_reply(&mut self, service: Service) -> Option<Arc<Vec<u8>>> {
+        match service {
+            Service::Policy => self.app.policy(self.profile),
+            _ => None,
+        }
+    }
+    fn answered(&mut self, service: Service, reply: &[u8]) {
+        if service == Service::Policy {
+            self.app.keep_policy(self.profile, reply);
         }
     }
     fn ca_call(&mut self, service: &'static str, secs: f64) {
@@ -178,6 +222,7 @@ fn process(app: &App, owner: &str, job: Job, rt: &Handle) {
 
 fn issue_job(app: &App, owner: &str, job: &Job, rt: &Handle) -> Result<(), HostError> {
     let cfg = app.cfg();
+    let mut held_issued: Option<Vec<u8>> = None;
     let outcome = (|| -> Result<(Driven, Zeroizing<String>), HostError> {
         let params: Params = serde_json::from_str(&job.params)
             .map_err(|e| ServiceError::Database(format!("params of {}: {e}", job.request_id)))?;
@@ -194,8 +239,11 @@ fn issue_job(app: &App, owner: &str, job: &Job, rt: &Handle) -> Result<(), HostE
             app,
             owner,
             id: &job.request_id,
+            profile: &job.profile,
             rt,
             key_sealed: job.key_sealed.clone(),
+            key_unsaved: false,
+            held_issued: &mut held_issued,
         };
         let mut ca = app.ca_client(&cfg, p)?;
         let check = |k: &SoftKey, stand_in: &[u8]| {
@@ -260,26 +308,67 @@ fn issue_job(app: &App, owner: &str, job: &Job, rt: &Handle) -> Result<(), HostE
         tracing::error!(code = le.code, "failed: {}", le.message);
         rt.block_on(app.db.failed(&job.request_id, owner, &le.json(), now))
     };
+    // A held Issued record is written on its own unless the PFX statement
+    // carries it.
+    let flush = |held: Option<Vec<u8>>| -> Result<(), HostError> {
+        match held {
+            None => Ok(()),
+            Some(r) => {
+                let lease = i64::from(cfg.service.lease_s) * 1000;
+                rt.block_on(
+                    app.db
+                        .save_record(&job.request_id, owner, &r, None, now, now + lease),
+                )
+            }
+        }
+    };
+    let pending = matches!(
+        outcome,
+        Ok((
+            Driven::Failed {
+                error: raconn_core::Error::Pkiws(PkiwsError::Pending),
+                ..
+            },
+            _
+        ))
+    );
+    if !matches!(outcome, Ok((Driven::Issued(_), _))) {
+        if !pending {
+            // A kept policy may be why it failed (the profile changed at
+            // the CA): the next request of the profile asks the CA again.
+            app.forget_policy(Some(&job.profile));
+        }
+        flush(held_issued.take())?;
+    }
     match outcome {
         Ok((Driven::Issued(d), password)) => {
-            let p = issue::profile(&cfg, &job.profile)?;
-            let params: Params = serde_json::from_str(&job.params)
-                .map_err(|e| ServiceError::Database(format!("params: {e}")))?;
-            let pfx = issue::pfx_bytes(
-                &d.key_pkcs8,
-                &d.certificate,
-                &d.chain,
-                &password,
-                p.pfx,
-                &params.cn,
-            )?;
-            let m = CertMeta::of(&d.certificate)?;
+            let packed = (|| {
+                let p = issue::profile(&cfg, &job.profile)?;
+                let params: Params = serde_json::from_str(&job.params)
+                    .map_err(|e| ServiceError::Database(format!("params: {e}")))?;
+                let pfx = issue::pfx_bytes(
+                    &d.key_pkcs8,
+                    &d.certificate,
+                    &d.chain,
+                    &password,
+                    p.pfx,
+                    &params.cn,
+                )?;
+                Ok::<_, HostError>((pfx, CertMeta::of(&d.certificate)?))
+            })();
+            let (pfx, m) = match packed {
+                Ok(x) => x,
+                Err(e) => {
+                    flush(held_issued.take())?;
+                    return Err(e);
+                }
+            };
             rt.block_on(app.db.issued(
                 &job.request_id,
                 owner,
                 &IssuedRow {
                     pfx: &pfx,
-                    record: None,
+                    record: held_issued.as_deref(),
                     thumbprint: &m.thumbprint,
                     serial: &m.serial,
                     not_after: &m.not_after,

@@ -98,6 +98,7 @@ pub fn start(sim: Sim, bind: &str, versions: Versions) -> Result<Server, String>
 
 fn serve_connection(sim: &Sim, cfg: Arc<ServerConfig>, tcp: TcpStream) -> std::io::Result<()> {
     tcp.set_read_timeout(Some(Duration::from_secs(60)))?;
+    tcp.set_nodelay(true)?;
     let raw = tcp.try_clone()?;
     let conn = ServerConnection::new(cfg).map_err(std::io::Error::other)?;
     let mut tls = BufReader::new(StreamOwned::new(conn, tcp));
