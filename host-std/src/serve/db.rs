@@ -71,7 +71,8 @@ const COLS: &str = "request_id, profile, params, body_mac, password_sealed, stat
 
 /// Rows a worker may claim at `$1`: due, not leased (or the lease ran
 /// out), and work left — an issuance, or an issued row with a revocation
-/// queued.
+/// queued. The last clause is, word for word, the WHERE of the
+/// `requests_claimable` partial index (migration 0002).
 const CLAIMABLE: &str = "run_at <= $1 AND (lease_until IS NULL OR lease_until < $1) AND (state IN ('queued', 'pending_ca', 'working') OR (state = 'issued' AND revoke_reason IS NOT NULL))";
 
 fn db_err(what: &str) -> impl Fn(sqlx::Error) -> HostError + '_ {
@@ -173,17 +174,31 @@ impl Db {
 
     async fn migrate(&self) -> Result<(), HostError> {
         use sqlx::migrate::{Migration, MigrationType, Migrator};
-        let sql = match self.kind {
-            Kind::Sqlite => include_str!("migrations/sqlite_0001_requests.sql"),
-            Kind::Postgres => include_str!("migrations/postgres_0001_requests.sql"),
+        let files = match self.kind {
+            Kind::Sqlite => [
+                include_str!("migrations/sqlite_0001_requests.sql"),
+                include_str!("migrations/sqlite_0002_claimable.sql"),
+            ],
+            Kind::Postgres => [
+                include_str!("migrations/postgres_0001_requests.sql"),
+                include_str!("migrations/postgres_0002_claimable.sql"),
+            ],
         };
-        let m = Migrator::with_migrations(vec![Migration::new(
-            1,
-            "requests".into(),
-            MigrationType::Simple,
-            AssertSqlSafe(sql).into_sql_str(),
-            false,
-        )]);
+        let m = Migrator::with_migrations(
+            files
+                .into_iter()
+                .zip([(1, "requests"), (2, "claimable")])
+                .map(|(sql, (version, name))| {
+                    Migration::new(
+                        version,
+                        name.into(),
+                        MigrationType::Simple,
+                        AssertSqlSafe(sql).into_sql_str(),
+                        false,
+                    )
+                })
+                .collect(),
+        );
         m.run(&self.pool)
             .await
             .map_err(|e| HostError::from(ServiceError::Database(format!("migration: {e}"))))
@@ -269,7 +284,9 @@ impl Db {
                 COLS.split(", ").map(|c| format!("requests.{c}")).collect::<Vec<_>>().join(", ")
             ),
             Kind::Sqlite => format!(
-                "UPDATE requests SET {set} WHERE request_id = (SELECT request_id FROM requests WHERE {CLAIMABLE} ORDER BY run_at LIMIT 1) RETURNING {COLS}"
+                // SQLite's planner prefers the state index and sorts every
+                // queued row per claim; the partial index finds the first.
+                "UPDATE requests SET {set} WHERE request_id = (SELECT request_id FROM requests INDEXED BY requests_claimable WHERE {CLAIMABLE} ORDER BY run_at LIMIT 1) RETURNING {COLS}"
             ),
         };
         let r = sqlx::query(self.sql(&q))
