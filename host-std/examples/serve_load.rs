@@ -7,7 +7,12 @@
 //! (with `--postgres URL`) PostgreSQL, next to sequential `raconn issue`
 //! (the same driver, one request after another) measured in the same run.
 //!
-//! `cargo run --release --example serve_load -- [--n N] [--rate R] [--postgres URL] [--only p256|rsa] [--workers W]`
+//! With `--key-pool K` the service keeps K RSA keys ready (`key_pool`,
+//! off otherwise, so that the plain rows are sustained rates), and the RSA
+//! runs start once one warm-up request made the pool fill: the figure of a
+//! burst after a quiet spell.
+//!
+//! `cargo run --release --example serve_load -- [--n N] [--rate R] [--postgres URL] [--only p256|rsa] [--workers W] [--key-pool K]`
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -38,6 +43,7 @@ fn main() {
     let mut pg: Option<String> = None;
     let mut only: Option<String> = None;
     let mut workers = 0usize;
+    let mut pool = 0usize;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let v = args.next().unwrap_or_default();
@@ -47,6 +53,7 @@ fn main() {
             "--postgres" => pg = Some(v),
             "--only" => only = Some(v),
             "--workers" => workers = v.parse().expect("--workers W"),
+            "--key-pool" => pool = v.parse().expect("--key-pool K"),
             _ => panic!("unknown argument {a}"),
         }
     }
@@ -69,7 +76,17 @@ fn main() {
             dbs.push(("PostgreSQL", Some(u.clone())));
         }
         for (db, url) in dbs {
-            rows.push(run(label, oid, key, db, url.as_deref(), kn, krate, workers));
+            rows.push(run(
+                label,
+                oid,
+                key,
+                db,
+                url.as_deref(),
+                kn,
+                krate,
+                workers,
+                pool,
+            ));
         }
     }
     println!(
@@ -195,6 +212,7 @@ fn run(
     n: usize,
     rate: f64,
     workers: usize,
+    pool: usize,
 ) -> Row {
     let dir = tempfile::tempdir().expect("tmp");
     let (sim, _server, cfg_text) = world(dir.path(), oid, key);
@@ -211,7 +229,7 @@ fn run(
         }
     };
     let cp: PathBuf = dir.path().join("raconn.toml");
-    std::fs::write(&cp, format!("{cfg_text}\n[service]\nlisten = \"127.0.0.1:0\"\ndatabase = \"{database}\"\nworkers = {workers}\n")).expect("cfg");
+    std::fs::write(&cp, format!("{cfg_text}\n[service]\nlisten = \"127.0.0.1:0\"\ndatabase = \"{database}\"\nworkers = {workers}\nkey_pool = {pool}\n")).expect("cfg");
     let cfg = config::load(&cp).expect("config");
     raconn_host::serve::init(&cfg).expect("init");
     let token =
@@ -235,6 +253,10 @@ fn run(
     let auth = format!("Bearer {token}");
     let errors = AtomicUsize::new(0);
     let next = AtomicUsize::new(0);
+    let warm = usize::from(pool > 0 && key == "rsa");
+    if warm == 1 {
+        warm_pool(&base, &auth, key, pool);
+    }
     let t0 = Instant::now();
     // Submitters: request i is sent at t0 + i / rate.
     std::thread::scope(|sc| {
@@ -318,9 +340,9 @@ fn run(
         secs,
         p50: pct(0.50),
         p99: pct(0.99),
-        enrollments: sim.enrollments(),
+        enrollments: sim.enrollments() - warm,
         errors: errors.load(Ordering::SeqCst) + failed,
-        duplicates: sim.certificates_issued().saturating_sub(lat.len()),
+        duplicates: sim.certificates_issued().saturating_sub(lat.len() + warm),
     };
     eprintln!(
         "{label} on {db}: {n} requests at {rate}/s -> {:.1} issued/s, p50 {} ms, p99 {} ms",
@@ -329,4 +351,40 @@ fn run(
         row.p99
     );
     row
+}
+
+/// One request of the RSA profile, then a wait until the service keeps
+/// `pool` keys ready.
+fn warm_pool(base: &str, auth: &str, key: &str, pool: usize) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let r = agent
+        .put(format!("{base}/v1/requests/warm-0"))
+        .header("Authorization", auth)
+        .send_json(body("warm-0", key))
+        .expect("PUT");
+    assert_eq!(r.status().as_u16(), 202);
+    let t0 = Instant::now();
+    loop {
+        let mut r = agent
+            .get(format!("{base}/metrics"))
+            .call()
+            .expect("metrics");
+        let m = r.body_mut().read_to_string().unwrap_or_default();
+        let ready: usize = m
+            .lines()
+            .find_map(|l| l.strip_prefix("raconn_device_keys_ready "))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        if ready >= pool {
+            return;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(300),
+            "the key pool did not fill"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

@@ -88,6 +88,8 @@ struct RawService {
     #[serde(default)]
     policy_cache_s: Option<u32>,
     #[serde(default)]
+    key_pool: Option<usize>,
+    #[serde(default)]
     instance: Option<String>,
 }
 
@@ -129,6 +131,9 @@ pub struct ServiceConfig {
     /// (0: fetched for every request); dropped at once when a request of
     /// the profile fails, and on `SIGHUP`.
     pub policy_cache_s: u32,
+    /// RSA device keys made ahead of time, per size requests asked for
+    /// (0: each made when its request needs it).
+    pub key_pool: usize,
     /// This instance's id in logs and metrics (default: host name and process id).
     pub instance: Option<String>,
 }
@@ -493,6 +498,7 @@ fn service_config(
         lease_s: None,
         grace_s: None,
         policy_cache_s: None,
+        key_pool: None,
         instance: None,
     });
     let listen_text = raw.listen.as_deref().unwrap_or("127.0.0.1:8443");
@@ -564,6 +570,7 @@ fn service_config(
         lease_s,
         grace_s: raw.grace_s.unwrap_or(30),
         policy_cache_s: raw.policy_cache_s.unwrap_or(300),
+        key_pool: raw.key_pool.unwrap_or(16),
         instance: raw.instance,
     })
 }

@@ -460,6 +460,11 @@ pub trait Records {
     }
     /// The CA answered `service` with HTTP 200 and `reply`.
     fn answered(&mut self, _service: Service, _reply: &[u8]) {}
+    /// A new device key of `kind` made ahead of time (the service's key
+    /// pool), never used before; `None` makes one now.
+    fn ready_key(&mut self, _kind: KeyKind) -> Option<SoftKey> {
+        None
+    }
 }
 
 /// The certificate of a finished transaction, with its device key (owned:
@@ -588,7 +593,11 @@ pub fn drive(
             }
             Step::DeviceKey { kind, reference } => match reference.map(<[u8]>::to_vec) {
                 None => {
-                    let k = SoftKey::generate(key_algorithm(kind)?, HashAlgorithm::Sha256)?;
+                    let alg = key_algorithm(kind)?;
+                    let k = match records.ready_key(alg) {
+                        Some(k) => k,
+                        None => SoftKey::generate(alg, HashAlgorithm::Sha256)?,
+                    };
                     tracing::info!(key = %k.describe(), "device key generated");
                     if let Some((_, stand_in)) = ca.as_ref() {
                         check_key(&k, stand_in)?;

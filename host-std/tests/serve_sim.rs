@@ -676,6 +676,84 @@ fn retry_limit_purge_and_readiness() {
     );
 }
 
+/// The RSA key pool: nothing is made before a request asks for a size;
+/// then `key_pool` keys are kept ready, each used by one request only
+/// (the issued certificates' public keys, read by openssl, all differ).
+#[test]
+fn rsa_key_pool() {
+    let e = env_with(ServerKey::P256, false);
+    let db = database(&e, false);
+    let extra = format!(
+        "key_pool = 3\n\n[profiles.rsadev]\ncertification_authority = \"localhost:{}\"\ncertification_authority_name = \"Symantec\"\ncertificate_template = \"2.16.840.1.113733.1.16.1.2.3.1.1.47196110\"\nsubject_name_format = \"common-name\"\nkey = \"policy\"\n",
+        e.server.addr.port()
+    );
+    let (cfg, tok) = setup(&e, &db, &extra);
+    let sv = Serve::start(&cfg);
+    let ready = || -> u64 {
+        let m = String::from_utf8(call("GET", &format!("{}/metrics", sv.base), None, None).body)
+            .unwrap();
+        m.lines()
+            .find_map(|l| l.strip_prefix("raconn_device_keys_ready "))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no raconn_device_keys_ready:\n{m}"))
+    };
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(ready(), 0, "keys made before any request asked for RSA");
+    let put = |id: &str| {
+        let body = serde_json::to_vec(&json!({"profile": "rsadev", "cn": id, "pfx_password": PW}))
+            .unwrap();
+        let r = call(
+            "PUT",
+            &format!("{}/v1/requests/{id}", sv.base),
+            Some(&tok),
+            Some(&body),
+        );
+        assert_eq!(r.status, 202, "{}", String::from_utf8_lossy(&r.body));
+    };
+    put("rsa-0");
+    wait_state(&sv, &tok, "rsa-0", "issued", 60);
+    let t0 = Instant::now();
+    while ready() < 3 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "the pool did not fill\n{}",
+            sv.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for i in 1..=4 {
+        put(&format!("rsa-{i}"));
+    }
+    let mut keys = Vec::new();
+    for i in 0..=4 {
+        let id = format!("rsa-{i}");
+        wait_state(&sv, &tok, &id, "issued", 60);
+        let pfx = call(
+            "GET",
+            &format!("{}/v1/requests/{id}/pfx", sv.base),
+            Some(&tok),
+            None,
+        )
+        .body;
+        let leaf = openssl_pfx_leaf(&pfx, e.dir.path(), &id);
+        let mut c = Command::new("openssl")
+            .args(["x509", "-noout", "-pubkey"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write as _;
+        c.stdin.take().unwrap().write_all(leaf.as_bytes()).unwrap();
+        let o = c.wait_with_output().unwrap();
+        assert!(o.status.success());
+        let k = text(&o.stdout);
+        assert!(k.contains("BEGIN PUBLIC KEY"), "{k}");
+        keys.push(k);
+    }
+    assert_eq!(distinct(&keys), 5, "a pooled key was used twice");
+    assert_eq!(e.sim.enrollments(), 5);
+}
+
 /// The policy cache: one worker fetches the profile's policy once for a
 /// run of requests; a request that fails drops it, so the next asks the CA
 /// again; `policy_cache_s = 0` fetches it for every request.

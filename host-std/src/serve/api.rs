@@ -728,6 +728,9 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
         let age = o.map_or(0.0, |c| ((now_ms() - c).max(0) as f64) / 1000.0);
         app.metrics.oldest_pending_age.set(age);
     }
+    app.metrics
+        .device_keys_ready
+        .set(i64::try_from(app.keys.ready()).unwrap_or(i64::MAX));
     let mut h = HeaderMap::new();
     h.insert(
         header::CONTENT_TYPE,

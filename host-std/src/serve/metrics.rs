@@ -48,6 +48,7 @@ pub struct Metrics {
     pub retries: Family<ReasonLabel, Counter>,
     pub lease_expired: Counter,
     pub ra_not_after: Gauge,
+    pub device_keys_ready: Gauge,
 }
 
 impl Metrics {
@@ -99,6 +100,12 @@ impl Metrics {
             prometheus_client::registry::Unit::Seconds,
             ra_not_after.clone(),
         );
+        let device_keys_ready = Gauge::default();
+        registry.register(
+            "device_keys_ready",
+            "RSA device keys made ahead of time and not yet used (key_pool)",
+            device_keys_ready.clone(),
+        );
         let build = Family::<BuildLabel, Gauge>::default();
         registry.register(
             "build_info",
@@ -120,6 +127,7 @@ impl Metrics {
             retries,
             lease_expired,
             ra_not_after,
+            device_keys_ready,
         }
     }
 

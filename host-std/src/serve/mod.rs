@@ -22,6 +22,7 @@
 
 pub mod api;
 pub mod db;
+pub mod keypool;
 pub mod listen;
 pub mod metrics;
 pub mod seal;
@@ -141,6 +142,8 @@ pub struct App {
     ca_clients: Mutex<HashMap<String, CaSlot>>,
     /// Per profile: when its policy was fetched, and the CA's reply.
     policies: Mutex<HashMap<String, KeptPolicy>>,
+    /// RSA device keys made ahead of time.
+    pub keys: keypool::KeyPool,
     pub ca_status: Mutex<BTreeMap<String, CaStatus>>,
     notify: tokio::sync::Notify,
     stopping: AtomicBool,
@@ -249,6 +252,7 @@ impl App {
             m.clear();
         }
         self.forget_policy(None);
+        self.keys.set_target(self.cfg().service.key_pool);
         tracing::info!("configuration, tokens and RA certificate reloaded");
         Ok(())
     }
@@ -400,6 +404,7 @@ pub fn run_with(
             instance: instance.clone(),
             ca_clients: Mutex::new(HashMap::new()),
             policies: Mutex::new(HashMap::new()),
+            keys: keypool::KeyPool::new(sc.key_pool),
             ca_status: Mutex::new(BTreeMap::new()),
             notify: tokio::sync::Notify::new(),
             stopping: AtomicBool::new(false),
@@ -414,6 +419,7 @@ pub fn run_with(
         }
         tokio::spawn(api::health_loop(app.clone()));
         tokio::spawn(purge_loop(app.clone()));
+        tokio::spawn(keypool::fill_loop(app.clone()));
         let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
         let stopped = async move {
             let _ = stop_rx.changed().await;

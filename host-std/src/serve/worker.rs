@@ -11,6 +11,7 @@
 use std::sync::Arc;
 
 use raconn_core::error::Explain;
+use raconn_core::inf::KeyKind;
 use raconn_core::pkiws::revoke::{Reason, Serial};
 use raconn_core::pkiws::{PkiwsError, Service};
 use tokio::runtime::Handle;
@@ -156,6 +157,9 @@ impl Records for RowRecords<'_> {
         if service == Service::Policy {
             self.app.keep_policy(self.profile, reply);
         }
+    }
+    fn ready_key(&mut self, kind: KeyKind) -> Option<SoftKey> {
+        self.app.keys.take(kind)
     }
     fn ca_call(&mut self, service: &'static str, secs: f64) {
         self.app
