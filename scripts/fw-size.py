@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """What the raconn firmware costs a board: flash, static RAM, stack peak.
 
-    python3 scripts/fw-size.py ELF [--stack LABEL=BYTES ...] [--markdown FILE]
+    python3 scripts/fw-size.py ELF [--stack LABEL=BYTES ...] [--buffers LABEL:MARKS ...] [--markdown FILE]
     python3 scripts/fw-size.py --compare OLD.md NEW.md [--tolerance BYTES]
 
 Flash is .vector_table + .text + .rodata + .data (its initial values sit in
@@ -29,7 +29,9 @@ figures a real board pays (flash, static RAM) within a tolerance and exits
 
 Stack peaks come from the firmware's painted-stack measurement
 ("stack high-water mark: N bytes"), passed in with --stack; peak RAM is
-static RAM (real board) plus the largest of them.
+static RAM (real board) plus the largest of them. Work-buffer high-water
+marks come from the firmware's "buffer high-water marks: NAME=USED/SIZE …"
+line, passed in with --buffers LABEL:MARKS (one per server key type).
 """
 import bisect, re, struct, subprocess, sys
 from collections import Counter, defaultdict
@@ -102,12 +104,22 @@ def main(argv):
         if len(args) not in (3, 5) or (len(args) == 5 and args[3] != "--tolerance"):
             sys.exit(__doc__)
         sys.exit(compare(args[1], args[2], int(args[4]) if len(args) == 5 else 512))
-    elf, stacks, md = args[0], [], None
+    elf, stacks, buffers, md = args[0], [], [], None
     i = 1
     while i < len(args):
         if args[i] == "--stack":
             label, _, n = args[i + 1].rpartition("=")
             stacks.append((label, int(n)))
+            i += 2
+        elif args[i] == "--buffers":
+            # LABEL:NAME=USED/SIZE NAME=USED/SIZE ... (the firmware's line)
+            label, _, marks = args[i + 1].partition(":")
+            row = []
+            for m in marks.split():
+                name, _, us = m.partition("=")
+                used, _, size = us.partition("/")
+                row.append((name, int(used), int(size)))
+            buffers.append((label, row))
             i += 2
         elif args[i] == "--markdown":
             md = args[i + 1]
@@ -218,6 +230,16 @@ def main(argv):
         w(f"| stack high-water mark, {label} | {n:,} | {k(n)} |")
     if peak is not None:
         w(f"| **peak RAM a real board pays** (static + largest stack) | **{board_static + peak:,}** | **{k(board_static + peak)}** |")
+    if buffers:
+        w("")
+        w("Work buffers (in the static RAM above): size, and the high-water mark of the real "
+          "issuance under QEMU against raconn-sim (painted, as the stack is):")
+        w("")
+        w("| buffer | size | " + " | ".join(f"used, {label}" for label, _ in buffers) + " |")
+        w("|---|---:|" + "---:|" * len(buffers))
+        for j, (name, _, size) in enumerate(buffers[0][1]):
+            used = [row[j][1] if j < len(row) else 0 for _, row in buffers]
+            w(f"| {name} | {size:,} | " + " | ".join(f"{u:,}" for u in used) + " |")
     w("")
     w(f"Code and read-only data by crate ({named:,} B in symbols; the flash-image constant left out):")
     w("")

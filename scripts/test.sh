@@ -131,7 +131,12 @@ timeout 1200 cargo run -j"$JOBS" -q --release -p raconn-tests --example qemu_iss
 
 step "firmware size report: host-embedded/firmware/SIZE.md regenerated and compared"
 stack_args=()
-while IFS= read -r l; do stack_args+=(--stack "$l"); done < "$STACKS"
+while IFS= read -r l; do
+  case "$l" in
+    "buffers "*) stack_args+=(--buffers "${l#buffers }") ;;
+    *) stack_args+=(--stack "$l") ;;
+  esac
+done < "$STACKS"
 python3 scripts/fw-size.py "$ELF" "${stack_args[@]}" --markdown host-embedded/firmware/SIZE.md
 git --no-pager diff --no-color host-embedded/firmware/SIZE.md || true
 # Flash and static RAM a real board pays must match the checked-in file

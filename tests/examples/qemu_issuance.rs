@@ -5,7 +5,9 @@
 //! `cargo run --release -p raconn-tests --example qemu_issuance -- ELF [STACKS]`
 //!
 //! With STACKS, the stack high-water mark of each first boot is written
-//! there as `LABEL=BYTES` lines, for `scripts/fw-size.py --stack`.
+//! there as `LABEL=BYTES` lines, for `scripts/fw-size.py --stack`, and its
+//! work buffers' high-water marks as `buffers LABEL:NAME=USED/SIZE …`
+//! lines, for `--buffers`.
 //! `QEMU_SHOW_LOG=1` prints the firmware's log of each first boot,
 //! `QEMU_RELAY_TRACE=1` every frame the relay carries, and
 //! `QEMU_CUT_SEED=N` repeats the power-cut points of an earlier run.
@@ -324,6 +326,15 @@ fn main() {
             ServerKey::Rsa2048 => "real issuance, RSA-2048 server",
         };
         stacks.push_str(&format!("{label}={peak}\n"));
+        let marks = log
+            .lines()
+            .find_map(|l| l.strip_prefix("buffer high-water marks:"))
+            .expect("the firmware reports its buffers' high-water marks");
+        stacks.push_str(&format!(
+            "buffers {}:{}\n",
+            label.trim_start_matches("real issuance, "),
+            marks.trim()
+        ));
         // Second boot on the same flash: from the journal.
         let (ok, log, secs, (conns, _, _)) = run(&elf, &dir);
         assert!(ok && log.contains("Journal"), "{key:?} second boot:\n{log}");

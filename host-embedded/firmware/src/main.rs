@@ -31,7 +31,7 @@ mod hostfs;
 mod uart;
 
 use cortex_m_rt::entry;
-use cortex_m_semihosting::{debug, heprintln, hprint, hprintln};
+use cortex_m_semihosting::{debug, heprint, heprintln, hprint, hprintln};
 use panic_semihosting as _;
 use raconn_embedded::client::{self, Connect, Job, Work};
 use raconn_embedded::error::EmbeddedError;
@@ -192,13 +192,43 @@ fn host_file(name: &str, data: &[u8]) -> Result<(), ()> {
     }
 }
 
-/// A zeroed static buffer (`.bss`), handed out once.
+/// A static buffer (`.bss`), handed out once, painted with [`PAINT`].
 macro_rules! buf {
     ($n:expr) => {{
         static mut B: [u8; $n] = [0; $n];
         // SAFETY: each expansion has its own static; `appliance` runs once.
-        unsafe { &mut *core::ptr::addr_of_mut!(B) }
+        let b: &'static mut [u8; $n] = unsafe { &mut *core::ptr::addr_of_mut!(B) };
+        b.fill(PAINT);
+        b
     }};
+}
+
+/// What the work buffers hold before use: the last byte that differs
+/// marks how far a buffer was used (its high-water mark), as the painted
+/// stack does for the stack. A buffer whose data ends in this byte reads
+/// a few bytes short — well inside the headroom the sizes keep.
+const PAINT: u8 = 0xA5;
+
+/// How many bytes of `b` were used: up to the last byte that is not [`PAINT`].
+fn used(b: &[u8]) -> usize {
+    b.iter().rposition(|&x| x != PAINT).map_or(0, |i| i + 1)
+}
+
+/// Where a work buffer is, to read its high-water mark once the issuance
+/// that borrowed it is over.
+type Mark = (&'static str, *const u8, usize);
+
+/// Prints each work buffer's high-water mark and size, for
+/// `scripts/fw-size.py` (through `tests/examples/qemu_issuance.rs`).
+fn report_buffers(marks: &[Mark]) {
+    heprint!("buffer high-water marks:");
+    for &(name, p, n) in marks {
+        // SAFETY: `p..p+n` is one of `appliance`'s static buffers; the
+        // issuance that borrowed it has returned.
+        let b = unsafe { core::slice::from_raw_parts(p, n) };
+        heprint!(" {}={}/{}", name, used(b), n);
+    }
+    heprintln!("");
 }
 
 /// The software HSM with its key slots kept in the host file `hsm.bin`
@@ -298,11 +328,27 @@ async fn appliance() -> Result<(), ()> {
     static mut FLASH: RamFlash<FLASH_SIZE> = RamFlash::zeroed();
     // SAFETY: the only reference to FLASH; `appliance` runs once.
     let flash = unsafe { &mut *core::ptr::addr_of_mut!(FLASH) };
-    let (tls_read, tls_write, reply) = (buf!(16640), buf!(4096), buf!(16384));
-    let (request, work, token, record) = (buf!(8192), buf!(8192), buf!(8192), buf!(4096));
+    // Sized from measured messages (SIZE.md's buffer table; README
+    // "Footprint"): the largest known reply is the service's example
+    // getPoliciesResponse, 8 150 B + head, so 12 KiB; a request 1 598 B
+    // measured (P-256 key), 2 919 B for the example with an RSA-2048 CSR;
+    // the engine holds the policy's CA certificates (1 737 B in the example)
+    // and the CSR; the token is the PKCS#7 (2 796 B in the example). A
+    // larger message fails with RC-BUF-001 naming the bytes it needs.
+    let (tls_read, tls_write, reply) = (buf!(16640), buf!(4096), buf!(12288));
+    let (request, work, token, record) = (buf!(4096), buf!(6144), buf!(6144), buf!(4096));
     // Kept for the issuance, read through `tls_read` (the flash scratch
     // between connections): sized to the items, not to the largest item.
     let (cfg, ra, anchor) = (buf!(600), buf!(2048), buf!(2048));
+    let marks: [Mark; 7] = [
+        ("tls_read", tls_read.as_ptr(), tls_read.len()),
+        ("tls_write", tls_write.as_ptr(), tls_write.len()),
+        ("reply", reply.as_ptr(), reply.len()),
+        ("request", request.as_ptr(), request.len()),
+        ("work", work.as_ptr(), work.len()),
+        ("token", token.as_ptr(), token.len()),
+        ("record", record.as_ptr(), record.len()),
+    ];
     let w = Work {
         tls_read,
         tls_write,
@@ -316,9 +362,13 @@ async fn appliance() -> Result<(), ()> {
         anchor,
     };
     if let Some(hf) = hostfs::HostFlash::open("flash.img\0", &mut *flash) {
-        return online(hf, w).await;
+        let r = online(hf, w).await;
+        report_buffers(&marks);
+        return r;
     }
-    offline(flash, w).await
+    let r = offline(flash, w).await;
+    report_buffers(&marks);
+    r
 }
 
 /// The whole issuance over the UART network (see the crate doc).
