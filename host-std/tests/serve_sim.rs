@@ -500,6 +500,27 @@ fn endpoints(pg: bool) {
     );
     let r = call("GET", &format!("{b}/v1/requests/r2/pfx"), Some(&tok), None);
     assert_eq!(r.status, 409);
+    // The list without a state: every state, newest first, `limit` honoured.
+    let r = call("GET", &format!("{b}/v1/requests"), Some(&tok), None);
+    assert_eq!(r.status, 200);
+    let ids: Vec<_> = r.json()["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["request_id"].as_str().unwrap_or("").to_string(),
+                v["state"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(ids.first().map(|x| x.0.as_str()), Some("r2"), "{ids:?}");
+    assert!(
+        ids.iter().any(|x| x.1 == "revoked") && ids.iter().any(|x| x.1 == "failed"),
+        "{ids:?}"
+    );
+    let r = call("GET", &format!("{b}/v1/requests?limit=1"), Some(&tok), None);
+    assert_eq!(r.json()["requests"].as_array().map(Vec::len), Some(1));
     e.sim.set_fault(Fault::None);
 
     // Readiness: database, RA key, CA status UP.

@@ -178,16 +178,18 @@ impl Db {
             Kind::Sqlite => [
                 include_str!("migrations/sqlite_0001_requests.sql"),
                 include_str!("migrations/sqlite_0002_claimable.sql"),
+                include_str!("migrations/sqlite_0003_created.sql"),
             ],
             Kind::Postgres => [
                 include_str!("migrations/postgres_0001_requests.sql"),
                 include_str!("migrations/postgres_0002_claimable.sql"),
+                include_str!("migrations/postgres_0003_created.sql"),
             ],
         };
         let m = Migrator::with_migrations(
             files
                 .into_iter()
-                .zip([(1, "requests"), (2, "claimable")])
+                .zip([(1, "requests"), (2, "claimable"), (3, "created")])
                 .map(|(sql, (version, name))| {
                     Migration::new(
                         version,
@@ -255,11 +257,17 @@ impl Db {
 
     /// Newest first, optionally of one state.
     pub async fn list(&self, state: Option<&str>, limit: i64) -> Result<Vec<Job>, HostError> {
-        let q = self.sql(&format!(
-            "SELECT {COLS} FROM requests WHERE ($1 = '' OR state = $1) ORDER BY created_at DESC, request_id DESC LIMIT $2"
-        ));
-        let rows = sqlx::query(q)
-            .bind(state.unwrap_or(""))
+        // Two statements, so each finds its index (requests_state_created,
+        // requests_created) instead of sorting the table.
+        let order = "ORDER BY created_at DESC, request_id DESC";
+        let q = match state {
+            Some(s) => sqlx::query(self.sql(&format!(
+                "SELECT {COLS} FROM requests WHERE state = $1 {order} LIMIT $2"
+            )))
+            .bind(s.to_string()),
+            None => sqlx::query(self.sql(&format!("SELECT {COLS} FROM requests {order} LIMIT $1"))),
+        };
+        let rows = q
             .bind(limit)
             .fetch_all(&self.pool)
             .await
