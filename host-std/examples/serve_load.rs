@@ -12,7 +12,10 @@
 //! runs start once one warm-up request made the pool fill: the figure of a
 //! burst after a quiet spell.
 //!
-//! `cargo run --release --example serve_load -- [--n N] [--rate R] [--postgres URL] [--only p256|rsa] [--workers W] [--key-pool K]`
+//! `--pfx-iterations N` sets the profile's `pfx_iterations` (default
+//! 10 000): the PFX's PBKDF2 is most of the service's own CPU.
+//!
+//! `cargo run --release --example serve_load -- [--n N] [--rate R] [--postgres URL] [--only p256|rsa] [--workers W] [--key-pool K] [--pfx-iterations N]`
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -23,6 +26,9 @@ use raconn_sim::{Profiles, ServerKey, Sim};
 
 const P256_OID: &str = "2.16.840.1.113733.1.16.1.2.3.1.1.47196112";
 const RSA_OID: &str = "2.16.840.1.113733.1.16.1.2.3.1.1.47196110";
+
+/// `--pfx-iterations`, for every profile this run writes.
+static PFX_ITERATIONS: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
 
 struct Row {
     key: &'static str,
@@ -54,6 +60,9 @@ fn main() {
             "--only" => only = Some(v),
             "--workers" => workers = v.parse().expect("--workers W"),
             "--key-pool" => pool = v.parse().expect("--key-pool K"),
+            "--pfx-iterations" => {
+                let _ = PFX_ITERATIONS.set(v.parse().expect("--pfx-iterations N"));
+            }
             _ => panic!("unknown argument {a}"),
         }
     }
@@ -144,8 +153,9 @@ fn world(dir: &Path, oid: &str, key: &str) -> (Sim, raconn_sim::server::Server, 
     let k = if key == "p256" { "p256" } else { "rsa-2048" };
     let san = if key == "p256" { "[\"email\"]" } else { "[]" };
     let cfg = format!(
-        "ra_cert_thumbprint = \"{thumb}\"\nstore = \"store\"\nca_trust = \"root.pem\"\nkeep_device_keys = false\n\n[profiles.devices]\ncertification_authority = \"localhost:{port}\"\ncertification_authority_name = \"Symantec\"\ncertificate_template = \"{oid}\"\nsubject_name_format = \"common-name\"\nsubject_alternative_names = {san}\nkey = \"{k}\"\n",
-        port = server.addr.port()
+        "ra_cert_thumbprint = \"{thumb}\"\nstore = \"store\"\nca_trust = \"root.pem\"\nkeep_device_keys = false\n\n[profiles.devices]\ncertification_authority = \"localhost:{port}\"\ncertification_authority_name = \"Symantec\"\ncertificate_template = \"{oid}\"\nsubject_name_format = \"common-name\"\nsubject_alternative_names = {san}\nkey = \"{k}\"\npfx_iterations = {iter}\n",
+        port = server.addr.port(),
+        iter = PFX_ITERATIONS.get().copied().unwrap_or(10_000)
     );
     (sim, server, cfg)
 }

@@ -134,16 +134,18 @@ fn main() {
                         ca += t.elapsed();
                         let t3 = Instant::now();
                         let chain: Vec<Vec<u8>> = done.chain.iter().map(<[u8]>::to_vec).collect();
-                        raconn_host::issue::write_pfx(
-                            &dir.path().join("u.pfx"),
+                        let der = raconn_host::issue::pfx_bytes(
                             &key.as_ref().expect("key").to_pkcs8().expect("p8"),
                             done.certificate,
                             &chain,
                             "pw-throughput",
                             PfxProfile::Modern,
+                            10_000,
                             "u",
                         )
                         .expect("pfx");
+                        raconn_host::issue::write_pfx(&dir.path().join("u.pfx"), &der)
+                            .expect("write");
                         pfx += t3.elapsed();
                         break;
                     }

@@ -21,6 +21,7 @@
 //! subject_alternative_names = ["email", "upn", "other-name:1.3.6.1.4.1.311.25.1"]
 //! key = "rsa-2048"
 //! pfx = "modern"
+//! pfx_iterations = 10000
 //! ```
 
 use std::collections::BTreeMap;
@@ -196,6 +197,8 @@ struct RawProfile {
     #[serde(default)]
     pfx: Option<String>,
     #[serde(default)]
+    pfx_iterations: Option<u32>,
+    #[serde(default)]
     names: BTreeMap<String, String>,
     #[serde(default)]
     strict: bool,
@@ -234,6 +237,8 @@ pub struct Profile {
     pub key: KeyChoice,
     /// PFX profile.
     pub pfx: PfxProfile,
+    /// PBKDF2 iterations of each PFX key derivation (default 10 000).
+    pub pfx_iterations: u32,
     /// nameValuePair name overrides (kind → name).
     pub names: Vec<(String, String)>,
     /// Refuse values that would only be warned about.
@@ -442,6 +447,22 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, HostError> {
                 return Err(err(tb, "pfx", format!("{other:?} is not modern or legacy")))
             }
         };
+        // NIST SP 800-132 §5.2 asks for at least 1,000 iterations; above a
+        // million each PFX costs the service (and the device importing it)
+        // seconds.
+        let pfx_iterations = match p.pfx_iterations {
+            None => 10_000,
+            Some(n @ 1_000..=1_000_000) => n,
+            Some(n) => {
+                return Err(err(
+                    tb,
+                    "pfx_iterations",
+                    format!(
+                        "{n} is outside 1000..=1000000 (NIST SP 800-132 asks for at least 1,000)"
+                    ),
+                ))
+            }
+        };
         profiles.insert(
             name.clone(),
             Profile {
@@ -453,6 +474,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, HostError> {
                 san,
                 key,
                 pfx,
+                pfx_iterations,
                 names: p.names.into_iter().collect(),
                 strict: p.strict,
                 sid,

@@ -238,26 +238,18 @@ pub fn policy(cfg: &Config, name: &str) -> Result<crate::soap::PoliciesReport, H
     crate::soap::PoliciesReport::of(&text, soap)
 }
 
-/// Writes a PFX of key + certificate + chain.
-pub fn write_pfx(
-    out: &Path,
-    key_pkcs8: &[u8],
-    cert: &[u8],
-    chain: &[Vec<u8>],
-    password: &str,
-    profile: PfxProfile,
-    alias: &str,
-) -> Result<(), HostError> {
-    let der = pfx_bytes(key_pkcs8, cert, chain, password, profile, alias)?;
+/// Writes a PFX ([`pfx_bytes`]) to `out` (0600, atomically), or to stdout
+/// for `-`.
+pub fn write_pfx(out: &Path, der: &[u8]) -> Result<(), HostError> {
     if out == Path::new("-") {
         use std::io::Write as _;
         let mut o = std::io::stdout().lock();
         return o
-            .write_all(&der)
+            .write_all(der)
             .and_then(|()| o.flush())
             .map_err(|e| HostError::Output(format!("stdout: {e}")));
     }
-    files::write_atomic(out, &der, 0o600)
+    files::write_atomic(out, der, 0o600)
 }
 
 /// The PFX friendlyName for a common name. It is a BMPString (RFC 7292
@@ -271,22 +263,24 @@ pub fn friendly_name(cn: &str) -> String {
         .collect()
 }
 
-/// The PFX of key + certificate + chain, in memory.
+/// The PFX of key + certificate + chain, in memory, its keys derived from
+/// the password with `iterations` (the profile's `pfx_iterations`; each of
+/// the three derivations — key bag, certificate bag, MAC — runs them).
 pub fn pfx_bytes(
     key_pkcs8: &[u8],
     cert: &[u8],
     chain: &[Vec<u8>],
     password: &str,
     profile: PfxProfile,
+    iterations: u32,
     alias: &str,
 ) -> Result<Vec<u8>, HostError> {
-    pfx_build(key_pkcs8, cert, chain, password, profile, alias, None)
+    pfx_build(key_pkcs8, cert, chain, password, profile, alias, iterations)
 }
 
-/// [`pfx_bytes`]; `iterations` overrides the key-derivation and MAC
-/// iteration counts (the pre-send check uses 1: it proves the key, alias
-/// and password encode, which does not depend on the count, at a 10 000th
-/// of the PBKDF2 cost).
+/// [`pfx_bytes`] (the pre-send check passes 1 iteration: it proves the
+/// key, alias and password encode, which does not depend on the count, at
+/// a fraction of the PBKDF2 cost).
 fn pfx_build(
     key_pkcs8: &[u8],
     cert: &[u8],
@@ -294,7 +288,7 @@ fn pfx_build(
     password: &str,
     profile: PfxProfile,
     alias: &str,
-    iterations: Option<u32>,
+    iterations: u32,
 ) -> Result<Vec<u8>, HostError> {
     use p12_keystore::{
         Certificate, EncryptionAlgorithm, KeyStore, KeyStoreEntry, MacAlgorithm, PrivateKey,
@@ -325,11 +319,10 @@ fn pfx_build(
             .encryption_algorithm(EncryptionAlgorithm::PbeWithShaAnd3KeyTripleDesCbc)
             .mac_algorithm(MacAlgorithm::HmacSha1),
     };
-    let w = match iterations {
-        Some(n) => w.encryption_iterations(n).mac_iterations(n),
-        None => w,
-    };
-    w.write().map_err(pfx_err)
+    w.encryption_iterations(iterations)
+        .mac_iterations(iterations)
+        .write()
+        .map_err(pfx_err)
 }
 
 fn outcome(a: &IssueArgs, d: &Issued) -> Result<IssueOutcome, HostError> {
@@ -428,16 +421,7 @@ pub fn check_pfx_with(
     p: &Profile,
     alias: &str,
 ) -> Result<(), HostError> {
-    pfx_build(
-        &key.to_pkcs8()?,
-        stand_in,
-        &[],
-        password,
-        p.pfx,
-        alias,
-        Some(1),
-    )
-    .map(|_| ())
+    pfx_build(&key.to_pkcs8()?, stand_in, &[], password, p.pfx, alias, 1).map(|_| ())
 }
 
 /// Where a driven transaction keeps its record and its device key: the
@@ -767,15 +751,16 @@ pub fn issue(cfg: &Config, profile_name: &str, a: &IssueArgs) -> Result<IssueOut
         Driven::Issued(d) => d,
         Driven::Failed { error, .. } => return Err(core(error)),
     };
-    write_pfx(
-        &a.out,
+    let der = pfx_bytes(
         &done.key_pkcs8,
         &done.certificate,
         &done.chain,
         &a.password,
         p.pfx,
+        p.pfx_iterations,
         &a.cn,
     )?;
+    write_pfx(&a.out, &der)?;
     if !cfg.keep_device_keys {
         journal.delete_key(Journal::key_reference(&a.request_id).as_bytes())?;
     }

@@ -185,6 +185,41 @@ fn issue_pfx_idempotent_and_verified() {
     }
 }
 
+/// `pfx_iterations`: openssl reads the count back from the PFX, for the
+/// bags and the MAC; a count outside 1,000..=1,000,000 is refused.
+#[test]
+fn pfx_iterations_setting() {
+    let e = env(ServerKey::P256);
+    let cfg = e.config("raconn.toml", &e.thumbprint, 10000, "pfx_iterations = 2048");
+    let pfx = e.path("iter.pfx");
+    let o = issue(&e, &cfg, "req-iter", s(&pfx), &[]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let (ok, info) = openssl(&[
+        "pkcs12",
+        "-info",
+        "-in",
+        s(&pfx),
+        "-passin",
+        "pass:correct horse battery",
+        "-noout",
+    ]);
+    assert!(ok, "{info}");
+    assert!(
+        info.contains("MAC: sha256, Iteration 2048")
+            && info.contains("PBKDF2, AES-256-CBC, Iteration 2048"),
+        "{info}"
+    );
+    assert!(!info.contains("Iteration 10000"), "{info}");
+    let bad = e.config("bad.toml", &e.thumbprint, 10000, "pfx_iterations = 999");
+    let o = raconn(&["--config", s(&bad), "check"]);
+    assert!(!o.status.success());
+    let t = format!("{}{}", text(&o.stdout), text(&o.stderr));
+    assert!(
+        t.contains("pfx_iterations") && t.contains("999") && t.contains("SP 800-132"),
+        "{t}"
+    );
+}
+
 #[test]
 fn legacy_pfx_policy_and_check() {
     let e = env(ServerKey::P256);

@@ -356,6 +356,7 @@ fn issue_job(app: &App, owner: &str, job: &Job, rt: &Handle) -> Result<(), HostE
                     &d.chain,
                     &password,
                     p.pfx,
+                    p.pfx_iterations,
                     &params.cn,
                 )?;
                 Ok::<_, HostError>((pfx, CertMeta::of(&d.certificate)?))
