@@ -185,17 +185,22 @@ fn issue_pfx_idempotent_and_verified() {
     }
 }
 
-/// `pfx_iterations`: openssl reads the count back from the PFX, for the
-/// bags and the MAC; a count outside 1,000..=1,000,000 is refused.
-#[test]
-fn pfx_iterations_setting() {
-    let e = env(ServerKey::P256);
-    let cfg = e.config("raconn.toml", &e.thumbprint, 10000, "pfx_iterations = 2048");
-    let pfx = e.path("iter.pfx");
-    let o = issue(&e, &cfg, "req-iter", s(&pfx), &[]);
-    assert!(o.status.success(), "{}", text(&o.stderr));
-    let (ok, info) = openssl(&[
-        "pkcs12",
+/// Issues request `req-NAME` into NAME.pfx (once) and reads it with
+/// `openssl pkcs12 -info` (and `extra` options): openssl's success and text.
+fn issue_and_read_pfx(
+    e: &Env,
+    cfg: &std::path::Path,
+    name: &str,
+    extra: &[&str],
+) -> (bool, String) {
+    let pfx = e.path(&format!("{name}.pfx"));
+    if !pfx.exists() {
+        let o = issue(e, cfg, &format!("req-{name}"), s(&pfx), &[]);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+    }
+    let mut args = vec!["pkcs12"];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&[
         "-info",
         "-in",
         s(&pfx),
@@ -203,6 +208,16 @@ fn pfx_iterations_setting() {
         "pass:correct horse battery",
         "-noout",
     ]);
+    openssl(&args)
+}
+
+/// `pfx_iterations`: openssl reads the count back from the PFX, for the
+/// bags and the MAC; a count outside 1,000..=1,000,000 is refused.
+#[test]
+fn pfx_iterations_setting() {
+    let e = env(ServerKey::P256);
+    let cfg = e.config("raconn.toml", &e.thumbprint, 10000, "pfx_iterations = 2048");
+    let (ok, info) = issue_and_read_pfx(&e, &cfg, "iter", &[]);
     assert!(ok, "{info}");
     assert!(
         info.contains("MAC: sha256, Iteration 2048")
@@ -229,28 +244,8 @@ fn legacy_pfx_policy_and_check() {
         10000,
         "pfx = \"legacy\"\nkey = \"rsa-2048\"",
     );
-    let pfx = e.path("legacy.pfx");
-    let o = issue(&e, &cfg, "req-legacy", s(&pfx), &[]);
-    assert!(o.status.success(), "{}", text(&o.stderr));
-    let (ok, out) = openssl(&[
-        "pkcs12",
-        "-info",
-        "-in",
-        s(&pfx),
-        "-passin",
-        "pass:correct horse battery",
-        "-noout",
-    ]);
-    let (ok2, out2) = openssl(&[
-        "pkcs12",
-        "-legacy",
-        "-info",
-        "-in",
-        s(&pfx),
-        "-passin",
-        "pass:correct horse battery",
-        "-noout",
-    ]);
+    let (ok, out) = issue_and_read_pfx(&e, &cfg, "legacy", &[]);
+    let (ok2, out2) = issue_and_read_pfx(&e, &cfg, "legacy", &["-legacy"]);
     assert!(ok || ok2, "{out}\n{out2}");
     let info = if ok { out } else { out2 };
     assert!(
