@@ -541,14 +541,16 @@ pub fn drive(
     loop {
         match tx.next() {
             Step::Send(s) => {
+                // Loaded even when the cache answers: the RA certificate is
+                // the stand-in of the pre-send PFX check below.
+                if ca.is_none() {
+                    *ca = Some(client_and_ra_cert(cfg, p)?);
+                }
                 let service = s.service;
                 if let Some(reply) = records.cached_reply(service) {
                     tracing::info!(service = service.name(), "answered from the policy cache");
                     tx.on_reply(200, &reply);
                     continue;
-                }
-                if ca.is_none() {
-                    *ca = Some(client_and_ra_cert(cfg, p)?);
                 }
                 let Some((c, _)) = ca.as_ref() else { continue };
                 tracing::info!(service = s.service.name(), host = %p.host, port = p.port, "sending");
