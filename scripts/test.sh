@@ -58,6 +58,14 @@ RUSTC_BOOTSTRAP=1 cargo build -j"$JOBS" --release --target thumbv7em-none-eabihf
   -p raconn-core -p raconn-embedded --features raconn-core/p256,raconn-embedded/defmt
 echo "build-std=core: raconn-core and raconn-embedded link with core only"
 
+step "the firmware's feature set: raconn-core without \`texts\` (codes and details only), raconn-embedded without \`p384\` (RC-EMB-026)"
+TEXTS_OUT=$(cargo test -j"$JOBS" -q -p raconn-core --no-default-features --features p256 --lib texts_feature -- --nocapture)
+echo "$TEXTS_OUT"
+grep -q "texts: false" <<<"$TEXTS_OUT"
+P384_OUT=$(cargo test -j"$JOBS" -q -p raconn-embedded --no-default-features --features soft-hsm --test verifier_openssl p384 -- --nocapture 2>&1)
+echo "$P384_OUT"
+grep -q "p384 feature: false" <<<"$P384_OUT"
+
 step "firmware: build (whole adapter, no global allocator, build-std=core) and run under QEMU mps2-an386"
 (cd host-embedded/firmware && RUSTC_BOOTSTRAP=1 cargo build -j"$JOBS" --release)
 ELF=$PWD/host-embedded/firmware/target/thumbv7em-none-eabihf/release/raconn-firmware

@@ -13,7 +13,7 @@ use crate::error::Code;
 
 macro_rules! rows {
     ($(#[$m:meta])* $table:ident { $( $name:ident = ($c:literal, $msg:literal, $rem:literal), )* }) => {
-        $( #[doc = $c] pub const $name: Code = Code { code: $c, message: $msg, remedy: $rem }; )*
+        $( #[doc = $c] pub const $name: Code = Code::new($c, $msg, $rem); )*
         $(#[$m])*
         pub const $table: &[Code] = &[ $( $name, )* ];
     };
@@ -92,6 +92,9 @@ rows! {
         EMB_RA_KEY_MISMATCH = ("RC-EMB-023", "the RA certificate in flash is not for the key in the RA slot", "store the RA certificate issued for this part's RA key, or provision the RA key slot that certificate was issued for"),
         EMB_CONFIG_VERSION = ("RC-EMB-024", "the configuration record in flash has a format this release does not read", "provision the configuration again with this release, or run the release that wrote it"),
         EMB_CONFIG_VALUE_TOO_LONG = ("RC-EMB-025", "a configuration value is longer than 255 bytes", "use a CA host name and profile OID of at most 255 bytes each"),
+        EMB_NOT_BUILT = ("RC-EMB-026", "the CA uses a curve this firmware was built without", "build raconn-embedded with the feature the detail names (p384, on by default): a firmware image leaves out what its CA's chain does not use"),
+        EMB_TLS_RECORD_TOO_LARGE = ("RC-EMB-027", "the CA sent a TLS record larger than the TLS read buffer", "the CA does not honour the max_fragment_length in the configuration: remove it and give the TLS read buffer 16 640 bytes (any record fits)"),
+        EMB_BAD_MFL = ("RC-EMB-028", "max_fragment_length must be 512, 1024, 2048 or 4096 (RFC 6066)", "set one of these, or none for 16 KiB records"),
     }
 }
 

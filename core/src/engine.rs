@@ -490,7 +490,8 @@ impl<'a, 'b> Engine<'a, 'b> {
             return Err(PkiwsError::WrongState.into());
         }
         let doc = crate::pkiws::reply_text(http_status, body)?;
-        let p = policy::parse_response(doc, self.req.profile_oid).map_err(pk)?;
+        let mut p = policy::Policy::empty();
+        policy::parse_response_into(doc, self.req.profile_oid, &mut p).map_err(pk)?;
         let planned = check::plan(
             &p,
             self.req.subject_format,

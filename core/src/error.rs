@@ -20,6 +20,46 @@ pub struct Code {
     pub remedy: &'static str,
 }
 
+impl Code {
+    /// A row; its message and remedy are kept only with the `texts`
+    /// feature (see [`TEXTS`]). Evaluated at compile time, so a build
+    /// without the feature carries none of the strings.
+    pub const fn new(code: &'static str, message: &'static str, remedy: &'static str) -> Code {
+        Code {
+            code,
+            message: text(message),
+            remedy: text(remedy),
+        }
+    }
+}
+
+/// Whether messages and remedies are compiled in (the `texts` feature, on
+/// by default). An appliance build may leave them out — 23 KB of strings
+/// on the Cortex-M4 firmware — and print the codes alone; `raconn explain
+/// CODE` on any desktop host prints the message and remedy of the same
+/// table, like a defmt log is decoded off the device.
+pub const TEXTS: bool = cfg!(feature = "texts");
+
+/// `s` with the `texts` feature, else the empty string.
+pub const fn text(s: &'static str) -> &'static str {
+    if TEXTS {
+        s
+    } else {
+        ""
+    }
+}
+
+/// Writes `CODE: message`, or the code alone when the message was left
+/// out (no `texts` feature).
+pub fn write_code(f: &mut fmt::Formatter<'_>, row: &Code) -> fmt::Result {
+    f.write_str(row.code)?;
+    if !row.message.is_empty() {
+        f.write_str(": ")?;
+        f.write_str(row.message)?;
+    }
+    Ok(())
+}
+
 /// Implemented by every error and warning enum of the crate.
 pub trait Explain {
     /// The stable code, e.g. `RC-THUMB-002`.
@@ -92,10 +132,7 @@ macro_rules! explain {
             fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
                 match self {
                     $( $crate::__explain_pat!($var $({ $($f),* })? $(( $($t),* ))?) => {
-                        let row = $crate::__explain_row!($row);
-                        f.write_str(row.code)?;
-                        f.write_str(": ")?;
-                        f.write_str(row.message)?;
+                        $crate::error::write_code(f, &$crate::__explain_row!($row))?;
                         $( f.write_str(" (")?; ::core::write!(f, $fmt $(, $arg)*)?; f.write_str(")")?; )?
                         Ok(())
                     } )*
@@ -124,11 +161,7 @@ macro_rules! __explain_pat {
 #[macro_export]
 macro_rules! __explain_row {
     (($c:literal, $m:literal, $r:literal $(,)?)) => {
-        $crate::error::Code {
-            code: $c,
-            message: $m,
-            remedy: $r,
-        }
+        const { $crate::error::Code::new($c, $m, $r) }
     };
     ([$p:path]) => {
         $p
@@ -169,18 +202,19 @@ impl Explain for BufferTooSmall {
     }
 }
 
-const BUFFER_CODE: Code = Code {
-    code: "RC-BUF-001",
-    message: "a working buffer is too small for this request",
-    remedy: "the error names the buffer and the bytes it needs: give that buffer at least that size (on the desktop, where buffers are generous, report it: the input is far larger than any real one; a signature buffer too small is a bug in the signer's max_signature_len)",
-};
+const BUFFER_CODE: Code = Code::new(
+    "RC-BUF-001",
+    "a working buffer is too small for this request",
+    "the error names the buffer and the bytes it needs: give that buffer at least that size (on the desktop, where buffers are generous, report it: the input is far larger than any real one; a signature buffer too small is a bug in the signer's max_signature_len)",
+);
 
 impl fmt::Display for BufferTooSmall {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_code(f, &BUFFER_CODE)?;
         write!(
             f,
-            "{}: {} (the {} buffer needs {} bytes)",
-            BUFFER_CODE.code, BUFFER_CODE.message, self.buffer, self.needed
+            " (the {} buffer needs {} bytes)",
+            self.buffer, self.needed
         )
     }
 }
@@ -305,4 +339,38 @@ pub fn lookup(code: &str) -> Option<&'static Code> {
         .iter()
         .flat_map(|t| t.iter())
         .find(|c| c.code.eq_ignore_ascii_case(code.trim()))
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use std::string::ToString;
+
+    /// With `texts` a failure prints code, message and detail; without it
+    /// (`scripts/test.sh` runs this test both ways) the code and detail
+    /// alone, and no table row carries a string.
+    #[test]
+    fn texts_feature() {
+        let e = Error::Buffer(BufferTooSmall {
+            buffer: "work",
+            needed: 10,
+        });
+        let shown = e.to_string();
+        std::println!("texts: {TEXTS}");
+        let rows = || CODES.iter().flat_map(|t| t.iter());
+        if TEXTS {
+            assert_eq!(
+                shown,
+                "RC-BUF-001: a working buffer is too small for this request (the work buffer needs 10 bytes)"
+            );
+            assert!(rows().all(|c| !c.message.is_empty() && !c.remedy.is_empty()));
+        } else {
+            assert_eq!(shown, "RC-BUF-001 (the work buffer needs 10 bytes)");
+            assert!(rows().all(|c| c.message.is_empty() && c.remedy.is_empty()));
+            let d = Error::Der(crate::asn1::DerError::Truncated { offset: 3 });
+            assert!(d.to_string().starts_with("RC-DER-"), "{d}");
+            assert!(!d.to_string().contains(": "), "{d}");
+        }
+    }
 }

@@ -12,7 +12,7 @@
 
 use embedded_io_async::{Read, Write};
 use embedded_storage_async::nor_flash::NorFlash;
-use embedded_tls::{TlsConfig, TlsConnection, TlsContext, TlsError};
+use embedded_tls::{MaxFragmentLength, TlsConfig, TlsConnection, TlsContext, TlsError};
 use raconn_core::engine::Request;
 use raconn_core::http::{Progress, ReplyReader};
 use raconn_core::issuance::{self, Buffers, KeyChoice, Order, PollPolicy, Step, Transaction};
@@ -192,6 +192,9 @@ pub struct CaLink<'a, C: Connect, H: Hsm + ?Sized> {
     pub port: u16,
     /// Unix seconds, when the appliance has a trustworthy clock.
     pub now: Option<i64>,
+    /// RFC 6066 max_fragment_length offered in the ClientHello
+    /// ([`crate::store::Config::max_fragment_length`]).
+    pub max_fragment_length: Option<u16>,
 }
 
 impl<C: Connect, H: Hsm + ?Sized> CaLink<'_, C, H> {
@@ -205,6 +208,28 @@ impl<C: Connect, H: Hsm + ?Sized> CaLink<'_, C, H> {
         reply: &mut [u8],
     ) -> Result<(u16, core::ops::Range<usize>, bool), EmbeddedError> {
         let (host, port) = (self.host, self.port);
+        let needed = crate::store::tls_read_needed(self.max_fragment_length);
+        if tls_read.len() < needed {
+            return Err(EmbeddedError::Buffer(raconn_core::error::BufferTooSmall {
+                buffer: "tls_read",
+                needed,
+            }));
+        }
+        let mfl = match self.max_fragment_length {
+            None => None,
+            Some(512) => Some(MaxFragmentLength::Bits9),
+            Some(1024) => Some(MaxFragmentLength::Bits10),
+            Some(2048) => Some(MaxFragmentLength::Bits11),
+            Some(4096) => Some(MaxFragmentLength::Bits12),
+            Some(value) => return Err(EmbeddedError::BadMaxFragmentLength { value }),
+        };
+        let read_len = tls_read.len();
+        // A record larger than the read buffer: the CA ignored the
+        // max_fragment_length offered (RC-EMB-027), not a network failure.
+        let tls_fail = |e: TlsError| match e {
+            TlsError::InsufficientSpace => EmbeddedError::TlsRecordTooLarge { buffer: read_len },
+            e => io_err(e),
+        };
         let socket = self.conn.connect(host, port).await?;
         let mut provider = Provider::new(
             self.hsm,
@@ -212,14 +237,17 @@ impl<C: Connect, H: Hsm + ?Sized> CaLink<'_, C, H> {
             self.ra_cert,
             ServerVerifier::new(self.anchor, host, self.now),
         )?;
-        let config = TlsConfig::new()
+        let mut config = TlsConfig::new()
             .enable_rsa_signatures()
             .with_server_name(host);
+        if let Some(m) = mfl {
+            config = config.with_max_fragment_length(m);
+        }
         let mut tls: TlsConnection<'_, _, embedded_tls::Aes128GcmSha256> =
             TlsConnection::new(socket, tls_read, tls_write);
         if let Err(e) = tls.open(TlsContext::new(&config, &mut provider)).await {
             // The verifier knows the exact reason a certificate was refused.
-            return Err(provider.server_verifier().failure().unwrap_or(io_err(e)));
+            return Err(provider.server_verifier().failure().unwrap_or(tls_fail(e)));
         }
         let expiry_checked = provider.server_verifier().expiry_checked();
         let mut head = [0u8; 512];
@@ -233,9 +261,9 @@ impl<C: Connect, H: Hsm + ?Sized> CaLink<'_, C, H> {
             &mut head,
         )
         .map_err(core)?;
-        tls.write_all(h).await.map_err(io_err)?;
-        tls.write_all(req.body.as_bytes()).await.map_err(io_err)?;
-        tls.flush().await.map_err(io_err)?;
+        tls.write_all(h).await.map_err(tls_fail)?;
+        tls.write_all(req.body.as_bytes()).await.map_err(tls_fail)?;
+        tls.flush().await.map_err(tls_fail)?;
         let mut reader = ReplyReader::new(reply.len());
         let mut got = 0;
         loop {
@@ -248,7 +276,7 @@ impl<C: Connect, H: Hsm + ?Sized> CaLink<'_, C, H> {
                 Ok(n) => n,
                 // The peer closed (embedded-tls reports end of stream as IoError).
                 Err(TlsError::ConnectionClosed | TlsError::IoError) => 0,
-                Err(e) => return Err(io_err(e)),
+                Err(e) => return Err(tls_fail(e)),
             };
             if n == 0 {
                 let r = reader.on_close(reply, got)?;
@@ -310,6 +338,7 @@ pub async fn issue<C: Connect, H: Hsm, F: NorFlash>(
                     host: cfg.host,
                     port: cfg.port,
                     now,
+                    max_fragment_length: cfg.max_fragment_length,
                 };
                 let (st, body, ec) = link.post(&req, w.tls_read, w.tls_write, w.reply).await?;
                 expiry_checked |= ec;

@@ -28,6 +28,11 @@ pub enum EmbeddedError {
     BadServerSignature,
     /// A key type, size or signature algorithm the adapter does not verify.
     UnsupportedKey,
+    /// A key size or hash the adapter verifies, left out of this build.
+    NotBuilt {
+        /// The cargo feature that brings it in.
+        feature: &'static str,
+    },
     /// The server's certificate is not DER X.509.
     BadServerCertificate,
     /// The stored trust anchor is not DER X.509.
@@ -57,6 +62,16 @@ pub enum EmbeddedError {
         /// The version byte found.
         found: u8,
     },
+    /// The CA sent a TLS record larger than the read buffer.
+    TlsRecordTooLarge {
+        /// The read buffer's size.
+        buffer: usize,
+    },
+    /// A max_fragment_length other than 512, 1 024, 2 048 or 4 096.
+    BadMaxFragmentLength {
+        /// The value given.
+        value: u16,
+    },
     /// A configuration value is longer than its record field.
     ConfigValueTooLong {
         /// Its length.
@@ -85,6 +100,9 @@ raconn_core::explain!(EmbeddedError {
     RaKeyMismatch => [catalogue::EMB_RA_KEY_MISMATCH];
     ConfigVersion { found } => [catalogue::EMB_CONFIG_VERSION], "format version {found}";
     ConfigValueTooLong { len } => [catalogue::EMB_CONFIG_VALUE_TOO_LONG], "{len} bytes";
+    NotBuilt { feature } => [catalogue::EMB_NOT_BUILT], "feature {feature}";
+    TlsRecordTooLarge { buffer } => [catalogue::EMB_TLS_RECORD_TOO_LARGE], "read buffer {buffer} bytes";
+    BadMaxFragmentLength { value } => [catalogue::EMB_BAD_MFL], "{value}";
 } delegate {
     Core(e) => e;
     Buffer(b) => b;
@@ -151,6 +169,9 @@ mod tests {
             EmbeddedError::RaKeyMismatch,
             EmbeddedError::ConfigVersion { found: 2 },
             EmbeddedError::ConfigValueTooLong { len: 300 },
+            EmbeddedError::NotBuilt { feature: "p384" },
+            EmbeddedError::TlsRecordTooLarge { buffer: 4352 },
+            EmbeddedError::BadMaxFragmentLength { value: 1000 },
         ];
         assert_eq!(EmbeddedError::CODES, catalogue::APPLIANCE);
         assert_eq!(all.len(), EmbeddedError::CODES.len());

@@ -46,6 +46,33 @@ pub struct Config<'a> {
     pub ra_slot: u8,
     /// HSM slot for the device key.
     pub device_slot: u8,
+    /// RFC 6066 max_fragment_length to offer the CA: 512, 1 024, 2 048 or
+    /// 4 096 bytes of plaintext per record, or `None` (records of up to
+    /// 16 KiB). Only for a CA that honours it: it lets the TLS read buffer
+    /// shrink from 16 640 to the length + 256 bytes ([`tls_read_needed`]).
+    pub max_fragment_length: Option<u16>,
+}
+
+/// The TLS read buffer a connection needs: a whole record of the largest
+/// plaintext the CA may send (2^14, or the max_fragment_length offered)
+/// plus 256 bytes of record overhead (RFC 8446 §5.2), as embedded-tls
+/// sizes it.
+pub const fn tls_read_needed(max_fragment_length: Option<u16>) -> usize {
+    match max_fragment_length {
+        Some(n) => n as usize + 256,
+        None => 16_384 + 256,
+    }
+}
+
+/// The RFC 6066 code of a max_fragment_length (1..=4 for 2^9..=2^12).
+fn mfl_code(n: u16) -> Option<u8> {
+    match n {
+        512 => Some(1),
+        1024 => Some(2),
+        2048 => Some(3),
+        4096 => Some(4),
+        _ => None,
+    }
 }
 
 fn flash_err<E>(e: sequential_storage::Error<E>) -> EmbeddedError {
@@ -117,6 +144,11 @@ pub fn encode_config(c: &Config<'_>, out: &mut [u8]) -> Result<usize, EmbeddedEr
     w.put(&[len8(c.profile_oid)?]);
     w.put(c.profile_oid.as_bytes());
     w.put(&[c.ra_slot, c.device_slot]);
+    // Format 1 ends here; a trailing byte, when present, is the RFC 6066
+    // max_fragment_length code (records written without it stay as before).
+    if let Some(n) = c.max_fragment_length {
+        w.put(&[mfl_code(n).ok_or(EmbeddedError::BadMaxFragmentLength { value: n })?]);
+    }
     Ok(w.finish("config record")?.len())
 }
 
@@ -130,12 +162,20 @@ pub fn decode_config(b: &[u8]) -> Result<Config<'_>, EmbeddedError> {
     let host = r.str8()?;
     let port = r.u16()?;
     let profile_oid = r.str8()?;
+    let ra_slot = r.u8()?;
+    let device_slot = r.u8()?;
+    let max_fragment_length = match r.buf.get(r.pos..) {
+        None | Some([]) => None,
+        Some([code @ 1..=4]) => Some(256u16 << code),
+        Some(_) => return Err(EmbeddedError::ConfigCorrupt),
+    };
     Ok(Config {
         host,
         port,
         profile_oid,
-        ra_slot: r.u8()?,
-        device_slot: r.u8()?,
+        ra_slot,
+        device_slot,
+        max_fragment_length,
     })
 }
 

@@ -8,8 +8,10 @@
 //! it reports "expiry unchecked"), and the server's CertificateVerify
 //! signature over the transcript (RFC 8446 §4.4.3).
 //!
-//! Signatures: ECDSA P-256/SHA-256 and P-384/SHA-384 (RustCrypto `p256`,
-//! `p384`), RSA PKCS#1 v1.5 SHA-256/384/512 for certificates and RSA-PSS
+//! Signatures: ECDSA P-256 and P-384 (RustCrypto `p256`, `p384`; P-384 is
+//! the `p384` feature) with the hash the signature algorithm names — not
+//! the curve's: openssl signs with a P-384 key and SHA-256 unless told
+//! otherwise — RSA PKCS#1 v1.5 SHA-256/384/512 for certificates and RSA-PSS
 //! (RSAE) SHA-256/384/512 for CertificateVerify, through [`crate::rsa`] —
 //! no allocation anywhere. The exact reason a handshake was refused is kept
 //! ([`ServerVerifier::failure`]), since embedded-tls only says
@@ -195,8 +197,8 @@ impl<C: TlsCipherSuite> TlsVerifier<C> for ServerVerifier<'_> {
         b.copy_from_slice(&self.transcript);
         let msg = msg.get(..64 + 34 + tl).unwrap_or(&[]);
         let alg = match verify.signature_scheme {
-            SignatureScheme::EcdsaSecp256r1Sha256 => Alg::Ecdsa(KeyKind::P256),
-            SignatureScheme::EcdsaSecp384r1Sha384 => Alg::Ecdsa(KeyKind::P384),
+            SignatureScheme::EcdsaSecp256r1Sha256 => Alg::Ecdsa(Hash::Sha256),
+            SignatureScheme::EcdsaSecp384r1Sha384 => Alg::Ecdsa(Hash::Sha384),
             SignatureScheme::RsaPssRsaeSha256 => Alg::Rsa(Padding::Pss(Hash::Sha256)),
             SignatureScheme::RsaPssRsaeSha384 => Alg::Rsa(Padding::Pss(Hash::Sha384)),
             SignatureScheme::RsaPssRsaeSha512 => Alg::Rsa(Padding::Pss(Hash::Sha512)),
@@ -215,7 +217,7 @@ impl<C: TlsCipherSuite> TlsVerifier<C> for ServerVerifier<'_> {
 
 #[derive(Clone, Copy)]
 enum Alg {
-    Ecdsa(KeyKind),
+    Ecdsa(Hash),
     Rsa(Padding),
 }
 
@@ -225,9 +227,9 @@ fn verify_cert_signature(
 ) -> Result<(), EmbeddedError> {
     let a = c.signature_algorithm;
     let alg = if a == oid::ECDSA_SHA256 {
-        Alg::Ecdsa(KeyKind::P256)
+        Alg::Ecdsa(Hash::Sha256)
     } else if a == oid::ECDSA_SHA384 {
-        Alg::Ecdsa(KeyKind::P384)
+        Alg::Ecdsa(Hash::Sha384)
     } else if a == oid::SHA256_WITH_RSA {
         Alg::Rsa(Padding::Pkcs1(Hash::Sha256))
     } else if a == oid::SHA384_WITH_RSA {
@@ -240,23 +242,16 @@ fn verify_cert_signature(
     verify_with(issuer, alg, c.tbs, c.signature)
 }
 
-/// Verifies `sig` over `msg` with the key in `spki`. The ECDSA hash follows
-/// the curve (the TLS schemes and X.509 ECDSA-with-SHAx pairs used here).
+/// Verifies `sig` over `msg` with the key in `spki`: ECDSA over the digest
+/// of the algorithm's hash (FIPS 186-5 §6.4: a digest longer than the
+/// curve's order is truncated), on the curve of the key.
 fn verify_with(spki: &SpkiRef<'_>, alg: Alg, msg: &[u8], sig: &[u8]) -> Result<(), EmbeddedError> {
-    let bad = |_| EmbeddedError::BadServerSignature;
     match (alg, spki.kind()) {
-        (Alg::Ecdsa(KeyKind::P256), KeyKind::P256) => {
-            use p256::ecdsa::signature::Verifier;
-            let vk = p256::ecdsa::VerifyingKey::from_sec1_bytes(spki.key).map_err(bad)?;
-            let s = p256::ecdsa::DerSignature::try_from(sig).map_err(bad)?;
-            vk.verify(msg, &s).map_err(bad)
-        }
-        (Alg::Ecdsa(KeyKind::P384), KeyKind::P384) | (Alg::Ecdsa(KeyKind::P256), KeyKind::P384) => {
-            use p384::ecdsa::signature::Verifier;
-            let vk = p384::ecdsa::VerifyingKey::from_sec1_bytes(spki.key).map_err(bad)?;
-            let s = p384::ecdsa::DerSignature::try_from(sig).map_err(bad)?;
-            vk.verify(msg, &s).map_err(bad)
-        }
+        (Alg::Ecdsa(h), KeyKind::P256) => verify_p256(spki.key, h, msg, sig),
+        #[cfg(feature = "p384")]
+        (Alg::Ecdsa(h), KeyKind::P384) => verify_p384(spki.key, h, msg, sig),
+        #[cfg(not(feature = "p384"))]
+        (Alg::Ecdsa(_), KeyKind::P384) => Err(EmbeddedError::NotBuilt { feature: "p384" }),
         (Alg::Rsa(p), KeyKind::Rsa(_)) => {
             let (n, e) = rsa_key(spki.key).ok_or(EmbeddedError::UnsupportedKey)?;
             rsa::verify(n, e, p, msg, sig).map_err(|e| match e {
@@ -266,6 +261,33 @@ fn verify_with(spki: &SpkiRef<'_>, alg: Alg, msg: &[u8], sig: &[u8]) -> Result<(
         }
         _ => Err(EmbeddedError::UnsupportedKey),
     }
+}
+
+// One function per algorithm, none inlined: the stack then holds the
+// locals of the one that runs, not of all of them.
+#[inline(never)]
+fn verify_p256(key: &[u8], h: Hash, msg: &[u8], sig: &[u8]) -> Result<(), EmbeddedError> {
+    use p256::ecdsa::signature::hazmat::PrehashVerifier;
+    let bad = |_| EmbeddedError::BadServerSignature;
+    let mut digest = [0u8; 64];
+    let n = h.digest(&[msg], &mut digest);
+    let vk = p256::ecdsa::VerifyingKey::from_sec1_bytes(key).map_err(bad)?;
+    let s = p256::ecdsa::DerSignature::try_from(sig).map_err(bad)?;
+    vk.verify_prehash(digest.get(..n).unwrap_or(&[]), &s)
+        .map_err(bad)
+}
+
+#[cfg(feature = "p384")]
+#[inline(never)]
+fn verify_p384(key: &[u8], h: Hash, msg: &[u8], sig: &[u8]) -> Result<(), EmbeddedError> {
+    use p384::ecdsa::signature::hazmat::PrehashVerifier;
+    let bad = |_| EmbeddedError::BadServerSignature;
+    let mut digest = [0u8; 64];
+    let n = h.digest(&[msg], &mut digest);
+    let vk = p384::ecdsa::VerifyingKey::from_sec1_bytes(key).map_err(bad)?;
+    let s = p384::ecdsa::DerSignature::try_from(sig).map_err(bad)?;
+    vk.verify_prehash(digest.get(..n).unwrap_or(&[]), &s)
+        .map_err(bad)
 }
 
 /// `RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }`.

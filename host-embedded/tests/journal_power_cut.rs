@@ -65,6 +65,7 @@ async fn base() -> Flash {
                 profile_oid: "2.16.840.1.113733.1.16.1.2.3.1.1.47196112",
                 ra_slot: 0,
                 device_slot: 1,
+                max_fragment_length: None,
             },
             &mut scratch,
         )

@@ -1,5 +1,6 @@
 //! The heap-free RSA verifier against signatures made by openssl: 2048, 3072
-//! and 4096-bit keys, PKCS#1 v1.5 with SHA-256/384/512 and PSS with salt =
+//! and 4096-bit keys, and a 2 056-bit one (257 bytes: a width that is not a
+//! whole number of 32-bit limbs), PKCS#1 v1.5 with SHA-256/384/512 and PSS with salt =
 //! digest length and salt = maximum; a flipped bit, a wrong message, a
 //! wrong padding and a wrong length all fail.
 
@@ -36,7 +37,7 @@ fn verifies_what_openssl_signs() {
     let d = tempfile::tempdir().unwrap();
     let p = d.path();
     std::fs::write(p.join("msg"), b"TLS 1.3, server CertificateVerify - raconn").unwrap();
-    for bits in ["2048", "3072", "4096"] {
+    for bits in ["2048", "2056", "3072", "4096"] {
         openssl(
             p,
             &[

@@ -34,6 +34,7 @@ fn openssl(dir: &Path, args: &[&str]) {
 fn key_args(alg: &str) -> Vec<&'static str> {
     match alg {
         "p256" => vec!["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+        "p384" => vec!["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-384"],
         "rsa" => vec!["-newkey", "rsa:2048"],
         "ed25519" => vec!["-newkey", "ed25519"],
         other => panic!("{other}"),
@@ -305,4 +306,23 @@ fn accepts_an_rsa_chain() {
         check(&root, HOST, Some(now()), &[&leaf, &bad]).map_err(|e| e.code()),
         Err("RC-EMB-006")
     );
+}
+
+/// A P-384 chain verifies with the `p384` feature (on by default); a build
+/// without it (the QEMU firmware's; `scripts/test.sh` runs this test both
+/// ways) refuses it with RC-EMB-026 naming the feature, not as a bad
+/// signature.
+#[test]
+fn p384_chain_follows_the_feature() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    let (root, int, leaf) = chain(p, "p384");
+    let r = check(&root, HOST, Some(now()), &[&leaf, &int]);
+    eprintln!("p384 feature: {}", cfg!(feature = "p384"));
+    if cfg!(feature = "p384") {
+        assert_eq!(r, Ok(()));
+    } else {
+        assert_eq!(r, Err(EmbeddedError::NotBuilt { feature: "p384" }));
+        assert_eq!(r.map_err(|e| e.code()), Err("RC-EMB-026"));
+    }
 }

@@ -79,6 +79,7 @@ async fn main() {
             profile_oid: PROFILE,
             ra_slot: 0,
             device_slot: 1,
+            max_fragment_length: None,
         };
         store.set_config(&cfg, &mut scratch).await.unwrap();
         store.set_ra_cert(&ra, &mut scratch).await.unwrap();
@@ -150,6 +151,7 @@ async fn main() {
                 host: "localhost",
                 port: cfg.port,
                 now: None,
+                max_fragment_length: None,
             };
             let t = Instant::now();
             let (st, _, _) = link.post(&r, a, b, c).await.unwrap();

@@ -116,6 +116,7 @@ pub fn appliance_flash_image(sim: &raconn_sim::Sim, host: &str, port: u16, size:
                     profile_oid: PROFILE,
                     ra_slot: 0,
                     device_slot: 1,
+                    max_fragment_length: None,
                 },
                 &mut scratch,
             )

@@ -192,6 +192,7 @@ async fn provision(flash: Flash, r: &Rig, host: &str, anchor: &[u8]) -> Flash {
                 profile_oid: P256_PROFILE,
                 ra_slot: 0,
                 device_slot: 1,
+                max_fragment_length: None,
             },
             &mut scratch,
         )
@@ -682,6 +683,7 @@ async fn provision_with(
         profile_oid: P256_PROFILE,
         ra_slot,
         device_slot: 1,
+        max_fragment_length: None,
     };
     store.set_config(&c, &mut scratch).await.expect("config");
     store.set_ra_cert(ra_cert, &mut scratch).await.expect("ra");
@@ -821,6 +823,7 @@ async fn flash_failures_have_their_codes() {
         profile_oid: P256_PROFILE,
         ra_slot: 0,
         device_slot: 1,
+        max_fragment_length: None,
     };
     let mut out = [0u8; 600];
     assert_eq!(
@@ -840,4 +843,29 @@ async fn flash_failures_have_their_codes() {
         "RC-EMB-022"
     );
     assert_eq!(decode_config(&out[..n]).unwrap().host, "ca.example");
+    assert_eq!(decode_config(&out[..n]).unwrap().max_fragment_length, None);
+    // max_fragment_length: a trailing RFC 6066 code; a record without it
+    // (above) reads as none.
+    let m = Config {
+        max_fragment_length: Some(4096),
+        ..c
+    };
+    let n4 = encode_config(&m, &mut out).unwrap();
+    assert_eq!(n4, n + 1);
+    assert_eq!(out[n], 4);
+    assert_eq!(
+        decode_config(&out[..n4]).unwrap().max_fragment_length,
+        Some(4096)
+    );
+    let mut odd = out[..n4].to_vec();
+    odd[n] = 9;
+    assert_eq!(decode_config(&odd).unwrap_err().code(), "RC-EMB-022");
+    let bad = Config {
+        max_fragment_length: Some(1000),
+        ..c
+    };
+    assert_eq!(
+        encode_config(&bad, &mut out).unwrap_err().code(),
+        "RC-EMB-028"
+    );
 }

@@ -848,6 +848,7 @@ impl<'a, 'b> Transaction<'a, 'b> {
         }
     }
 
+    #[inline(never)]
     fn policy_reply(&mut self, http_status: u16, body: &[u8]) -> Result<(), Error> {
         let kr = self.engine.on_policy_reply(http_status, body)?;
         self.key_kind = Some(self.order.key.resolve(&kr));
@@ -855,6 +856,7 @@ impl<'a, 'b> Transaction<'a, 'b> {
         Ok(())
     }
 
+    #[inline(never)]
     fn enroll_reply(&mut self, http_status: u16, body: &[u8]) -> Result<(), Error> {
         match self.engine.read_enroll_reply(http_status, body) {
             Ok(()) => {}
@@ -917,6 +919,7 @@ impl<'a, 'b> Transaction<'a, 'b> {
         Ok(())
     }
 
+    #[inline(never)]
     fn search_reply(&mut self, http_status: u16, body: &[u8]) -> Result<(), Error> {
         match self.engine.read_search_reply(http_status, body) {
             Ok(None) => self.write_issued(true),

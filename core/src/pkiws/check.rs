@@ -232,6 +232,7 @@ pub fn sid_pair<'a>(
 ///
 /// `other_names` lists the OIDs of the other-names the request carries, in
 /// order. Returns the pairs (names borrowed from the policy or the inputs).
+#[inline(never)]
 pub fn plan<'a>(
     policy: &Policy<'a>,
     format: SubjectFormat,

@@ -157,6 +157,50 @@ pub struct Policy<'a> {
     pub cas: heapless::Vec<CaInfo<'a>, 4>,
 }
 
+impl Policy<'_> {
+    /// A policy with nothing read yet.
+    pub const fn empty() -> Self {
+        Policy {
+            client_transaction_id: None,
+            server_transaction_id: None,
+            policy_id: None,
+            friendly_name: None,
+            next_update_hours: None,
+            profile_name: None,
+            validity_days: None,
+            renewal_days: None,
+            key_size: None,
+            key_exportable: None,
+            key_algorithm: None,
+            delivery_format: None,
+            deployment_mode: None,
+            status: None,
+            attributes: heapless::Vec::new(),
+            cas: heapless::Vec::new(),
+        }
+    }
+
+    /// Empties every field in place (no temporary the size of a policy).
+    fn clear(&mut self) {
+        self.client_transaction_id = None;
+        self.server_transaction_id = None;
+        self.policy_id = None;
+        self.friendly_name = None;
+        self.next_update_hours = None;
+        self.profile_name = None;
+        self.validity_days = None;
+        self.renewal_days = None;
+        self.key_size = None;
+        self.key_exportable = None;
+        self.key_algorithm = None;
+        self.delivery_format = None;
+        self.deployment_mode = None;
+        self.status = None;
+        self.attributes.clear();
+        self.cas.clear();
+    }
+}
+
 struct OidEntry<'a> {
     value: Text<'a>,
     reference: u32,
@@ -174,6 +218,23 @@ fn text_in<'a>(p: &[&str], tail: &[&str], e: &Event<'a>) -> Option<Text<'a>> {
 /// A SOAP fault is returned as [`crate::pkiws::fault::Fault`] by
 /// [`crate::pkiws::fault::parse`]; call that first.
 pub fn parse_response<'a>(doc: &'a str, profile_oid: &str) -> Result<Policy<'a>, PkiwsError> {
+    let mut policy = Policy::empty();
+    parse_response_into(doc, profile_oid, &mut policy)?;
+    Ok(policy)
+}
+
+/// [`parse_response`] into `policy` (emptied first), the form the engine
+/// uses: the policy — 2.7 KB on a 32-bit target, most of it the 32
+/// attributes — then exists once, and the attributes of the policy being
+/// read go straight into it. (Returned by value and read into a per-policy
+/// copy first, the parse took 24 KB of the appliance's stack.)
+#[inline(never)]
+pub fn parse_response_into<'a>(
+    doc: &'a str,
+    profile_oid: &str,
+    policy: &mut Policy<'a>,
+) -> Result<(), PkiwsError> {
+    policy.clear();
     let info = crate::pkiws::body_info(doc)?;
     if info.first != "getPoliciesResponse" {
         return Err(XmlError::Missing {
@@ -184,24 +245,6 @@ pub fn parse_response<'a>(doc: &'a str, profile_oid: &str) -> Result<Policy<'a>,
     // Pass 1: header, oIDs and cAs (they follow the policies in the document).
     let mut oids: heapless::Vec<OidEntry<'a>, 64> = heapless::Vec::new();
     let mut cas: heapless::Vec<CaInfo<'a>, 8> = heapless::Vec::new();
-    let mut policy = Policy {
-        client_transaction_id: None,
-        server_transaction_id: None,
-        policy_id: None,
-        friendly_name: None,
-        next_update_hours: None,
-        profile_name: None,
-        validity_days: None,
-        renewal_days: None,
-        key_size: None,
-        key_exportable: None,
-        key_algorithm: None,
-        delivery_format: None,
-        deployment_mode: None,
-        status: None,
-        attributes: heapless::Vec::new(),
-        cas: heapless::Vec::new(),
-    };
     let mut cur_oid: Option<(Option<Text<'a>>, Option<u32>, Option<Text<'a>>)> = None;
     let mut cur_ca: Option<CaInfo<'a>> = None;
     xml::walk(doc, |p, e| {
@@ -303,12 +346,12 @@ pub fn parse_response<'a>(doc: &'a str, profile_oid: &str) -> Result<Policy<'a>,
     policy.profile_name = want.name;
     let resolve = |r: u32| oids.iter().find(|o| o.reference == r).map(|o| o.value);
 
-    // Pass 2: the policy whose policyOIDReference is ours.
+    // Pass 2: the policy whose policyOIDReference is ours. Its attributes
+    // are read into `policy.attributes`, emptied at each policy that is not.
     #[derive(Default)]
     struct Cur<'a> {
         reference: Option<u32>,
         ca_refs: heapless::Vec<u32, 4>,
-        attrs: heapless::Vec<PolicyAttribute<'a>, MAX_ATTRIBUTES>,
         pending: Option<PolicyAttribute<'a>>,
         ext_ref: Option<u32>,
         ext_critical: bool,
@@ -332,12 +375,15 @@ pub fn parse_response<'a>(doc: &'a str, profile_oid: &str) -> Result<Policy<'a>,
                 local: "policy", ..
             } if ends_with(p, &["policies", "policy"]) => {
                 cur = Some(Cur::default());
+                policy.attributes.clear();
                 return Ok(());
             }
             Event::End { local: "policy" } if ends_with(p, &["policies", "policy"]) => {
                 if let Some(c) = cur.take() {
                     if c.reference == Some(want_ref) {
                         found = Some(c);
+                    } else {
+                        policy.attributes.clear();
                     }
                 }
                 return Ok(());
@@ -382,7 +428,7 @@ pub fn parse_response<'a>(doc: &'a str, profile_oid: &str) -> Result<Policy<'a>,
             } => {
                 if let Some(a) = c.pending.take() {
                     if a.name.is_some() || a.kind.is_some() {
-                        c.attrs.push(a).map_err(|_| XmlError::TooMany {
+                        policy.attributes.push(a).map_err(|_| XmlError::TooMany {
                             what: "policy attributes",
                         })?;
                     }
@@ -454,7 +500,6 @@ pub fn parse_response<'a>(doc: &'a str, profile_oid: &str) -> Result<Policy<'a>,
     policy.delivery_format = c.delivery;
     policy.deployment_mode = c.mode;
     policy.status = c.status;
-    policy.attributes = c.attrs;
     for r in &c.ca_refs {
         if let Some(ca) = cas.iter().find(|x| x.reference == *r) {
             policy
@@ -463,7 +508,7 @@ pub fn parse_response<'a>(doc: &'a str, profile_oid: &str) -> Result<Policy<'a>,
                 .map_err(|_| XmlError::TooMany { what: "cA" })?;
         }
     }
-    Ok(policy)
+    Ok(())
 }
 
 #[cfg(test)]
