@@ -55,7 +55,8 @@ pub fn time() -> i64 {
 /// file at the same offset: NOR flash that survives QEMU being killed.
 pub struct HostFlash<'a, const N: usize> {
     ram: &'a mut RamFlash<N>,
-    fd: usize,
+    /// The image file; `None`: RAM only (the offline half).
+    fd: Option<usize>,
 }
 
 impl<'a, const N: usize> HostFlash<'a, N> {
@@ -65,18 +66,26 @@ impl<'a, const N: usize> HostFlash<'a, N> {
         ram.as_mut_bytes().fill(0xff);
         read(name, ram.as_mut_bytes())?;
         let fd = open(name, nr::open::RW_BINARY)?;
-        Some(HostFlash { ram, fd })
+        Some(HostFlash { ram, fd: Some(fd) })
+    }
+
+    /// `ram` alone, written through to no file: the offline half's flash,
+    /// of the same type as the online half's so that the store's code is
+    /// in the image once.
+    pub fn in_memory(ram: &'a mut RamFlash<N>) -> Self {
+        HostFlash { ram, fd: None }
     }
 
     fn persist(&mut self, from: usize, to: usize) -> Result<(), NorFlashErrorKind> {
+        let Some(fd) = self.fd else { return Ok(()) };
         let bytes = self
             .ram
             .as_bytes()
             .get(from..to)
             .ok_or(NorFlashErrorKind::OutOfBounds)?;
         // SAFETY: SYS_SEEK / SYS_WRITE on the open image file from flash contents.
-        let seek = unsafe { syscall!(SEEK, self.fd, from) };
-        let left = unsafe { syscall!(WRITE, self.fd, bytes.as_ptr(), bytes.len()) };
+        let seek = unsafe { syscall!(SEEK, fd, from) };
+        let left = unsafe { syscall!(WRITE, fd, bytes.as_ptr(), bytes.len()) };
         if seek == 0 && left == 0 {
             Ok(())
         } else {
@@ -87,7 +96,9 @@ impl<'a, const N: usize> HostFlash<'a, N> {
 
 impl<const N: usize> Drop for HostFlash<'_, N> {
     fn drop(&mut self) {
-        close(self.fd);
+        if let Some(fd) = self.fd {
+            close(fd);
+        }
     }
 }
 
