@@ -88,7 +88,8 @@ pub struct Work<'b> {
     /// TLS record read buffer (16 640 bytes takes any record); the flash
     /// scratch between connections.
     pub tls_read: &'b mut [u8],
-    /// TLS record write buffer (4 096 is plenty for SOAP requests).
+    /// TLS record write buffer: the RA certificate's length + 256
+    /// ([`tls_write_needed`]); requests are cut into records of its size.
     pub tls_write: &'b mut [u8],
     /// The HTTP reply (head + body); its size is the largest reply accepted.
     pub reply: &'b mut [u8],
@@ -101,7 +102,8 @@ pub struct Work<'b> {
     /// The transaction's record (the largest, `Issued` with its chain, is
     /// about 2 KB for a P-256 certificate under a two-certificate chain).
     pub record: &'b mut [u8],
-    /// The configuration, kept for the issuance (600 bytes hold any).
+    /// The configuration, kept for the issuance
+    /// ([`crate::store::CONFIG_MAX`] bytes hold any).
     pub cfg: &'b mut [u8],
     /// The RA certificate, kept for the issuance (its DER length; a larger
     /// one is refused naming the bytes needed).
@@ -140,11 +142,13 @@ pub enum Source {
     Search,
 }
 
-/// The result: the certificate is copied into the caller's `out`.
+/// The result. The certificate (DER) is in the caller's `reply` buffer,
+/// free once the last connection is closed — no output buffer of its own
+/// (2 KB of an appliance's peak RAM).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Outcome {
-    /// Length of the certificate in `out`.
-    pub len: usize,
+pub struct Outcome<'b> {
+    /// The certificate, in [`Work::reply`].
+    pub certificate: &'b [u8],
     /// Where it came from.
     pub source: Source,
     /// Whether the server's validity periods were checked (a clock was given).
@@ -170,6 +174,20 @@ fn key_spec(kind: KeyKind) -> Result<KeyKind, EmbeddedError> {
         KeyKind::P256 => Ok(KeyKind::P256),
         KeyKind::Rsa(2048) => Ok(KeyKind::Rsa(2048)),
         _ => Err(core(issuance::TxError::KeyUnsupported)),
+    }
+}
+
+/// The TLS write buffer a connection needs: the client's Certificate
+/// message (the RA certificate and 14 bytes of framing, RFC 8446 §4.4.2)
+/// in one record (5 bytes of header, the content type, a 16-byte tag), or
+/// the ClientHello — with room to spare: the RA certificate's length + 256.
+/// Application data is cut into records of the buffer's size.
+pub const fn tls_write_needed(ra_cert_len: usize) -> usize {
+    let n = ra_cert_len + 256;
+    if n < 512 {
+        512
+    } else {
+        n
     }
 }
 
@@ -215,6 +233,15 @@ impl<C: Connect, H: Hsm + ?Sized> CaLink<'_, C, H> {
                 needed,
             }));
         }
+        // The largest record the client sends whole is its Certificate
+        // message (application data is cut to the buffer's size).
+        let needed = tls_write_needed(self.ra_cert.len());
+        if tls_write.len() < needed {
+            return Err(EmbeddedError::Buffer(raconn_core::error::BufferTooSmall {
+                buffer: "tls_write",
+                needed,
+            }));
+        }
         let mfl = match self.max_fragment_length {
             None => None,
             Some(512) => Some(MaxFragmentLength::Bits9),
@@ -250,7 +277,7 @@ impl<C: Connect, H: Hsm + ?Sized> CaLink<'_, C, H> {
             return Err(provider.server_verifier().failure().unwrap_or(tls_fail(e)));
         }
         let expiry_checked = provider.server_verifier().expiry_checked();
-        let mut head = [0u8; 512];
+        // The head is written into `reply`, free until the reply comes.
         let h = raconn_core::http::write_head(
             host,
             port,
@@ -258,7 +285,7 @@ impl<C: Connect, H: Hsm + ?Sized> CaLink<'_, C, H> {
             req.soap_action,
             req.body.len(),
             "raconn-embedded/0.1",
-            &mut head,
+            reply,
         )
         .map_err(core)?;
         tls.write_all(h).await.map_err(tls_fail)?;
@@ -293,15 +320,14 @@ impl<C: Connect, H: Hsm + ?Sized> CaLink<'_, C, H> {
 /// Issues (or returns from the journal) the certificate for `job`,
 /// configuration, RA certificate and trust anchor read from `store`.
 /// `now`: Unix seconds when the appliance has a trustworthy clock.
-pub async fn issue<C: Connect, H: Hsm, F: NorFlash>(
+pub async fn issue<'b, C: Connect, H: Hsm, F: NorFlash>(
     conn: &mut C,
     hsm: &mut H,
     store: &mut Store<F>,
     job: &Job<'_>,
     now: Option<i64>,
-    w: Work<'_>,
-    out: &mut [u8],
-) -> Result<Outcome, EmbeddedError> {
+    w: Work<'b>,
+) -> Result<Outcome<'b>, EmbeddedError> {
     let cfg = store.config_into(w.tls_read, w.cfg).await?;
     let ra_cert = store.ra_cert_into(w.tls_read, w.ra).await?;
     let anchor = store.anchor_into(w.tls_read, w.anchor).await?;
@@ -380,19 +406,21 @@ pub async fn issue<C: Connect, H: Hsm, F: NorFlash>(
             Step::Wait { ms } => conn.wait(ms).await,
             Step::Done(d) => {
                 let n = d.certificate.len();
-                out.get_mut(..n)
-                    .ok_or(EmbeddedError::Buffer(raconn_core::error::BufferTooSmall {
-                        buffer: "certificate output",
+                let out: &'b mut [u8] = w.reply;
+                let certificate = out.get_mut(..n).ok_or(EmbeddedError::Buffer(
+                    raconn_core::error::BufferTooSmall {
+                        buffer: "reply",
                         needed: n,
-                    }))?
-                    .copy_from_slice(d.certificate);
+                    },
+                ))?;
+                certificate.copy_from_slice(d.certificate);
                 crate::log!(
                     "raconn: request {=str}: certificate, {=usize} bytes",
                     job.request_id,
                     n
                 );
                 return Ok(Outcome {
-                    len: n,
+                    certificate,
                     source: if d.from_record {
                         Source::Journal
                     } else if d.found_by_search {

@@ -243,6 +243,7 @@ fn mont_mul(out: &mut [u32], a: &[u32], b: &[u32], n: &[u32], n0: u32, t: &mut [
 
 /// `em = sig^e mod n` (big-endian, `em` the modulus length), for a modulus
 /// of 2048..=4096 bits.
+#[inline(never)]
 fn modexp(n: &[u8], e: &[u8], sig: &[u8], em: &mut [u8]) -> Result<(), RsaError> {
     let l = n.len().div_ceil(4);
     let mut nb = [0u32; MAX_LIMBS];
@@ -320,6 +321,9 @@ fn modexp(n: &[u8], e: &[u8], sig: &[u8], em: &mut [u8]) -> Result<(), RsaError>
     Ok(())
 }
 
+// Not inlined (nor `pss`, nor `modexp`): the stack then holds the
+// exponentiation's limbs or the padding check's buffers, not both.
+#[inline(never)]
 fn pkcs1(em: &[u8], h: Hash, msg: &[u8]) -> Result<(), RsaError> {
     let mut digest = [0u8; 64];
     let hl = h.digest(&[msg], &mut digest);
@@ -357,6 +361,7 @@ fn pkcs1(em: &[u8], h: Hash, msg: &[u8]) -> Result<(), RsaError> {
     }
 }
 
+#[inline(never)]
 fn pss(em_full: &[u8], mod_bits: usize, h: Hash, msg: &[u8]) -> Result<(), RsaError> {
     let em_bits = mod_bits - 1;
     let em_len = em_bits.div_ceil(8);

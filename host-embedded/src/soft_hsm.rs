@@ -2,11 +2,16 @@
 //! source seeded by the caller. It serves the host tests and the QEMU
 //! firmware; a real appliance implements [`Hsm`] for its part instead.
 //! RSA is [`HsmError::Unsupported`], as on most small secure elements.
+//!
+//! Its P-256 keys are RustCrypto `p256` 0.13 (RFC 6979 deterministic ECDSA
+//! with SHA-256), the generation embedded-tls 0.19 links for its key
+//! exchange, so an appliance image carries one P-256 implementation (the
+//! core's `SoftP256` is the 0.14 one).
 
 use core::cell::RefCell;
 
-use raconn_core::csr::Signer;
-use raconn_core::soft_p256::SoftP256;
+use p256::ecdsa::signature::Signer as _;
+use p256::ecdsa::{Signature, SigningKey};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 
@@ -19,9 +24,27 @@ pub const DEMO_RA_SCALAR: [u8; 32] = [
     0x5b, 0x44, 0xc8, 0x13, 0x0b, 0x4e, 0x3e, 0xac, 0xca, 0x54, 0xa5, 0x6d, 0xda, 0x72, 0xb4, 0x64,
 ];
 
+/// A P-256 key in a slot, with its SubjectPublicKeyInfo.
+struct SlotKey {
+    key: SigningKey,
+    spki: [u8; 91],
+}
+
+impl SlotKey {
+    fn from_bytes(scalar: &[u8; 32]) -> Option<SlotKey> {
+        let key = SigningKey::from_bytes(scalar.into()).ok()?;
+        let point = key.verifying_key().to_encoded_point(false);
+        let bytes: [u8; 65] = point.as_bytes().try_into().ok()?;
+        Some(SlotKey {
+            key,
+            spki: raconn_core::spki::p256_spki(&bytes),
+        })
+    }
+}
+
 /// The software HSM.
 pub struct SoftHsm<const N: usize> {
-    slots: [Option<SoftP256>; N],
+    slots: [Option<SlotKey>; N],
     rng: RefCell<ChaCha20Rng>,
 }
 
@@ -36,7 +59,7 @@ impl<const N: usize> SoftHsm<N> {
 
     /// Puts a known P-256 scalar in a slot (provisioning, tests).
     pub fn import_p256(&mut self, slot: Slot, scalar: &[u8; 32]) -> Result<(), HsmError> {
-        let k = SoftP256::from_bytes(scalar).map_err(|_| HsmError::Device)?;
+        let k = SlotKey::from_bytes(scalar).ok_or(HsmError::Device)?;
         *self
             .slots
             .get_mut(usize::from(slot))
@@ -44,7 +67,7 @@ impl<const N: usize> SoftHsm<N> {
         Ok(())
     }
 
-    fn key(&self, slot: Slot) -> Result<&SoftP256, HsmError> {
+    fn key(&self, slot: Slot) -> Result<&SlotKey, HsmError> {
         self.slots
             .get(usize::from(slot))
             .ok_or(HsmError::NoSuchSlot)?
@@ -65,7 +88,7 @@ impl<const N: usize> Hsm for SoftHsm<N> {
         for _ in 0..8 {
             let mut s = [0u8; 32];
             self.fill_random(&mut s)?;
-            if let Ok(k) = SoftP256::from_bytes(&s) {
+            if let Some(k) = SlotKey::from_bytes(&s) {
                 if let Some(x) = self.slots.get_mut(usize::from(slot)) {
                     *x = Some(k);
                 }
@@ -76,7 +99,7 @@ impl<const N: usize> Hsm for SoftHsm<N> {
     }
 
     fn public_key<'b>(&self, slot: Slot, out: &'b mut [u8]) -> Result<&'b [u8], HsmError> {
-        let spki = self.key(slot)?.public_key_der();
+        let spki = &self.key(slot)?.spki[..];
         let dst = out
             .get_mut(..spki.len())
             .ok_or(HsmError::BufferTooSmall { needed: spki.len() })?;
@@ -94,13 +117,18 @@ impl<const N: usize> Hsm for SoftHsm<N> {
         if alg != SignatureScheme::EcdsaP256Sha256 {
             return Err(HsmError::Unsupported);
         }
-        self.key(slot)?.sign(msg, out).map_err(|e| match e {
-            raconn_core::csr::SignError::BufferTooSmall(raconn_core::error::BufferTooSmall {
-                needed,
-                ..
-            }) => HsmError::BufferTooSmall { needed },
-            _ => HsmError::Device,
-        })
+        let sig: Signature = self
+            .key(slot)?
+            .key
+            .try_sign(msg)
+            .map_err(|_| HsmError::Device)?;
+        let der = sig.to_der();
+        let b = der.as_bytes();
+        let dst = out
+            .get_mut(..b.len())
+            .ok_or(HsmError::BufferTooSmall { needed: b.len() })?;
+        dst.copy_from_slice(b);
+        Ok(b.len())
     }
 
     fn fill_random(&self, out: &mut [u8]) -> Result<(), HsmError> {

@@ -53,6 +53,11 @@ pub struct Config<'a> {
     pub max_fragment_length: Option<u16>,
 }
 
+/// The largest configuration record: format byte, host and profile OID
+/// of up to 255 bytes each with their length bytes, port, two slots and
+/// the max_fragment_length code.
+pub const CONFIG_MAX: usize = 1 + 1 + 255 + 2 + 1 + 255 + 2 + 1;
+
 /// The TLS read buffer a connection needs: a whole record of the largest
 /// plaintext the CA may send (2^14, or the max_fragment_length offered)
 /// plus 256 bytes of record overhead (RFC 8446 §5.2), as embedded-tls
@@ -246,7 +251,8 @@ impl<F: NorFlash> Store<F> {
         Ok(Some(dst))
     }
 
-    /// Reads the configuration through `scratch` into `out` (600 bytes hold any).
+    /// Reads the configuration through `scratch` into `out` ([`CONFIG_MAX`]
+    /// bytes hold any).
     pub async fn config_into<'d>(
         &mut self,
         scratch: &mut [u8],
@@ -287,7 +293,7 @@ impl<F: NorFlash> Store<F> {
         c: &Config<'_>,
         scratch: &mut [u8],
     ) -> Result<(), EmbeddedError> {
-        let mut rec = [0u8; 600];
+        let mut rec = [0u8; CONFIG_MAX];
         let n = encode_config(c, &mut rec)?;
         self.put(&K_CONFIG, rec.get(..n).unwrap_or(&[]), scratch)
             .await

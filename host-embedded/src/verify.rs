@@ -26,7 +26,7 @@ use raconn_core::cert::CertificateRef;
 use raconn_core::ext::GeneralNameRef;
 use raconn_core::oid;
 use raconn_core::spki::{KeyKind, SpkiRef};
-use sha2_10::Digest as _;
+use sha2::Digest as _;
 
 use crate::error::EmbeddedError;
 use crate::rsa::{self, Hash, Padding};
@@ -106,11 +106,32 @@ impl<'a> ServerVerifier<'a> {
         let leaf_der = *certs.first().ok_or(EmbeddedError::BadServerCertificate)?;
         let leaf =
             CertificateRef::parse(leaf_der).map_err(|_| EmbeddedError::BadServerCertificate)?;
-        let anchor =
-            CertificateRef::parse(self.anchor).map_err(|_| EmbeddedError::BadTrustAnchor)?;
         if !host_matches(&leaf, self.host) {
             return Err(EmbeddedError::HostnameMismatch);
         }
+        // The server's key, kept for its CertificateVerify (cleared again
+        // below unless the path checks out).
+        self.leaf_spki.clear();
+        self.leaf_spki
+            .extend_from_slice(leaf.spki.der.raw)
+            .map_err(|_| EmbeddedError::UnsupportedKey)?;
+        let r = self.check_path(leaf, certs);
+        if r.is_err() {
+            self.leaf_spki.clear();
+        }
+        r
+    }
+
+    /// From the leaf to the trust anchor: one certificate parsed at a time
+    /// besides the anchor (each `CertificateRef` is 264 bytes on a 32-bit
+    /// target, and this runs deep in the handshake's stack).
+    fn check_path(
+        &mut self,
+        leaf: CertificateRef<'_>,
+        certs: &[&[u8]],
+    ) -> Result<(), EmbeddedError> {
+        let anchor =
+            CertificateRef::parse(self.anchor).map_err(|_| EmbeddedError::BadTrustAnchor)?;
         self.expiry_checked = self.now.is_some();
         let mut cur = leaf;
         let mut depth = 0;
@@ -118,34 +139,34 @@ impl<'a> ServerVerifier<'a> {
             self.check_validity(&cur)?;
             if cur.der == anchor.der {
                 // The server sent the anchor itself.
-                break;
+                return Ok(());
             }
             if cur.issuer.der.raw == anchor.subject.der.raw {
                 verify_cert_signature(&cur, &anchor.spki)?;
-                self.check_validity(&anchor)?;
-                break;
+                return self.check_validity(&anchor);
             }
             depth += 1;
             if depth >= MAX_PATH {
                 return Err(EmbeddedError::ChainTooLong);
             }
-            let issuer = certs
+            let issuer_der = certs
                 .iter()
                 .skip(1)
-                .filter_map(|d| CertificateRef::parse(d).ok())
-                .find(|c| c.subject.der.raw == cur.issuer.der.raw && c.der != cur.der)
+                .copied()
+                .find(|d| {
+                    *d != cur.der
+                        && CertificateRef::parse(d)
+                            .is_ok_and(|c| c.subject.der.raw == cur.issuer.der.raw)
+                })
                 .ok_or(EmbeddedError::UntrustedServer)?;
+            let issuer =
+                CertificateRef::parse(issuer_der).map_err(|_| EmbeddedError::UntrustedServer)?;
             if !matches!(issuer.basic_constraints(), Some((true, _))) {
                 return Err(EmbeddedError::UntrustedServer);
             }
             verify_cert_signature(&cur, &issuer.spki)?;
             cur = issuer;
         }
-        self.leaf_spki.clear();
-        self.leaf_spki
-            .extend_from_slice(leaf.spki.der.raw)
-            .map_err(|_| EmbeddedError::UnsupportedKey)?;
-        Ok(())
     }
 
     fn check_validity(&self, c: &CertificateRef<'_>) -> Result<(), EmbeddedError> {

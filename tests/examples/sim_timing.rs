@@ -91,7 +91,6 @@ async fn main() {
             .iter()
             .map(|s| vec![0u8; *s])
             .collect();
-        let mut out = vec![0u8; 4096];
         // One policy call: one TLS 1.3 handshake (server chain + CertificateVerify checked, CertificateVerify signed in the HSM).
         let host_ra = raconn_host::keys::SoftKey::generate(
             raconn_core::inf::KeyKind::P256,
@@ -202,7 +201,6 @@ async fn main() {
                         .as_secs() as i64,
                 ),
                 w,
-                &mut out,
             )
             .await
             .unwrap();

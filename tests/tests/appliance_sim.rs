@@ -263,7 +263,7 @@ async fn run(
     r: &mut Rig,
     flash: Flash,
     id: &str,
-) -> (Flash, Result<(Vec<u8>, client::Outcome), EmbeddedError>) {
+) -> (Flash, Result<(Vec<u8>, Got), EmbeddedError>) {
     run_job(r, flash, &job(id)).await
 }
 
@@ -271,26 +271,30 @@ async fn run_job(
     r: &mut Rig,
     flash: Flash,
     job: &Job<'_>,
-) -> (Flash, Result<(Vec<u8>, client::Outcome), EmbeddedError>) {
+) -> (Flash, Result<(Vec<u8>, Got), EmbeddedError>) {
     let mut store = Store::new(flash, RANGE).expect("store");
     let mut b = Bufs::new();
-    let mut out = vec![0u8; 4096];
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64;
-    let res = client::issue(
-        &mut Tcp,
-        &mut r.hsm,
-        &mut store,
-        job,
-        Some(now),
-        b.work(),
-        &mut out,
-    )
-    .await;
-    let res = res.map(|o| (out[..o.len].to_vec(), o));
+    let res = client::issue(&mut Tcp, &mut r.hsm, &mut store, job, Some(now), b.work()).await;
+    let res = res.map(|o| {
+        let got = Got {
+            source: o.source,
+            expiry_checked: o.expiry_checked,
+        };
+        (o.certificate.to_vec(), got)
+    });
     (store.into_flash(), res)
+}
+
+/// What a run gave besides the certificate, owned (the outcome borrows the
+/// run's buffers).
+#[derive(Debug)]
+struct Got {
+    source: Source,
+    expiry_checked: bool,
 }
 
 fn pem(der: &[u8]) -> String {
@@ -519,20 +523,11 @@ async fn same_id_different_request_is_refused() {
     res.unwrap();
     let mut store = Store::new(f, RANGE).unwrap();
     let mut b = Bufs::new();
-    let mut out = vec![0u8; 4096];
     let mut j = job("dev-9");
     j.identity.cn = "someone-else";
-    let e = client::issue(
-        &mut Tcp,
-        &mut r.hsm,
-        &mut store,
-        &j,
-        None,
-        b.work(),
-        &mut out,
-    )
-    .await
-    .unwrap_err();
+    let e = client::issue(&mut Tcp, &mut r.hsm, &mut store, &j, None, b.work())
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), "RC-TX-001");
 }
 
