@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """What the raconn firmware costs a board: flash, static RAM, stack peak.
 
-    python3 scripts/fw-size.py ELF [--stack LABEL=BYTES ...] [--buffers LABEL:MARKS ...] [--markdown FILE]
+    python3 scripts/fw-size.py ELF [--stack LABEL=BYTES ...] [--buffers LABEL:MARKS ...]
+        [--variant TITLE=ELF --variant-stack LABEL=BYTES ...] [--markdown FILE]
     python3 scripts/fw-size.py --compare OLD.md NEW.md [--tolerance BYTES]
 
 Flash is .vector_table + .text + .rodata + .data (its initial values sit in
@@ -32,6 +33,11 @@ Stack peaks come from the firmware's painted-stack measurement
 static RAM (real board) plus the largest of them. Work-buffer high-water
 marks come from the firmware's "buffer high-water marks: NAME=USED/SIZE …"
 line, passed in with --buffers LABEL:MARKS (one per server key type).
+
+--variant TITLE=ELF adds a short table for another build of the firmware
+(the `max-fragment-4096` one): what a real board pays for it, its stack
+peaks (--variant-stack) and its peak RAM. `--compare` checks the main
+build's figures only.
 """
 import bisect, re, struct, subprocess, sys
 from collections import Counter, defaultdict
@@ -96,6 +102,26 @@ def compare(old_md, new_md, tolerance):
     return bad
 
 
+def board(elf):
+    """Flash and static RAM a real board pays: the sections without the
+    flash-image constant and the RAM-backed flash."""
+    _, secs = sections(elf)
+    sz = lambda n: secs.get(n, (0, 0, 0, 0))[2]
+    flash = sz(".vector_table") + sz(".text") + sz(".rodata") + sz(".data")
+    static = sz(".data") + sz(".bss")
+    nm = subprocess.run(["nm", "-S", "-C", elf], capture_output=True, text=True, check=True).stdout
+    for line in nm.splitlines():
+        p = line.split(None, 3)
+        if len(p) < 4:
+            continue
+        size, kind, name = int(p[1], 16), p[2], p[3]
+        if kind in "bBdD" and name.endswith("::FLASH") and name.startswith("raconn_firmware"):
+            static -= size
+        if kind in "rR" and name == "raconn_firmware::IMAGE":
+            flash -= size
+    return flash, static
+
+
 def main(argv):
     args = argv[1:]
     if not args:
@@ -105,9 +131,18 @@ def main(argv):
             sys.exit(__doc__)
         sys.exit(compare(args[1], args[2], int(args[4]) if len(args) == 5 else 512))
     elf, stacks, buffers, md = args[0], [], [], None
+    variant, vstacks = None, []
     i = 1
     while i < len(args):
-        if args[i] == "--stack":
+        if args[i] == "--variant":
+            title, _, velf = args[i + 1].rpartition("=")
+            variant = (title, velf)
+            i += 2
+        elif args[i] == "--variant-stack":
+            label, _, n = args[i + 1].rpartition("=")
+            vstacks.append((label, int(n)))
+            i += 2
+        elif args[i] == "--stack":
             label, _, n = args[i + 1].rpartition("=")
             stacks.append((label, int(n)))
             i += 2
@@ -230,6 +265,20 @@ def main(argv):
         w(f"| stack high-water mark, {label} | {n:,} | {k(n)} |")
     if peak is not None:
         w(f"| **peak RAM a real board pays** (static + largest stack) | **{board_static + peak:,}** | **{k(board_static + peak)}** |")
+    if variant:
+        vflash, vstatic = board(variant[1])
+        vpeak = max((n for _, n in vstacks), default=None)
+        w("")
+        w(f"{variant[0]}:")
+        w("")
+        w("| | bytes | KiB |")
+        w("|---|---:|---:|")
+        w(f"| flash a real board pays | {vflash:,} | {k(vflash)} |")
+        w(f"| static RAM a real board pays | {vstatic:,} | {k(vstatic)} |")
+        for label, n in vstacks:
+            w(f"| stack high-water mark, {label} | {n:,} | {k(n)} |")
+        if vpeak is not None:
+            w(f"| **peak RAM a real board pays** (static + largest stack) | **{vstatic + vpeak:,}** | **{k(vstatic + vpeak)}** |")
     if buffers:
         w("")
         w("Work buffers (in the static RAM above): size, and the high-water mark of the real "

@@ -281,8 +281,12 @@ fn stack(log: &str) -> &str {
 }
 
 fn fresh(sim: &Sim, port: u16) -> (tempfile::TempDir, PathBuf) {
+    fresh_with(sim, port, None)
+}
+
+fn fresh_with(sim: &Sim, port: u16, mfl: Option<u16>) -> (tempfile::TempDir, PathBuf) {
     let d = tempfile::tempdir().expect("tmp");
-    let img = raconn_tests::appliance_flash_image(sim, "localhost", port, 64 * 1024);
+    let img = raconn_tests::appliance_flash_image_with(sim, "localhost", port, 64 * 1024, mfl);
     let p = d.path().to_path_buf();
     std::fs::write(p.join("flash.img"), img).unwrap();
     (d, p)
@@ -395,7 +399,79 @@ fn main() {
             }
         }
     }
+    if let Some(mfl_elf) = std::env::args().nth(3) {
+        max_fragment_length(&mfl_elf, &mut stacks);
+    }
     if let Some(p) = stacks_out {
         std::fs::write(&p, stacks).expect("stack figures");
     }
+}
+
+/// The firmware built with `max-fragment-4096` (TLS read buffer 4 352 B,
+/// configuration offering max_fragment_length 4 096): a full issuance for
+/// each server key against raconn-sim sending records of at most 4 KiB, as
+/// a CA that honours the extension does (rustls does not negotiate it);
+/// and against the simulator sending records of up to 16 KiB, the
+/// refusal RC-EMB-027 — the buffer really is that small.
+fn max_fragment_length(elf: &str, stacks: &mut String) {
+    let elf = std::fs::canonicalize(elf).expect("max-fragment-4096 firmware ELF");
+    for key in [ServerKey::P256, ServerKey::Rsa2048] {
+        let sim = Sim::new(Profiles::default_set(), key).expect("sim");
+        sim.set_recognise_repeats(false);
+        let server = raconn_sim::server::start_with_records_of(
+            sim.clone(),
+            "127.0.0.1:0",
+            Versions::Tls13,
+            Some(4096),
+        )
+        .expect("server");
+        let (_keep, dir) = fresh_with(&sim, server.addr.port(), Some(4096));
+        let (ok, log, secs, (conns, up, down)) = run(&elf, &dir);
+        assert!(
+            ok,
+            "{key:?}, max_fragment_length 4096: the firmware failed:\n{log}"
+        );
+        assert!(log.contains("online: certificate of"), "{log}");
+        openssl_verify(&dir, &sim);
+        assert_eq!(
+            (sim.enrollments(), sim.certificates_issued()),
+            (1, 1),
+            "{key:?}"
+        );
+        let marks = log
+            .lines()
+            .find_map(|l| l.strip_prefix("buffer high-water marks:"))
+            .unwrap_or("?");
+        println!(
+            "{key:?} server, max_fragment_length 4096 (records of at most 4 KiB): {}; {secs:.2} s under QEMU (emulation, not hardware), {conns} connections, {up} B up, {down} B down; {}; buffers:{marks}",
+            outcome(&log),
+            stack(&log)
+        );
+        let peak = stack(&log)
+            .split_whitespace()
+            .find_map(|w| w.parse::<u64>().ok())
+            .expect("the firmware reports its stack high-water mark");
+        let label = match key {
+            ServerKey::P256 => "real issuance, P-256 server",
+            ServerKey::Rsa2048 => "real issuance, RSA-2048 server",
+        };
+        stacks.push_str(&format!("variant {label}={peak}\n"));
+    }
+    // The same firmware against records of up to 16 KiB: refused, nothing enrolled.
+    let sim = Sim::new(Profiles::default_set(), ServerKey::P256).expect("sim");
+    let server =
+        raconn_sim::server::start(sim.clone(), "127.0.0.1:0", Versions::Tls13).expect("server");
+    let (_keep, dir) = fresh_with(&sim, server.addr.port(), Some(4096));
+    let (ok, log, _, _) = run(&elf, &dir);
+    assert!(
+        !ok && log.contains("RC-EMB-027"),
+        "a 16 KiB record into a 4 352-byte buffer must be refused with RC-EMB-027:\n{log}"
+    );
+    assert_eq!(sim.enrollments(), 0);
+    println!(
+        "P256 server sending records of up to 16 KiB, max_fragment_length 4096 firmware: {}",
+        log.lines()
+            .find(|l| l.contains("RC-EMB-027"))
+            .unwrap_or("?")
+    );
 }

@@ -75,6 +75,21 @@ pub fn python(script: &str, input: &serde_json::Value) -> serde_json::Value {
 /// root as trust anchor and a cached policy reply — written through the
 /// same `Store` the firmware reads with. `size` is the flash size.
 pub fn appliance_flash_image(sim: &raconn_sim::Sim, host: &str, port: u16, size: usize) -> Vec<u8> {
+    appliance_flash_image_with(sim, host, port, size, None)
+}
+
+/// [`appliance_flash_image`] whose configuration offers the CA
+/// `max_fragment_length` (RFC 6066). Such an image has no cached policy:
+/// the appliance's flash scratch is its TLS read buffer, 4 352 bytes for
+/// 4 096, and sequential-storage reads an item whole (the policy reply is
+/// 5.7 KB); the online issuance fetches the policy anyway.
+pub fn appliance_flash_image_with(
+    sim: &raconn_sim::Sim,
+    host: &str,
+    port: u16,
+    size: usize,
+    max_fragment_length: Option<u16>,
+) -> Vec<u8> {
     use raconn_core::pkiws::{policy, ACTION_POLICY, PATH_POLICY};
     use raconn_embedded::hsm::SlotKey;
     use raconn_embedded::ram_flash::RamFlash;
@@ -116,7 +131,7 @@ pub fn appliance_flash_image(sim: &raconn_sim::Sim, host: &str, port: u16, size:
                     profile_oid: PROFILE,
                     ra_slot: 0,
                     device_slot: 1,
-                    max_fragment_length: None,
+                    max_fragment_length,
                 },
                 &mut scratch,
             )
@@ -127,10 +142,12 @@ pub fn appliance_flash_image(sim: &raconn_sim::Sim, host: &str, port: u16, size:
             .set_anchor(&sim.pki.root.der, &mut scratch)
             .await
             .expect("anchor");
-        store
-            .set_policy(&reply.body, &mut scratch)
-            .await
-            .expect("policy");
+        if max_fragment_length.is_none() {
+            store
+                .set_policy(&reply.body, &mut scratch)
+                .await
+                .expect("policy");
+        }
         store.into_flash().as_bytes()[..size].to_vec()
     })
 }

@@ -201,10 +201,12 @@ impl Policy<'_> {
     }
 }
 
+/// An `oIDs/oID` entry: 16 bytes on a 32-bit target, 64 of them on the
+/// appliance's stack during the parse (the `defaultName` is kept only for
+/// the profile's own OID, in the policy).
 struct OidEntry<'a> {
     value: Text<'a>,
     reference: u32,
-    name: Option<Text<'a>>,
 }
 
 fn text_in<'a>(p: &[&str], tail: &[&str], e: &Event<'a>) -> Option<Text<'a>> {
@@ -275,12 +277,13 @@ pub fn parse_response_into<'a>(
                 }
                 Event::End { local: "oID" } if p.len() == 5 => {
                     if let Some((Some(value), Some(reference), name)) = cur_oid.take() {
-                        oids.push(OidEntry {
-                            value,
-                            reference,
-                            name,
-                        })
-                        .map_err(|_| XmlError::TooMany { what: "oID" })?;
+                        if value.eq_str(profile_oid)
+                            && !oids.iter().any(|o| o.value.eq_str(profile_oid))
+                        {
+                            policy.profile_name = name;
+                        }
+                        oids.push(OidEntry { value, reference })
+                            .map_err(|_| XmlError::TooMany { what: "oID" })?;
                     }
                 }
                 _ => {
@@ -343,7 +346,6 @@ pub fn parse_response_into<'a>(
         .find(|o| o.value.eq_str(profile_oid))
         .ok_or(PkiwsError::ProfileNotInPolicy)?;
     let want_ref = want.reference;
-    policy.profile_name = want.name;
     let resolve = |r: u32| oids.iter().find(|o| o.reference == r).map(|o| o.value);
 
     // Pass 2: the policy whose policyOIDReference is ours. Its attributes

@@ -140,6 +140,16 @@ static IMAGE: [u8; IMAGE_LEN] = *include_bytes!("../flash.img");
 const IMAGE_LEN: usize = include_bytes!("../flash.img").len();
 const FLASH_SIZE: usize = 64 * 1024;
 
+/// The TLS read buffer: a record of any size (16 640 B), or — with the
+/// `max-fragment-4096` feature, for a CA that honours the
+/// max_fragment_length of 4 096 the configuration offers — 4 352 B. It is
+/// also the flash scratch, so such an image keeps no cached policy.
+const TLS_READ: usize = store::tls_read_needed(if cfg!(feature = "max-fragment-4096") {
+    Some(4096)
+} else {
+    None
+});
+
 /// Writes `data` to a host file over semihosting (`name` ends with NUL).
 fn host_file(name: &str, data: &[u8]) -> Result<(), ()> {
     use cortex_m_semihosting::{nr, syscall};
@@ -324,7 +334,7 @@ fn appliance() -> Result<(), ()> {
     // The TLS write buffer holds the client's Certificate message whole
     // (client::tls_write_needed: the RA certificate buffer + 256); requests
     // go out in records of its size.
-    let (tls_read, tls_write, reply) = (buf!(16640), buf!(2304), buf!(12288));
+    let (tls_read, tls_write, reply) = (buf!(TLS_READ), buf!(2304), buf!(12288));
     let (request, work, token, record) = (buf!(4096), buf!(6144), buf!(6144), buf!(4096));
     // Kept for the issuance, read through `tls_read` (the flash scratch
     // between connections): sized to the items, not to the largest item.

@@ -45,7 +45,11 @@ impl Drop for Server {
     }
 }
 
-fn config(sim: &Sim, versions: Versions) -> Result<Arc<ServerConfig>, String> {
+fn config(
+    sim: &Sim,
+    versions: Versions,
+    max_fragment: Option<usize>,
+) -> Result<Arc<ServerConfig>, String> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut roots = RootCertStore::empty();
     roots
@@ -60,18 +64,32 @@ fn config(sim: &Sim, versions: Versions) -> Result<Arc<ServerConfig>, String> {
         Versions::Tls13 => &[&rustls::version::TLS13],
     };
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(sim.pki.server_key.clone()));
-    let cfg = ServerConfig::builder_with_provider(provider)
+    let mut cfg = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(vs)
         .map_err(|e| e.to_string())?
         .with_client_cert_verifier(verifier)
         .with_single_cert(vec![CertificateDer::from(sim.pki.server_cert.clone())], key)
         .map_err(|e| e.to_string())?;
+    cfg.max_fragment_size = max_fragment;
     Ok(Arc::new(cfg))
 }
 
 /// Starts serving `sim` on `bind` (e.g. `127.0.0.1:0`).
 pub fn start(sim: Sim, bind: &str, versions: Versions) -> Result<Server, String> {
-    let cfg = config(&sim, versions)?;
+    start_with_records_of(sim, bind, versions, None)
+}
+
+/// [`start`], sending TLS records of at most `max_record` bytes (rustls's
+/// `max_fragment_size`, the 5-byte header included) — what a CA that
+/// honours the RFC 6066 max_fragment_length an appliance offers sends.
+/// rustls does not negotiate the extension itself; it ignores it.
+pub fn start_with_records_of(
+    sim: Sim,
+    bind: &str,
+    versions: Versions,
+    max_record: Option<usize>,
+) -> Result<Server, String> {
+    let cfg = config(&sim, versions, max_record)?;
     let listener = TcpListener::bind(bind).map_err(|e| format!("bind {bind}: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let stop = Arc::new(AtomicBool::new(false));
