@@ -280,6 +280,29 @@ fn stack(log: &str) -> &str {
         .unwrap_or("?")
 }
 
+/// The stack high-water mark the firmware reports.
+fn peak(log: &str) -> u64 {
+    stack(log)
+        .split_whitespace()
+        .find_map(|w| w.parse::<u64>().ok())
+        .expect("the firmware reports its stack high-water mark")
+}
+
+/// The firmware's buffer high-water marks (`NAME=USED/SIZE …`).
+fn marks(log: &str) -> &str {
+    log.lines()
+        .find_map(|l| l.strip_prefix("buffer high-water marks:"))
+        .expect("the firmware reports its buffers' high-water marks")
+}
+
+/// The size report's label of a run against `key`.
+fn label(key: ServerKey) -> &'static str {
+    match key {
+        ServerKey::P256 => "real issuance, P-256 server",
+        ServerKey::Rsa2048 => "real issuance, RSA-2048 server",
+    }
+}
+
 fn fresh(sim: &Sim, port: u16) -> (tempfile::TempDir, PathBuf) {
     fresh_with(sim, port, None)
 }
@@ -321,19 +344,9 @@ fn main() {
             outcome(&log),
             stack(&log)
         );
-        let peak = stack(&log)
-            .split_whitespace()
-            .find_map(|w| w.parse::<u64>().ok())
-            .expect("the firmware reports its stack high-water mark");
-        let label = match key {
-            ServerKey::P256 => "real issuance, P-256 server",
-            ServerKey::Rsa2048 => "real issuance, RSA-2048 server",
-        };
+        let (peak, label) = (peak(&log), label(key));
         stacks.push_str(&format!("{label}={peak}\n"));
-        let marks = log
-            .lines()
-            .find_map(|l| l.strip_prefix("buffer high-water marks:"))
-            .expect("the firmware reports its buffers' high-water marks");
+        let marks = marks(&log);
         stacks.push_str(&format!(
             "buffers {}:{}\n",
             label.trim_start_matches("real issuance, "),
@@ -438,23 +451,13 @@ fn max_fragment_length(elf: &str, stacks: &mut String) {
             (1, 1),
             "{key:?}"
         );
-        let marks = log
-            .lines()
-            .find_map(|l| l.strip_prefix("buffer high-water marks:"))
-            .unwrap_or("?");
+        let marks = marks(&log);
         println!(
             "{key:?} server, max_fragment_length 4096 (records of at most 4 KiB): {}; {secs:.2} s under QEMU (emulation, not hardware), {conns} connections, {up} B up, {down} B down; {}; buffers:{marks}",
             outcome(&log),
             stack(&log)
         );
-        let peak = stack(&log)
-            .split_whitespace()
-            .find_map(|w| w.parse::<u64>().ok())
-            .expect("the firmware reports its stack high-water mark");
-        let label = match key {
-            ServerKey::P256 => "real issuance, P-256 server",
-            ServerKey::Rsa2048 => "real issuance, RSA-2048 server",
-        };
+        let (peak, label) = (peak(&log), label(key));
         stacks.push_str(&format!("variant {label}={peak}\n"));
     }
     // The same firmware against records of up to 16 KiB: refused, nothing enrolled.

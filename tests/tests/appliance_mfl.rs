@@ -137,6 +137,29 @@ fn s_server(dir: &Path, port: u16, reply: &[u8]) -> Child {
     child
 }
 
+/// The appliance's link to `port` on loopback, presenting the RA
+/// certificate from slot 0 and trusting the simulator's root.
+fn ca_link<'a>(
+    conn: &'a mut Tcp,
+    hsm: &'a SoftHsm<2>,
+    ra_cert: &'a [u8],
+    sim: &'a Sim,
+    port: u16,
+    max_fragment_length: Option<u16>,
+) -> CaLink<'a, Tcp, SoftHsm<2>> {
+    CaLink {
+        conn,
+        hsm,
+        ra_slot: 0,
+        ra_cert,
+        anchor: &sim.pki.root.der,
+        host: "localhost",
+        port,
+        now: None,
+        max_fragment_length,
+    }
+}
+
 /// The size of the server's TLS 1.3 Certificate message for a one-certificate
 /// chain (RFC 8446 §4.4.2: handshake header 4, context 1, list length 3,
 /// then per entry a 3-byte length, the DER and 2 bytes of extensions).
@@ -189,17 +212,7 @@ async fn max_fragment_length_against_openssl_s_server() {
             let port = free_port();
             let mut server = s_server(p, port, &reply_bytes);
             let mut conn = Tcp;
-            let mut link = CaLink {
-                conn: &mut conn,
-                hsm: &hsm,
-                ra_slot: 0,
-                ra_cert: &ra_cert,
-                anchor: &sim.pki.root.der,
-                host: "localhost",
-                port,
-                now: None,
-                max_fragment_length: mfl,
-            };
+            let mut link = ca_link(&mut conn, &hsm, &ra_cert, &sim, port, mfl);
             let req = Request {
                 service: Service::Policy,
                 path: "/pki-ws/policyService",
@@ -243,17 +256,7 @@ async fn max_fragment_length_against_openssl_s_server() {
         }
         // A read buffer below the length + 256 is refused before connecting.
         let mut conn = Tcp;
-        let mut link = CaLink {
-            conn: &mut conn,
-            hsm: &hsm,
-            ra_slot: 0,
-            ra_cert: &ra_cert,
-            anchor: &sim.pki.root.der,
-            host: "localhost",
-            port: 9,
-            now: None,
-            max_fragment_length: Some(4096),
-        };
+        let mut link = ca_link(&mut conn, &hsm, &ra_cert, &sim, 9, Some(4096));
         let req = Request {
             service: Service::Policy,
             path: "/",
@@ -274,17 +277,14 @@ async fn max_fragment_length_against_openssl_s_server() {
         let server =
             raconn_sim::server::start(sim.clone(), "127.0.0.1:0", Versions::Tls13).expect("sim");
         let mut conn = Tcp;
-        let mut link = CaLink {
-            conn: &mut conn,
-            hsm: &hsm,
-            ra_slot: 0,
-            ra_cert: &ra_cert,
-            anchor: &sim.pki.root.der,
-            host: "localhost",
-            port: server.addr.port(),
-            now: None,
-            max_fragment_length: Some(4096),
-        };
+        let mut link = ca_link(
+            &mut conn,
+            &hsm,
+            &ra_cert,
+            &sim,
+            server.addr.port(),
+            Some(4096),
+        );
         let mut body = [0u8; 2048];
         let oids = [P256_PROFILE];
         let body =
