@@ -177,6 +177,17 @@ fn key_spec(kind: KeyKind) -> Result<KeyKind, EmbeddedError> {
     }
 }
 
+/// The TLS read buffer a connection needs: a whole record of the largest
+/// plaintext the CA may send (2^14, or the max_fragment_length offered)
+/// plus 256 bytes of record overhead (RFC 8446 §5.2), as embedded-tls
+/// sizes it.
+pub const fn tls_read_needed(max_fragment_length: Option<u16>) -> usize {
+    match max_fragment_length {
+        Some(n) => n as usize + 256,
+        None => 16_384 + 256,
+    }
+}
+
 /// The TLS write buffer a connection needs: the client's Certificate
 /// message (the RA certificate and 14 bytes of framing, RFC 8446 §4.4.2)
 /// in one record (5 bytes of header, the content type, a 16-byte tag), or
@@ -226,7 +237,7 @@ impl<C: Connect, H: Hsm + ?Sized> CaLink<'_, C, H> {
         reply: &mut [u8],
     ) -> Result<(u16, core::ops::Range<usize>, bool), EmbeddedError> {
         let (host, port) = (self.host, self.port);
-        let needed = crate::store::tls_read_needed(self.max_fragment_length);
+        let needed = tls_read_needed(self.max_fragment_length);
         if tls_read.len() < needed {
             return Err(EmbeddedError::Buffer(raconn_core::error::BufferTooSmall {
                 buffer: "tls_read",

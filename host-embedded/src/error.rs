@@ -28,7 +28,7 @@ pub enum EmbeddedError {
     BadServerSignature,
     /// A key type, size or signature algorithm the adapter does not verify.
     UnsupportedKey,
-    /// A key size or hash the adapter verifies, left out of this build.
+    /// A curve the adapter verifies, left out of this build (`p384`).
     NotBuilt {
         /// The cargo feature that brings it in.
         feature: &'static str,

@@ -49,7 +49,8 @@ pub struct Config<'a> {
     /// RFC 6066 max_fragment_length to offer the CA: 512, 1 024, 2 048 or
     /// 4 096 bytes of plaintext per record, or `None` (records of up to
     /// 16 KiB). Only for a CA that honours it: it lets the TLS read buffer
-    /// shrink from 16 640 to the length + 256 bytes ([`tls_read_needed`]).
+    /// shrink from 16 640 to the length + 256 bytes
+    /// ([`crate::client::tls_read_needed`]).
     pub max_fragment_length: Option<u16>,
 }
 
@@ -57,17 +58,6 @@ pub struct Config<'a> {
 /// of up to 255 bytes each with their length bytes, port, two slots and
 /// the max_fragment_length code.
 pub const CONFIG_MAX: usize = 1 + 1 + 255 + 2 + 1 + 255 + 2 + 1;
-
-/// The TLS read buffer a connection needs: a whole record of the largest
-/// plaintext the CA may send (2^14, or the max_fragment_length offered)
-/// plus 256 bytes of record overhead (RFC 8446 §5.2), as embedded-tls
-/// sizes it.
-pub const fn tls_read_needed(max_fragment_length: Option<u16>) -> usize {
-    match max_fragment_length {
-        Some(n) => n as usize + 256,
-        None => 16_384 + 256,
-    }
-}
 
 /// The RFC 6066 code of a max_fragment_length (1..=4 for 2^9..=2^12).
 fn mfl_code(n: u16) -> Option<u8> {

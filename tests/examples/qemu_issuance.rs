@@ -194,6 +194,25 @@ fn boot(elf: &Path, dir: &Path) -> Boot {
 
 /// Runs a boot to its end (killed and failed after [`BOOT_LIMIT`]);
 /// returns (success, firmware log, seconds, relay figures).
+/// A boot that must issue: the certificate verifies against the
+/// simulator's root, and the simulator saw one enrollment and issued one
+/// certificate. Returns the log, the online seconds and the traffic.
+fn issue_once(elf: &Path, dir: &Path, sim: &Sim, key: ServerKey) -> (String, f64, (u32, u64, u64)) {
+    let (ok, log, secs, traffic) = run(elf, dir);
+    assert!(ok, "{key:?}: the firmware failed:\n{log}");
+    if std::env::var_os("QEMU_SHOW_LOG").is_some() {
+        print!("{key:?} server, firmware log:\n{log}");
+    }
+    assert!(log.contains("online: certificate of"), "{log}");
+    openssl_verify(dir, sim);
+    assert_eq!(
+        (sim.enrollments(), sim.certificates_issued()),
+        (1, 1),
+        "{key:?}"
+    );
+    (log, secs, traffic)
+}
+
 fn run(elf: &Path, dir: &Path) -> (bool, String, f64, (u32, u64, u64)) {
     let mut b = boot(elf, dir);
     let status = loop {
@@ -327,18 +346,7 @@ fn main() {
             raconn_sim::server::start(sim.clone(), "127.0.0.1:0", Versions::Tls13).expect("server");
         let port = server.addr.port();
         let (_keep, dir) = fresh(&sim, port);
-        let (ok, log, online_secs, (conns, up, down)) = run(&elf, &dir);
-        assert!(ok, "{key:?}: the firmware failed:\n{log}");
-        if std::env::var_os("QEMU_SHOW_LOG").is_some() {
-            print!("{key:?} server, firmware log:\n{log}");
-        }
-        assert!(log.contains("online: certificate of"), "{log}");
-        openssl_verify(&dir, &sim);
-        assert_eq!(
-            (sim.enrollments(), sim.certificates_issued()),
-            (1, 1),
-            "{key:?}"
-        );
+        let (log, online_secs, (conns, up, down)) = issue_once(&elf, &dir, &sim, key);
         println!(
             "{key:?} server: {}; {online_secs:.2} s under QEMU (emulation, not hardware), {conns} connections, {up} B up, {down} B down; {}",
             outcome(&log),
@@ -439,18 +447,7 @@ fn max_fragment_length(elf: &str, stacks: &mut String) {
         )
         .expect("server");
         let (_keep, dir) = fresh_with(&sim, server.addr.port(), Some(4096));
-        let (ok, log, secs, (conns, up, down)) = run(&elf, &dir);
-        assert!(
-            ok,
-            "{key:?}, max_fragment_length 4096: the firmware failed:\n{log}"
-        );
-        assert!(log.contains("online: certificate of"), "{log}");
-        openssl_verify(&dir, &sim);
-        assert_eq!(
-            (sim.enrollments(), sim.certificates_issued()),
-            (1, 1),
-            "{key:?}"
-        );
+        let (log, secs, (conns, up, down)) = issue_once(&elf, &dir, &sim, key);
         let marks = marks(&log);
         println!(
             "{key:?} server, max_fragment_length 4096 (records of at most 4 KiB): {}; {secs:.2} s under QEMU (emulation, not hardware), {conns} connections, {up} B up, {down} B down; {}; buffers:{marks}",

@@ -39,11 +39,10 @@ use embedded_io_adapters::tokio_1::FromTokio;
 use raconn_core::engine::Request;
 use raconn_core::error::Explain;
 use raconn_core::pkiws::Service;
-use raconn_embedded::client::{CaLink, Connect};
+use raconn_embedded::client::{tls_read_needed, CaLink, Connect};
 use raconn_embedded::error::EmbeddedError;
 use raconn_embedded::hsm::{Hsm, KeyKind, SlotKey};
 use raconn_embedded::soft_hsm::SoftHsm;
-use raconn_embedded::store::tls_read_needed;
 use raconn_sim::server::Versions;
 use raconn_sim::{Profiles, ServerKey, Sim};
 

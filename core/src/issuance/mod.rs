@@ -848,6 +848,10 @@ impl<'a, 'b> Transaction<'a, 'b> {
         }
     }
 
+    // The reply handlers are not inlined into `on_reply`: each one's locals
+    // (the policy's 3 KB, the token's) then occupy the stack only while it
+    // runs — an appliance's stack peak is the policy reply (README,
+    // "Footprint").
     #[inline(never)]
     fn policy_reply(&mut self, http_status: u16, body: &[u8]) -> Result<(), Error> {
         let kr = self.engine.on_policy_reply(http_status, body)?;

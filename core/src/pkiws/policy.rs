@@ -179,26 +179,6 @@ impl Policy<'_> {
             cas: heapless::Vec::new(),
         }
     }
-
-    /// Empties every field in place (no temporary the size of a policy).
-    fn clear(&mut self) {
-        self.client_transaction_id = None;
-        self.server_transaction_id = None;
-        self.policy_id = None;
-        self.friendly_name = None;
-        self.next_update_hours = None;
-        self.profile_name = None;
-        self.validity_days = None;
-        self.renewal_days = None;
-        self.key_size = None;
-        self.key_exportable = None;
-        self.key_algorithm = None;
-        self.delivery_format = None;
-        self.deployment_mode = None;
-        self.status = None;
-        self.attributes.clear();
-        self.cas.clear();
-    }
 }
 
 /// An `oIDs/oID` entry: 16 bytes on a 32-bit target, 64 of them on the
@@ -236,7 +216,7 @@ pub fn parse_response_into<'a>(
     profile_oid: &str,
     policy: &mut Policy<'a>,
 ) -> Result<(), PkiwsError> {
-    policy.clear();
+    *policy = Policy::empty();
     let info = crate::pkiws::body_info(doc)?;
     if info.first != "getPoliciesResponse" {
         return Err(XmlError::Missing {

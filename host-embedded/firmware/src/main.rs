@@ -144,7 +144,7 @@ const FLASH_SIZE: usize = 64 * 1024;
 /// `max-fragment-4096` feature, for a CA that honours the
 /// max_fragment_length of 4 096 the configuration offers — 4 352 B. It is
 /// also the flash scratch, so such an image keeps no cached policy.
-const TLS_READ: usize = store::tls_read_needed(if cfg!(feature = "max-fragment-4096") {
+const TLS_READ: usize = client::tls_read_needed(if cfg!(feature = "max-fragment-4096") {
     Some(4096)
 } else {
     None
