@@ -248,7 +248,6 @@ def main(argv):
     named = sum(tot.values()) + unref
     board_flash = flash - image
     board_static = static - ramflash
-    peak = max((n for _, n in stacks), default=None)
 
     lines = []
     w = lines.append
@@ -261,13 +260,18 @@ def main(argv):
     w(f"| static RAM (.data + .bss) | {static:,} | {k(static)} |")
     w(f"| &nbsp;&nbsp;of which the RAM-backed flash (`FLASH`, QEMU only) | {ramflash:,} | {k(ramflash)} |")
     w(f"| **static RAM a real board pays** | **{board_static:,}** | **{k(board_static)}** |")
-    for label, n in stacks:
-        w(f"| stack high-water mark, {label} | {n:,} | {k(n)} |")
-    if peak is not None:
-        w(f"| **peak RAM a real board pays** (static + largest stack) | **{board_static + peak:,}** | **{k(board_static + peak)}** |")
+
+    def stack_rows(stacks, board_static):
+        """The stack peaks, and static RAM plus the largest as peak RAM."""
+        for label, n in stacks:
+            w(f"| stack high-water mark, {label} | {n:,} | {k(n)} |")
+        peak = max((n for _, n in stacks), default=None)
+        if peak is not None:
+            w(f"| **peak RAM a real board pays** (static + largest stack) | **{board_static + peak:,}** | **{k(board_static + peak)}** |")
+
+    stack_rows(stacks, board_static)
     if variant:
         vflash, vstatic = board(variant[1])
-        vpeak = max((n for _, n in vstacks), default=None)
         w("")
         w(f"{variant[0]}:")
         w("")
@@ -275,10 +279,7 @@ def main(argv):
         w("|---|---:|---:|")
         w(f"| flash a real board pays | {vflash:,} | {k(vflash)} |")
         w(f"| static RAM a real board pays | {vstatic:,} | {k(vstatic)} |")
-        for label, n in vstacks:
-            w(f"| stack high-water mark, {label} | {n:,} | {k(n)} |")
-        if vpeak is not None:
-            w(f"| **peak RAM a real board pays** (static + largest stack) | **{vstatic + vpeak:,}** | **{k(vstatic + vpeak)}** |")
+        stack_rows(vstacks, vstatic)
     if buffers:
         w("")
         w("Work buffers (in the static RAM above): size, and the high-water mark of the real "
