@@ -153,7 +153,7 @@ fn parsing(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, keygen_and_csr, parsing, pkiws);
+criterion_group!(benches, keygen_and_csr, parsing, pkiws, pfx);
 criterion_main!(benches);
 
 fn pkiws(c: &mut Criterion) {
@@ -223,6 +223,69 @@ fn pkiws(c: &mut Criterion) {
                 raconn_core::pkiws::enroll::write_request(&r, &mut buf)
                     .map(|s| s.len())
                     .unwrap_or(0),
+            )
+        })
+    });
+    g.finish();
+}
+
+/// A device PFX at the default 10,000 iterations: raconn's writer (one
+/// PBKDF2 for key bag and certificate safe, plus the MAC's KDF) against
+/// p12-keystore's (a PBKDF2 per encrypted item plus the MAC's KDF), which
+/// wrote raconn's modern PFX before and still writes the legacy one.
+fn pfx(c: &mut Criterion) {
+    use p12_keystore::{
+        Certificate, EncryptionAlgorithm, KeyStore, KeyStoreEntry, MacAlgorithm, PrivateKey,
+        PrivateKeyChain,
+    };
+    let bundle = std::fs::read("/etc/ssl/certs/ca-certificates.crt").unwrap_or_default();
+    let blocks = raconn_host::files::parse_blocks(&bundle).unwrap_or_default();
+    let (Some(leaf), Some(ca)) = (blocks.first(), blocks.get(1)) else {
+        return;
+    };
+    let key = SoftKey::generate(KeyKind::P256, HashAlgorithm::Sha256).expect("key");
+    let pkcs8 = key.to_pkcs8().expect("pkcs8");
+    let chain = vec![ca.der.clone()];
+    let id = raconn_core::thumbprint::Thumbprint::of(&leaf.der).0;
+    let mut g = c.benchmark_group("pfx_10000_iterations");
+    g.sample_size(30);
+    g.bench_function("baseline: p12-keystore, AES-256 + HMAC-SHA-256", |b| {
+        b.iter(|| {
+            let certs = vec![
+                Certificate::from_der(&leaf.der).expect("leaf"),
+                Certificate::from_der(&ca.der).expect("ca"),
+            ];
+            let entry = PrivateKeyChain::new(
+                id.to_vec(),
+                PrivateKey::from_der(&pkcs8).expect("key"),
+                certs,
+            );
+            let mut ks = KeyStore::new();
+            ks.add_entry("device-01", KeyStoreEntry::PrivateKeyChain(entry));
+            let out = ks
+                .writer("pfx password")
+                .encryption_algorithm(EncryptionAlgorithm::PbeWithHmacSha256AndAes256)
+                .mac_algorithm(MacAlgorithm::HmacSha256)
+                .encryption_iterations(10_000)
+                .mac_iterations(10_000)
+                .write()
+                .expect("pfx");
+            black_box(out.len())
+        })
+    });
+    g.bench_function("raconn_host::pfx::write", |b| {
+        b.iter(|| {
+            let c = raconn_host::pfx::PfxContents {
+                key_pkcs8: &pkcs8,
+                cert: &leaf.der,
+                chain: &chain,
+                friendly_name: "device-01",
+                local_key_id: &id,
+            };
+            black_box(
+                raconn_host::pfx::write(&c, "pfx password", 10_000)
+                    .expect("pfx")
+                    .len(),
             )
         })
     });

@@ -170,7 +170,8 @@ pub fn client_and_ra_cert(cfg: &Config, p: &Profile) -> Result<(CaClient, Vec<u8
         cfg.ca_timeout_ms,
         cfg.max_reply_bytes,
     )?
-    .with_proxy(proxy_for(cfg, p)?);
+    .with_proxy(proxy_for(cfg, p)?)
+    .with_keep_alive(cfg.ca_keep_alive_ms);
     Ok((c, cert))
 }
 
@@ -264,8 +265,10 @@ pub fn friendly_name(cn: &str) -> String {
 }
 
 /// The PFX of key + certificate + chain, in memory, its keys derived from
-/// the password with `iterations` (the profile's `pfx_iterations`; each of
-/// the three derivations — key bag, certificate bag, MAC — runs them).
+/// the password with `iterations` (the profile's `pfx_iterations`). The
+/// modern profile is written by [`crate::pfx`] (one PBKDF2 for key bag and
+/// certificates, one KDF for the MAC); the legacy one (PBES1 3DES, SHA-1
+/// MAC) by p12-keystore.
 pub fn pfx_bytes(
     key_pkcs8: &[u8],
     cert: &[u8],
@@ -296,6 +299,18 @@ fn pfx_build(
     };
     if password.is_empty() {
         return Err(HostError::Password("empty".into()));
+    }
+    if profile == PfxProfile::Modern {
+        let local_key_id = Thumbprint::of(cert).0;
+        let name = friendly_name(alias);
+        let contents = crate::pfx::PfxContents {
+            key_pkcs8,
+            cert,
+            chain,
+            friendly_name: &name,
+            local_key_id: &local_key_id,
+        };
+        return crate::pfx::write(&contents, password, iterations);
     }
     let pfx_err = |e: p12_keystore::error::Error| HostError::Pfx(e.to_string());
     let mut certs = vec![Certificate::from_der(cert).map_err(pfx_err)?];

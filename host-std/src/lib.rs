@@ -12,6 +12,7 @@ pub mod inspect;
 pub mod issue;
 pub mod journal;
 pub mod keys;
+pub mod pfx;
 pub mod pkcs11;
 pub mod proxy;
 pub mod revoke;
