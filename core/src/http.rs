@@ -1,6 +1,9 @@
 //! The HTTP/1.1 framing of a SOAP call (RFC 9112; SOAP 1.1 §6.1), written
-//! once for every host: the request head of one POST per connection, and
-//! [`ReplyReader`], a sans-IO reader of the reply.
+//! once for every host: the request head of a POST — on a connection of
+//! its own (`Connection: close`) or on a persistent one (RFC 9112 §9.3) —
+//! and [`ReplyReader`], a sans-IO reader of the reply, which also says
+//! whether the connection may carry the next request
+//! ([`ReplyReader::reusable`]).
 //!
 //! The reader never allocates and never re-reads: the host appends the bytes
 //! it receives to one buffer and calls [`ReplyReader::advance`]; the reader
@@ -136,8 +139,11 @@ pub fn read_connect_reply(buf: &[u8]) -> Result<Option<usize>, HttpError> {
     }
 }
 
-/// Writes the request head of a SOAP POST (`Connection: close`). The `Host`
-/// header carries the port when it is not 443. Returns the head.
+/// Writes the request head of a SOAP POST: with `Connection: close`, or
+/// with nothing about the connection when `keep_alive` (HTTP/1.1's
+/// persistent default). The `Host` header carries the port when it is not
+/// 443. Returns the head.
+#[allow(clippy::too_many_arguments)]
 pub fn write_head<'b>(
     host: &str,
     port: u16,
@@ -145,6 +151,7 @@ pub fn write_head<'b>(
     soap_action: &str,
     body_len: usize,
     user_agent: &str,
+    keep_alive: bool,
     out: &'b mut [u8],
 ) -> Result<&'b [u8], XmlError> {
     let mut c = SliceWriter::new(out);
@@ -160,7 +167,8 @@ pub fn write_head<'b>(
     }
     let _ = write!(
         c,
-        "\r\nContent-Type: {CONTENT_TYPE}\r\nSOAPAction: \"{soap_action}\"\r\nContent-Length: {body_len}\r\nConnection: close\r\nUser-Agent: {user_agent}\r\n\r\n"
+        "\r\nContent-Type: {CONTENT_TYPE}\r\nSOAPAction: \"{soap_action}\"\r\nContent-Length: {body_len}\r\n{}User-Agent: {user_agent}\r\n\r\n",
+        if keep_alive { "" } else { "Connection: close\r\n" }
     );
     let head: &'b [u8] = c.finish("request head").map_err(XmlError::BufferTooSmall)?;
     Ok(head)
@@ -188,6 +196,10 @@ pub struct Head {
     pub len: usize,
     /// How the body is delimited.
     pub body: BodyLength,
+    /// The server keeps the connection open after this reply: HTTP/1.1
+    /// without a `Connection: close` (RFC 9112 §9.3; an HTTP/1.0 reply
+    /// closes).
+    pub persistent: bool,
 }
 
 /// Parses a complete head (`head` ends before the blank line; `len` is the
@@ -198,9 +210,11 @@ fn parse_head(head: &[u8], len: usize) -> Result<Head, HttpError> {
     let mut lines = text.split("\r\n");
     let status_line = lines.next().unwrap_or("");
     let mut parts = status_line.splitn(3, ' ');
-    if !parts.next().unwrap_or("").starts_with("HTTP/1.") {
+    let version = parts.next().unwrap_or("");
+    if !version.starts_with("HTTP/1.") {
         return Err(bad("status line is not HTTP/1.x"));
     }
+    let mut persistent = version != "HTTP/1.0";
     let status = parts
         .next()
         .and_then(|s| s.parse::<u16>().ok())
@@ -224,6 +238,12 @@ fn parse_head(head: &[u8], len: usize) -> Result<Head, HttpError> {
                 return Err(bad("two different Content-Length headers"));
             }
             length = Some(n);
+        } else if name.eq_ignore_ascii_case("connection")
+            && value
+                .split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("close"))
+        {
+            persistent = false;
         }
     }
     let body = match (chunked, length) {
@@ -231,7 +251,12 @@ fn parse_head(head: &[u8], len: usize) -> Result<Head, HttpError> {
         (false, Some(n)) => BodyLength::Length(n),
         (false, None) => BodyLength::UntilClose,
     };
-    Ok(Head { status, len, body })
+    Ok(Head {
+        status,
+        len,
+        body,
+        persistent,
+    })
 }
 
 /// Where a chunked body's decoder stands.
@@ -245,6 +270,8 @@ enum Chunk {
     DataEnd,
     /// Reading trailer lines after the last chunk.
     Trailer,
+    /// The blank line after the trailers was read: the body is complete.
+    Done,
 }
 
 /// A complete reply: its status and where its body is in the host's buffer.
@@ -294,6 +321,20 @@ impl ReplyReader {
     /// The head, once read.
     pub fn head(&self) -> Option<Head> {
         self.head
+    }
+
+    /// After [`Progress::Done`] with `filled` bytes received: the server
+    /// keeps the connection ([`Head::persistent`]), the body had a length
+    /// (not "until close"), and nothing beyond the reply arrived — so the
+    /// connection may carry the next request.
+    pub fn reusable(&self, filled: usize) -> bool {
+        let Some(h) = self.head else { return false };
+        h.persistent
+            && match h.body {
+                BodyLength::Length(n) => h.len.saturating_add(n) == filled,
+                BodyLength::Chunked => self.chunk == Chunk::Done && self.read == filled,
+                BodyLength::UntilClose => false,
+            }
     }
 
     /// Reads what `buf[..filled]` holds so far. The host appends new bytes
@@ -356,6 +397,7 @@ impl ReplyReader {
                 status,
                 len,
                 body: BodyLength::UntilClose,
+                ..
             }) => Ok(Reply {
                 status,
                 body: len..filled,
@@ -373,6 +415,12 @@ impl ReplyReader {
         let bad = |what| HttpError::Malformed { what };
         loop {
             match self.chunk {
+                Chunk::Done => {
+                    return Ok(Progress::Done(Reply {
+                        status: head.status,
+                        body: head.len..self.write,
+                    }))
+                }
                 Chunk::Size | Chunk::Trailer => {
                     let rest = buf.get(self.read..filled).unwrap_or(&[]);
                     let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") else {
@@ -388,6 +436,7 @@ impl ReplyReader {
                     self.read += eol + 2;
                     if self.chunk == Chunk::Trailer {
                         if line.is_empty() {
+                            self.chunk = Chunk::Done;
                             return Ok(Progress::Done(Reply {
                                 status: head.status,
                                 body: head.len..self.write,
@@ -453,6 +502,49 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
     use super::*;
 
+    /// Whether a connection may carry the next request, after a whole reply.
+    #[test]
+    fn reusable_after_a_whole_persistent_reply_only() {
+        let done = |reply: &[u8], extra: &[u8]| {
+            let mut buf = [reply, extra].concat();
+            let filled = buf.len();
+            let mut r = ReplyReader::new(1 << 16);
+            let p = r.advance(&mut buf, filled).unwrap();
+            assert!(matches!(p, Progress::Done(_)), "{p:?}");
+            r.reusable(filled)
+        };
+        let cl = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+        let ch = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
+        assert!(done(cl, b""));
+        assert!(done(ch, b""));
+        // Bytes after the reply: the stream is out of step, not reused.
+        assert!(!done(cl, b"HTTP/1.1"));
+        assert!(!done(ch, b"x"));
+        // The server says it closes, in any case and among other tokens.
+        assert!(!done(
+            b"HTTP/1.1 200 OK\r\nConnection: Keep-Alive, CLOSE\r\nContent-Length: 0\r\n\r\n",
+            b""
+        ));
+        assert!(done(
+            b"HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n",
+            b""
+        ));
+        // HTTP/1.0 closes by default.
+        assert!(!done(b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", b""));
+        // A body until close is never reusable; nor is a reply not yet read.
+        let mut buf = *b"HTTP/1.1 200 OK\r\n\r\nbody";
+        let mut r = ReplyReader::new(1 << 16);
+        assert_eq!(r.advance(&mut buf, 21).unwrap(), Progress::NeedMore);
+        assert!(!r.reusable(21));
+        assert!(!ReplyReader::new(10).reusable(0));
+        // A chunked reply read again after Done stays done.
+        let mut buf = ch.to_vec();
+        let n = buf.len();
+        let mut r = ReplyReader::new(1 << 16);
+        let first = r.advance(&mut buf, n).unwrap();
+        assert_eq!(r.advance(&mut buf, n).unwrap(), first);
+    }
+
     #[test]
     fn head_round_trip() {
         let mut b = [0u8; 300];
@@ -463,12 +555,19 @@ mod tests {
             "urn:x",
             12,
             "raconn/0.1",
+            false,
             &mut b,
         )
         .unwrap();
         let s = core::str::from_utf8(h).unwrap();
         assert!(s.starts_with("POST /pki-ws/policyService HTTP/1.1\r\nHost: ca.example:8443\r\n"));
         assert!(s.contains("SOAPAction: \"urn:x\"\r\nContent-Length: 12\r\n"));
+        assert!(s.contains("\r\nConnection: close\r\n"));
+        let mut k = [0u8; 300];
+        let kept = write_head("ca.example", 443, "/p", "a", 0, "u", true, &mut k).unwrap();
+        let kept = core::str::from_utf8(kept).unwrap();
+        assert!(!kept.contains("Connection"), "{kept}");
+        assert!(kept.ends_with("User-Agent: u\r\n\r\n"));
         let mut small = [0u8; 10];
         let need = h.len();
         assert_eq!(
@@ -479,6 +578,7 @@ mod tests {
                 "urn:x",
                 12,
                 "raconn/0.1",
+                false,
                 &mut small
             ),
             Err(XmlError::BufferTooSmall(crate::error::BufferTooSmall {
@@ -487,7 +587,7 @@ mod tests {
             }))
         );
         let mut b = [0u8; 300];
-        let h = write_head("2001:db8::1", 443, "/p", "a", 0, "u", &mut b).unwrap();
+        let h = write_head("2001:db8::1", 443, "/p", "a", 0, "u", false, &mut b).unwrap();
         assert!(core::str::from_utf8(h)
             .unwrap()
             .contains("Host: [2001:db8::1]\r\n"));

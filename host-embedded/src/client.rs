@@ -296,6 +296,7 @@ impl<C: Connect, H: Hsm + ?Sized> CaLink<'_, C, H> {
             req.soap_action,
             req.body.len(),
             "raconn-embedded/0.1",
+            false,
             reply,
         )
         .map_err(core)?;

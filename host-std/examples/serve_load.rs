@@ -12,10 +12,12 @@
 //! runs start once one warm-up request made the pool fill: the figure of a
 //! burst after a quiet spell.
 //!
+//! `--db sqlite` or `--db postgresql` runs one database only.
+//!
 //! `--pfx-iterations N` sets the profile's `pfx_iterations` (default
 //! 10 000): the PFX's PBKDF2 is most of the service's own CPU.
 //!
-//! `cargo run --release --example serve_load -- [--n N] [--rate R] [--postgres URL] [--only p256|rsa] [--workers W] [--key-pool K] [--pfx-iterations N]`
+//! `cargo run --release --example serve_load -- [--n N] [--rate R] [--postgres URL] [--only p256|rsa] [--db sqlite|postgresql] [--workers W] [--key-pool K] [--pfx-iterations N]`
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -48,6 +50,7 @@ fn main() {
     let mut rate = 1000.0f64;
     let mut pg: Option<String> = None;
     let mut only: Option<String> = None;
+    let mut db_only: Option<String> = None;
     let mut workers = 0usize;
     let mut pool = 0usize;
     let mut args = std::env::args().skip(1);
@@ -58,6 +61,7 @@ fn main() {
             "--rate" => rate = v.parse().expect("--rate R"),
             "--postgres" => pg = Some(v),
             "--only" => only = Some(v),
+            "--db" => db_only = Some(v),
             "--workers" => workers = v.parse().expect("--workers W"),
             "--key-pool" => pool = v.parse().expect("--key-pool K"),
             "--pfx-iterations" => {
@@ -84,6 +88,11 @@ fn main() {
         if let Some(u) = &pg {
             dbs.push(("PostgreSQL", Some(u.clone())));
         }
+        dbs.retain(|(db, _)| {
+            db_only
+                .as_deref()
+                .is_none_or(|o| db.eq_ignore_ascii_case(o))
+        });
         for (db, url) in dbs {
             rows.push(run(
                 label,

@@ -5,6 +5,7 @@
 //! ```toml
 //! ra_cert_thumbprint = "EA7A4E0CD1A4F81CF0740527C31A57F6020C17C5"
 //! ca_timeout_ms = 30000
+//! ca_keep_alive_ms = 4000         # optional: keep CA connections this long between calls (0 = one per call)
 //! store = "store"                 # a directory, or pkcs11:module=…;token=…, or windows:LocalMachine\My
 //! journal = "journal"              # optional: where the issuance journal lives
 //! ca_trust = "ca-roots.pem"
@@ -39,6 +40,8 @@ struct RawConfig {
     ra_cert_thumbprint: OneOrMany,
     #[serde(default = "default_timeout")]
     ca_timeout_ms: u64,
+    #[serde(default = "default_keep_alive")]
+    ca_keep_alive_ms: u64,
     #[serde(default)]
     store: Option<String>,
     #[serde(default)]
@@ -167,6 +170,10 @@ struct RawPoll {
     max_attempts: u32,
 }
 
+fn default_keep_alive() -> u64 {
+    crate::tls::DEFAULT_KEEP_ALIVE_MS
+}
+
 fn default_max_reply() -> u64 {
     DEFAULT_MAX_REPLY as u64
 }
@@ -262,6 +269,8 @@ pub struct Config {
     pub thumbprint_notes: Vec<ThumbNote>,
     /// CA timeout.
     pub ca_timeout_ms: u64,
+    /// How long a CA connection is kept for the next call (0: one per call).
+    pub ca_keep_alive_ms: u64,
     /// Where the RA key and certificate are.
     pub store: crate::store::StoreLocation,
     /// The issuance journal's directory: `journal`, else `<store>/journal`
@@ -383,6 +392,13 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, HostError> {
     if let Some(p) = &raw.proxy {
         crate::proxy::Proxy::parse(p, Some(String::new())).map_err(|m| err(None, "proxy", m))?;
     }
+    if raw.ca_keep_alive_ms > 300_000 {
+        return Err(err(
+            None,
+            "ca_keep_alive_ms",
+            "must be from 0 (a connection per call) to 300000 (5 minutes)".into(),
+        ));
+    }
     if raw.max_reply_bytes < 64 * 1024 || raw.max_reply_bytes > 1 << 30 {
         return Err(err(
             None,
@@ -489,6 +505,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, HostError> {
         ra_thumbprints,
         thumbprint_notes,
         ca_timeout_ms: raw.ca_timeout_ms,
+        ca_keep_alive_ms: raw.ca_keep_alive_ms,
         store,
         journal,
         ca_trust,

@@ -359,6 +359,7 @@ impl Transport for Https {
             action,
             body.len(),
             "raconn-tests",
+            false,
             &mut head,
         )
         .expect("head");

@@ -248,6 +248,10 @@ struct State {
     clock_offset_secs: i64,
     client_certs: Vec<Vec<u8>>,
     page: usize,
+    /// TLS connections accepted.
+    connections: usize,
+    /// Close a kept connection idle this long (else 60 s).
+    idle_close_ms: Option<u64>,
 }
 
 /// The simulator.
@@ -355,6 +359,8 @@ impl Sim {
                 clock_offset_secs: 0,
                 client_certs: Vec::new(),
                 page: 50,
+                connections: 0,
+                idle_close_ms: None,
             })),
             validator: find_validator(),
         })
@@ -425,6 +431,32 @@ impl Sim {
         if let Ok(mut s) = self.state.lock() {
             s.clock_offset_secs = secs;
         }
+    }
+
+    /// Counts an accepted TLS connection (the server calls this).
+    pub fn note_connection(&self) {
+        if let Ok(mut s) = self.state.lock() {
+            s.connections += 1;
+        }
+    }
+
+    /// TLS connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.state.lock().map(|s| s.connections).unwrap_or(0)
+    }
+
+    /// Closes (close_notify, then FIN) a kept-alive connection that has
+    /// been idle `ms` milliseconds between requests, as web servers do
+    /// (`None`: after 60 s).
+    pub fn set_idle_close_ms(&self, ms: Option<u64>) {
+        if let Ok(mut s) = self.state.lock() {
+            s.idle_close_ms = ms;
+        }
+    }
+
+    /// [`Sim::set_idle_close_ms`]'s setting.
+    pub fn idle_close_ms(&self) -> Option<u64> {
+        self.state.lock().ok().and_then(|s| s.idle_close_ms)
     }
 
     /// Notes the certificate a client authenticated with (the server calls

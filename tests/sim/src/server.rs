@@ -120,10 +120,36 @@ fn serve_connection(sim: &Sim, cfg: Arc<ServerConfig>, tcp: TcpStream) -> std::i
     let raw = tcp.try_clone()?;
     let conn = ServerConnection::new(cfg).map_err(std::io::Error::other)?;
     let mut tls = BufReader::new(StreamOwned::new(conn, tcp));
+    let mut first = true;
     loop {
         let mut line = String::new();
-        if tls.read_line(&mut line)? == 0 {
-            return Ok(());
+        // Between requests a kept connection waits at most idle_close_ms.
+        let idle = if first { None } else { sim.idle_close_ms() };
+        if let Some(ms) = idle {
+            raw.set_read_timeout(Some(Duration::from_millis(ms.max(1))))?;
+        }
+        match tls.read_line(&mut line) {
+            Ok(0) => return Ok(()),
+            Ok(_) => {}
+            Err(e)
+                if idle.is_some()
+                    && is_timeout(&e)
+                    && tls.buffer().is_empty()
+                    && line.is_empty() =>
+            {
+                let s = tls.get_mut();
+                s.conn.send_close_notify();
+                let _ = s.flush();
+                let _ = raw.shutdown(std::net::Shutdown::Write);
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        }
+        if first {
+            sim.note_connection();
+            first = false;
+        } else if idle.is_some() {
+            raw.set_read_timeout(Some(Duration::from_secs(60)))?;
         }
         let mut parts = line.split_whitespace();
         let (_method, path) = (
@@ -198,6 +224,13 @@ fn serve_connection(sim: &Sim, cfg: Arc<ServerConfig>, tcp: TcpStream) -> std::i
             return Ok(());
         }
     }
+}
+
+fn is_timeout(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+    )
 }
 
 fn endless(s: &mut impl Write, stream: crate::Stream) -> std::io::Result<()> {
