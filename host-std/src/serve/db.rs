@@ -13,6 +13,19 @@
 //! same process could only meet `SQLITE_BUSY`). Every write a worker makes
 //! names its lease (`AND lease_owner = $me`): a worker whose lease another
 //! took over changes nothing. Times are Unix milliseconds.
+//!
+//! Group commit on SQLite: a commit there is an fsync of the WAL
+//! (`synchronous = FULL`, kept: a `Sent` record lost to a power cut could
+//! send an enrollment again), about 480 a second on the CI machine's disk,
+//! and a request takes four. So every write goes to one writer task; the
+//! writes that queue while a commit is on disk go into the next
+//! transaction together (at most [`MAX_GROUP`]), and each caller is
+//! answered — with its own statement's rows or error — only once that
+//! transaction is committed: nothing is acknowledged before it is durable.
+//! A statement that fails inside the group is undone alone (SQLite's
+//! statement journal); a failed COMMIT fails every caller of the group.
+//! Reads use the pool directly. PostgreSQL commits concurrently from its
+//! connections and needs none of this.
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, AssertSqlSafe, Row, SqlSafeStr};
@@ -33,6 +46,131 @@ pub enum Kind {
 pub struct Db {
     pool: AnyPool,
     kind: Kind,
+    /// SQLite: the group-commit writer's queue.
+    writer: Option<tokio::sync::mpsc::UnboundedSender<Write>>,
+    /// SQLite: (commits, statements) the writer made.
+    groups: std::sync::Arc<GroupStats>,
+}
+
+/// What the SQLite writer did: commits and the statements they carried.
+#[derive(Default)]
+pub struct GroupStats {
+    commits: std::sync::atomic::AtomicU64,
+    statements: std::sync::atomic::AtomicU64,
+}
+
+/// The most statements one group commit carries.
+pub const MAX_GROUP: usize = 64;
+
+/// A bound value, owned (it crosses to the writer task).
+enum Owned {
+    S(String),
+    I(i64),
+    B(Vec<u8>),
+    OB(Option<Vec<u8>>),
+}
+
+/// What a write returns: rows changed, or the row of a `RETURNING`.
+enum Written {
+    Rows(u64),
+    Row(Option<AnyRow>),
+}
+
+/// One statement for the writer task.
+struct Write {
+    sql: String,
+    binds: Vec<Owned>,
+    returning: bool,
+    reply: tokio::sync::oneshot::Sender<Result<Written, sqlx::Error>>,
+}
+
+fn bind_all<'q>(
+    mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    binds: Vec<Owned>,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    for b in binds {
+        q = match b {
+            Owned::S(s) => q.bind(s),
+            Owned::I(i) => q.bind(i),
+            Owned::B(b) => q.bind(b),
+            Owned::OB(b) => q.bind(b),
+        };
+    }
+    q
+}
+
+async fn run_one(
+    conn: &mut sqlx::AnyConnection,
+    sql: String,
+    binds: Vec<Owned>,
+    returning: bool,
+) -> Result<Written, sqlx::Error> {
+    let q = bind_all(sqlx::query(AssertSqlSafe(sql)), binds);
+    if returning {
+        q.fetch_optional(&mut *conn).await.map(Written::Row)
+    } else {
+        q.execute(&mut *conn)
+            .await
+            .map(|r| Written::Rows(r.rows_affected()))
+    }
+}
+
+/// The SQLite writer: one transaction per group of queued writes.
+async fn group_writer(
+    pool: AnyPool,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<Write>,
+    stats: std::sync::Arc<GroupStats>,
+) {
+    use std::sync::atomic::Ordering::Relaxed;
+    while let Some(first) = rx.recv().await {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(w) => group.push(w),
+                Err(_) => break,
+            }
+        }
+        let mut conn = match pool.acquire().await {
+            Ok(c) => c,
+            Err(e) => {
+                let msg = e.to_string();
+                for w in group {
+                    let _ = w.reply.send(Err(sqlx::Error::Protocol(msg.clone())));
+                }
+                continue;
+            }
+        };
+        let single = group.len() == 1;
+        if !single {
+            if let Err(e) = sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await {
+                let msg = e.to_string();
+                for w in group {
+                    let _ = w.reply.send(Err(sqlx::Error::Protocol(msg.clone())));
+                }
+                continue;
+            }
+        }
+        let mut done = Vec::with_capacity(group.len());
+        for w in group {
+            let r = run_one(&mut conn, w.sql, w.binds, w.returning).await;
+            done.push((w.reply, r));
+        }
+        if !single {
+            if let Err(e) = sqlx::query("COMMIT").execute(&mut *conn).await {
+                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                let msg = format!("group commit: {e}");
+                for (reply, _) in done {
+                    let _ = reply.send(Err(sqlx::Error::Protocol(msg.clone())));
+                }
+                continue;
+            }
+        }
+        stats.commits.fetch_add(1, Relaxed);
+        stats.statements.fetch_add(done.len() as u64, Relaxed);
+        for (reply, r) in done {
+            let _ = reply.send(r);
+        }
+    }
 }
 
 /// A request row.
@@ -162,7 +300,18 @@ impl Db {
             .connect(&url)
             .await
             .map_err(db_err("connect"))?;
-        let db = Db { pool, kind };
+        let groups = std::sync::Arc::<GroupStats>::default();
+        let writer = (kind == Kind::Sqlite).then(|| {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            tokio::spawn(group_writer(pool.clone(), rx, groups.clone()));
+            tx
+        });
+        let db = Db {
+            pool,
+            kind,
+            writer,
+            groups,
+        };
         db.migrate().await?;
         Ok(db)
     }
@@ -170,6 +319,15 @@ impl Db {
     /// Which database.
     pub fn kind(&self) -> Kind {
         self.kind
+    }
+
+    /// SQLite: (commits, statements) of the group-commit writer so far.
+    pub fn group_commits(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (
+            self.groups.commits.load(Relaxed),
+            self.groups.statements.load(Relaxed),
+        )
     }
 
     async fn migrate(&self) -> Result<(), HostError> {
@@ -297,30 +455,60 @@ impl Db {
                 "UPDATE requests SET {set} WHERE request_id = (SELECT request_id FROM requests INDEXED BY requests_claimable WHERE {CLAIMABLE} ORDER BY run_at LIMIT 1) RETURNING {COLS}"
             ),
         };
-        let r = sqlx::query(self.sql(&q))
-            .bind(now)
-            .bind(owner)
-            .bind(lease_until)
-            .fetch_optional(&self.pool)
+        let binds = vec![
+            Owned::I(now),
+            Owned::S(owner.to_string()),
+            Owned::I(lease_until),
+        ];
+        let r = match self
+            .write(self.sql(&q).0, binds, true)
             .await
-            .map_err(db_err("claim"))?;
+            .map_err(db_err("claim"))?
+        {
+            Written::Row(r) => r,
+            Written::Rows(_) => None,
+        };
         r.as_ref().map(job).transpose().map_err(db_err("decode"))
     }
 
     /// Runs one statement with `binds` ($1, $2, … in order); rows changed.
     async fn exec(&self, what: &str, q: &str, binds: Vec<Val<'_>>) -> Result<u64, HostError> {
-        let q = self.sql(q);
-        let mut query = sqlx::query(q);
-        for b in binds {
-            query = match b {
-                Val::S(s) => query.bind(s.to_string()),
-                Val::I(i) => query.bind(i),
-                Val::B(b) => query.bind(b.to_vec()),
-                Val::OB(b) => query.bind(b.map(<[u8]>::to_vec)),
-            };
+        let binds = binds.into_iter().map(Val::owned).collect();
+        match self
+            .write(self.sql(q).0, binds, false)
+            .await
+            .map_err(db_err(what))?
+        {
+            Written::Rows(n) => Ok(n),
+            Written::Row(r) => Ok(u64::from(r.is_some())),
         }
-        let r = query.execute(&self.pool).await.map_err(db_err(what))?;
-        Ok(r.rows_affected())
+    }
+
+    /// Runs a write: through the group-commit writer on SQLite, on the
+    /// pool on PostgreSQL.
+    async fn write(
+        &self,
+        sql: String,
+        binds: Vec<Owned>,
+        returning: bool,
+    ) -> Result<Written, sqlx::Error> {
+        match &self.writer {
+            Some(tx) => {
+                let (reply, answer) = tokio::sync::oneshot::channel();
+                tx.send(Write {
+                    sql,
+                    binds,
+                    returning,
+                    reply,
+                })
+                .map_err(|_| sqlx::Error::PoolClosed)?;
+                answer.await.map_err(|_| sqlx::Error::PoolClosed)?
+            }
+            None => {
+                let mut conn = self.pool.acquire().await?;
+                run_one(&mut conn, sql, binds, returning).await
+            }
+        }
     }
 
     /// [`Db::exec`] of a write that names the worker's lease: no row
@@ -527,4 +715,75 @@ enum Val<'a> {
     I(i64),
     B(&'a [u8]),
     OB(Option<&'a [u8]>),
+}
+
+impl Val<'_> {
+    fn owned(self) -> Owned {
+        match self {
+            Val::S(s) => Owned::S(s.to_string()),
+            Val::I(i) => Owned::I(i),
+            Val::B(b) => Owned::B(b.to_vec()),
+            Val::OB(b) => Owned::OB(b.map(<[u8]>::to_vec)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Writes queued together share a commit; each caller gets its own
+    /// statement's result, a failing statement fails alone, and what was
+    /// acknowledged is in the file after it is reopened.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite_group_commit_answers_each_writer() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let url = format!("sqlite:{}", dir.path().join("g.db").display());
+        let db = Db::open(&url, 1).await.expect("open");
+        let mut tasks = Vec::new();
+        for i in 0..40 {
+            let db = db.clone();
+            tasks.push(tokio::spawn(async move {
+                if i == 17 {
+                    db.exec(
+                        "bad",
+                        "INSERT INTO no_such_table VALUES ($1)",
+                        vec![Val::I(1)],
+                    )
+                    .await
+                    .map(|_| false)
+                } else {
+                    db.insert(&format!("g-{i}"), "users", "{}", "mac", b"pw", i)
+                        .await
+                }
+            }));
+        }
+        let mut ok = 0;
+        for (i, t) in tasks.into_iter().enumerate() {
+            let r = t.await.expect("task");
+            if i == 17 {
+                let e = r.expect_err("bad statement");
+                assert!(e.to_string().contains("no_such_table"), "{e}");
+            } else {
+                assert!(r.expect("insert"), "g-{i} inserted");
+                ok += 1;
+            }
+        }
+        assert_eq!(ok, 39);
+        // The same id again is no new row (ON CONFLICT DO NOTHING), answered per caller.
+        assert!(!db
+            .insert("g-1", "users", "{}", "mac", b"pw", 0)
+            .await
+            .expect("again"));
+        let (commits, statements) = db.group_commits();
+        assert!(statements >= 41, "{statements}");
+        assert!(
+            commits < statements,
+            "{commits} commits for {statements} statements"
+        );
+        drop(db);
+        let db = Db::open(&url, 1).await.expect("reopen");
+        let rows = db.list(None, 100).await.expect("list");
+        assert_eq!(rows.len(), 39);
+    }
 }
