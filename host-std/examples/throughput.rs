@@ -4,7 +4,8 @@
 //! drives it (records kept in memory, not on disk), and where the time goes:
 //! device keygen, TLS + CA round trips, PFX.
 //!
-//! `cargo run --release --example throughput -- [N]`
+//! `cargo run --release --example throughput -- [N] [KEEP_ALIVE_MS]` (the
+//! client's `ca_keep_alive_ms`, default 4000; 0 opens a connection per call).
 
 use std::time::{Duration, Instant};
 
@@ -21,6 +22,10 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(20);
+    let keep_alive_ms: u64 = std::env::args()
+        .nth(2)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(raconn_host::tls::DEFAULT_KEEP_ALIVE_MS);
     let mut sim = Sim::new(Profiles::default_set(), ServerKey::Rsa2048).expect("sim");
     sim.set_validator(None);
     let server = raconn_sim::server::start(
@@ -55,9 +60,10 @@ fn main() {
         30000,
         4 << 20,
     )
-    .expect("client");
+    .expect("client")
+    .with_keep_alive(keep_alive_ms);
     let san = [SanKindSel::Email, SanKindSel::Upn];
-    println!("{n} sequential issuances per key type (CN + E, SAN email + UPN), raconn-sim on loopback, TLS 1.3, new connection per request");
+    println!("{n} sequential issuances per key type (CN + E, SAN email + UPN), raconn-sim on loopback, TLS 1.3, connections kept {keep_alive_ms} ms (0: a new one per call)");
     for (label, alg, profile) in [
         (
             "P-256",
