@@ -108,8 +108,7 @@ pub fn write(c: &PfxContents<'_>, password: &str, iterations: u32) -> Result<Vec
     let certs_alg = scheme(&iv_certs)?;
 
     // The key: EncryptedPrivateKeyInfo in a pkcs8ShroudedKeyBag.
-    let key_plain = Zeroizing::new(c.key_pkcs8.to_vec());
-    let key_sealed = cbc_encrypt(&key, &iv_key, &key_plain);
+    let key_sealed = cbc_encrypt(&key, &iv_key, c.key_pkcs8);
     let key_alg = scheme(&iv_key)?;
 
     // AuthenticatedSafe: [encryptedData(certificates), data(key bag)].
