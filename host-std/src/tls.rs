@@ -560,7 +560,13 @@ impl CaClient {
             filled += read;
             match reader.advance(&mut buf, filled) {
                 Ok(Progress::Done(r)) => {
-                    if keep_alive && r.status == 200 && reader.reusable(filled) {
+                    // Nothing may wait after the reply, in the socket (the
+                    // peek at reuse) or decrypted in rustls's buffer (here).
+                    let drained = tls
+                        .conn
+                        .process_new_packets()
+                        .is_ok_and(|io| io.plaintext_bytes_to_read() == 0);
+                    if keep_alive && r.status == 200 && reader.reusable(filled) && drained {
                         self.keep(tls);
                     }
                     return Ok((r.status, buf[r.body].to_vec()));

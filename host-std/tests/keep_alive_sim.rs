@@ -4,7 +4,7 @@
 //! `ca_keep_alive_ms = 0`); a client's clones share kept connections; a
 //! connection the server closed while idle, or one older than the setting,
 //! is not used — the call opens a new one and succeeds, nothing is sent
-//! twice.
+//! twice; nor is one on which the server sent anything after its reply.
 
 mod common;
 
@@ -95,6 +95,20 @@ fn a_connection_the_server_closed_is_not_used() {
     let opened: Vec<u64> = seen.iter().map(|x| x.1).collect();
     assert_eq!(opened, vec![1, 1, 2, 2, 3], "{seen:?}");
     assert_eq!(seen.last().map(|x| x.2), Some(3), "{seen:?}");
+}
+
+#[test]
+fn a_connection_with_bytes_after_the_reply_is_not_used() {
+    let e = env_with(ServerKey::P256, false);
+    // A stray "200 OK" with an empty body follows every reply: on a reused
+    // connection it would be read as the next call's reply. Whichever check
+    // sees it first refuses the connection: the reply reader (it came with
+    // the reply), rustls's buffer, or the peek before reuse.
+    e.sim.set_stray_reply(true);
+    let cfg = config(&e, "kept.toml", Some(4000));
+    let seen = policy_calls(&e, &cfg, &[0, 20, 20]);
+    let opened: Vec<u64> = seen.iter().map(|x| x.1).collect();
+    assert_eq!(opened, vec![1, 2, 3], "{seen:?}");
 }
 
 #[test]

@@ -252,6 +252,8 @@ struct State {
     connections: usize,
     /// Close a kept connection idle this long (else 60 s).
     idle_close_ms: Option<u64>,
+    /// Send a stray empty `200 OK` after each reply.
+    stray_reply: bool,
 }
 
 /// The simulator.
@@ -361,6 +363,7 @@ impl Sim {
                 page: 50,
                 connections: 0,
                 idle_close_ms: None,
+                stray_reply: false,
             })),
             validator: find_validator(),
         })
@@ -452,6 +455,20 @@ impl Sim {
         if let Ok(mut s) = self.state.lock() {
             s.idle_close_ms = ms;
         }
+    }
+
+    /// After each reply, also sends a second, unrequested `200 OK` with an
+    /// empty body on the same connection (a confused server or proxy): a
+    /// client that reused the connection would take it for its next reply.
+    pub fn set_stray_reply(&self, on: bool) {
+        if let Ok(mut s) = self.state.lock() {
+            s.stray_reply = on;
+        }
+    }
+
+    /// [`Sim::set_stray_reply`]'s setting.
+    pub fn stray_reply(&self) -> bool {
+        self.state.lock().map(|s| s.stray_reply).unwrap_or(false)
     }
 
     /// [`Sim::set_idle_close_ms`]'s setting.

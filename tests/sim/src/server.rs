@@ -218,6 +218,10 @@ fn serve_connection(sim: &Sim, cfg: Arc<ServerConfig>, tcp: TcpStream) -> std::i
         s.write_all(head.as_bytes())?;
         s.write_all(&reply.body)?;
         s.flush()?;
+        if sim.stray_reply() {
+            s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")?;
+            s.flush()?;
+        }
         if close {
             s.conn.send_close_notify();
             let _ = s.flush();
