@@ -74,6 +74,11 @@ fn policy_calls(e: &Env, cfg: &Path, gaps_ms: &[u64]) -> Vec<(u16, u64, usize)> 
     seen
 }
 
+/// The client's opened-connection counts after each call.
+fn opened(seen: &[(u16, u64, usize)]) -> Vec<u64> {
+    seen.iter().map(|x| x.1).collect()
+}
+
 #[test]
 fn clones_share_kept_connections() {
     let e = env_with(ServerKey::P256, false);
@@ -92,8 +97,7 @@ fn a_connection_the_server_closed_is_not_used() {
     let cfg = config(&e, "kept.toml", Some(4000));
     let seen = policy_calls(&e, &cfg, &[0, 0, 400, 0, 400]);
     assert!(seen.iter().all(|(s, _, _)| *s == 200), "{seen:?}");
-    let opened: Vec<u64> = seen.iter().map(|x| x.1).collect();
-    assert_eq!(opened, vec![1, 1, 2, 2, 3], "{seen:?}");
+    assert_eq!(opened(&seen), vec![1, 1, 2, 2, 3], "{seen:?}");
     assert_eq!(seen.last().map(|x| x.2), Some(3), "{seen:?}");
 }
 
@@ -107,8 +111,7 @@ fn a_connection_with_bytes_after_the_reply_is_not_used() {
     e.sim.set_stray_reply(true);
     let cfg = config(&e, "kept.toml", Some(4000));
     let seen = policy_calls(&e, &cfg, &[0, 20, 20]);
-    let opened: Vec<u64> = seen.iter().map(|x| x.1).collect();
-    assert_eq!(opened, vec![1, 2, 3], "{seen:?}");
+    assert_eq!(opened(&seen), vec![1, 2, 3], "{seen:?}");
 }
 
 #[test]
@@ -116,13 +119,11 @@ fn a_connection_older_than_the_setting_is_not_used() {
     let e = env_with(ServerKey::P256, false);
     let cfg = config(&e, "kept.toml", Some(150));
     let seen = policy_calls(&e, &cfg, &[0, 0, 400, 0]);
-    let opened: Vec<u64> = seen.iter().map(|x| x.1).collect();
-    assert_eq!(opened, vec![1, 1, 2, 2], "{seen:?}");
+    assert_eq!(opened(&seen), vec![1, 1, 2, 2], "{seen:?}");
 
     let off = config(&e, "off.toml", Some(0));
     let seen = policy_calls(&e, &off, &[0, 0, 0]);
-    let opened: Vec<u64> = seen.iter().map(|x| x.1).collect();
-    assert_eq!(opened, vec![1, 2, 3], "{seen:?}");
+    assert_eq!(opened(&seen), vec![1, 2, 3], "{seen:?}");
 }
 
 #[test]

@@ -81,7 +81,7 @@ struct Write {
     sql: String,
     binds: Vec<Owned>,
     returning: bool,
-    reply: tokio::sync::oneshot::Sender<Result<Written, sqlx::Error>>,
+    reply: Reply,
 }
 
 fn bind_all<'q>(
@@ -115,6 +115,15 @@ async fn run_one(
     }
 }
 
+type Reply = tokio::sync::oneshot::Sender<Result<Written, sqlx::Error>>;
+
+/// Answers every caller of a group that did not commit with `msg`.
+fn fail_all(replies: impl Iterator<Item = Reply>, msg: &str) {
+    for r in replies {
+        let _ = r.send(Err(sqlx::Error::Protocol(msg.to_string())));
+    }
+}
+
 /// The SQLite writer: one transaction per group of queued writes.
 async fn group_writer(
     pool: AnyPool,
@@ -133,20 +142,14 @@ async fn group_writer(
         let mut conn = match pool.acquire().await {
             Ok(c) => c,
             Err(e) => {
-                let msg = e.to_string();
-                for w in group {
-                    let _ = w.reply.send(Err(sqlx::Error::Protocol(msg.clone())));
-                }
+                fail_all(group.into_iter().map(|w| w.reply), &e.to_string());
                 continue;
             }
         };
         let single = group.len() == 1;
         if !single {
             if let Err(e) = sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await {
-                let msg = e.to_string();
-                for w in group {
-                    let _ = w.reply.send(Err(sqlx::Error::Protocol(msg.clone())));
-                }
+                fail_all(group.into_iter().map(|w| w.reply), &e.to_string());
                 continue;
             }
         }
@@ -158,10 +161,10 @@ async fn group_writer(
         if !single {
             if let Err(e) = sqlx::query("COMMIT").execute(&mut *conn).await {
                 let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-                let msg = format!("group commit: {e}");
-                for (reply, _) in done {
-                    let _ = reply.send(Err(sqlx::Error::Protocol(msg.clone())));
-                }
+                fail_all(
+                    done.into_iter().map(|(r, _)| r),
+                    &format!("group commit: {e}"),
+                );
                 continue;
             }
         }
