@@ -557,6 +557,24 @@ fn endpoints(pg: bool) {
         assert!(!log.contains(secret), "the log carries a secret: {log}");
     }
     assert!(!m.contains("r1"), "no request id as a label");
+    // Event IDs (the reference connector's ranges) ride on the log lines.
+    let line_with = |parts: &[&str]| log.lines().any(|l| parts.iter().all(|p| l.contains(p)));
+    assert!(
+        line_with(&["event_id=10010", "raconn serve ready"]),
+        "{log}"
+    );
+    assert!(
+        line_with(&["request_id=r1", "issued", "event_id=1001 "]),
+        "{log}"
+    );
+    assert!(
+        line_with(&["request_id=r1", "revoked", "event_id=3001 "]),
+        "{log}"
+    );
+    assert!(
+        line_with(&["ERROR", "event_id=1002 ", "code=\"RC-"]),
+        "{log}"
+    );
     sv.kill9();
 }
 

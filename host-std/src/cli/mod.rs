@@ -183,7 +183,7 @@ pub fn main() -> ExitCode {
             };
         }
     };
-    init_logs(&cli.log_format);
+    init_logs(&cli.log_format, event_source(&cli));
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -200,21 +200,71 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_logs(format: &str) {
+/// The Event Log source a Windows service writes to: its name under
+/// `service run` (the SCM discards stderr), none otherwise.
+#[cfg(windows)]
+fn event_source(cli: &Cli) -> Option<String> {
+    match &cli.cmd {
+        Command::Service(ServiceCmd::Run { name }) => Some(name.clone()),
+        _ => None,
+    }
+}
+
+#[cfg(not(windows))]
+fn event_source(_cli: &Cli) -> Option<String> {
+    None
+}
+
+/// stderr in the chosen format; under the SCM also the Windows Event Log
+/// (INFO and above, event IDs as in [`crate::serve::eventlog`]).
+fn init_logs(format: &str, event_source: Option<String>) {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    use tracing_subscriber::Layer as _;
     let filter = tracing_subscriber::EnvFilter::try_from_env("RACONN_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let b = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_target(false);
-    let _ = if format == "json" {
-        b.json()
+    let fmt = if format == "json" {
+        fmt.json()
             .with_current_span(true)
             .with_span_list(false)
-            .try_init()
+            .boxed()
     } else {
-        b.with_ansi(false).without_time().try_init()
+        fmt.with_ansi(false).without_time().boxed()
     };
+    let events = event_log_layer(event_source);
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt)
+        .with(events)
+        .try_init();
+}
+
+#[cfg(windows)]
+fn event_log_layer(
+    source: Option<String>,
+) -> Option<crate::serve::eventlog::EventLogLayer<crate::serve::eventlog::windows::Source>> {
+    let name = source?;
+    crate::serve::eventlog::windows::Source::open(&name)
+        .map(crate::serve::eventlog::EventLogLayer::new)
+}
+
+#[cfg(not(windows))]
+fn event_log_layer(
+    _source: Option<String>,
+) -> Option<crate::serve::eventlog::EventLogLayer<NoSink>> {
+    None
+}
+
+/// The sink type of the absent Event Log layer off Windows.
+#[cfg(not(windows))]
+struct NoSink;
+
+#[cfg(not(windows))]
+impl crate::serve::eventlog::Sink for NoSink {
+    fn report(&self, _kind: crate::serve::eventlog::Kind, _id: u32, _text: &str) {}
 }
 
 /// Loads raconn.toml, printing what the thumbprint parser removed and the
@@ -281,6 +331,12 @@ fn run(cli: Cli) -> Result<ExitCode, HostError> {
                         &path,
                         account.as_deref().map(|a| (a, pw.as_str())),
                     )?;
+                    if let Err(e) = crate::serve::eventlog::windows::register(&name) {
+                        note(&format!(
+                            "warning: event source {name} not registered (Win32 error {e}): \
+                             Event Viewer will show its events without the message file"
+                        ));
+                    }
                     note(&format!(
                         "service {name} installed for {}; start it with `sc start {name}`",
                         path.display()
@@ -288,6 +344,7 @@ fn run(cli: Cli) -> Result<ExitCode, HostError> {
                 }
                 ServiceCmd::Uninstall { name } => {
                     crate::serve::winsvc::uninstall(&name)?;
+                    let _ = crate::serve::eventlog::windows::unregister(&name);
                     note(&format!("service {name} removed"));
                 }
                 ServiceCmd::Run { name } => crate::serve::winsvc::run(&name, &path)?,

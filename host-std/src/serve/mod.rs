@@ -16,12 +16,14 @@
 //! | [`seal`] | the key-encryption key: sealed device keys and passwords |
 //! | [`tokens`] | bearer tokens (hashes in a file) |
 //! | [`metrics`] | Prometheus metrics |
+//! | [`eventlog`] | event IDs on every log line; the Windows Event Log layer |
 //!
 //! Libraries: tokio and axum 0.8 (HTTP/1.1 server), sqlx 0.9 (both
 //! databases, one API, migrations), prometheus-client, sd-notify.
 
 pub mod api;
 pub mod db;
+pub mod eventlog;
 pub mod keypool;
 pub mod listen;
 pub mod metrics;
@@ -253,7 +255,10 @@ impl App {
         }
         self.forget_policy(None);
         self.keys.set_target(self.cfg().service.key_pool);
-        tracing::info!("configuration, tokens and RA certificate reloaded");
+        tracing::info!(
+            event_id = eventlog::RELOADED,
+            "configuration, tokens and RA certificate reloaded"
+        );
         Ok(())
     }
 }
@@ -441,7 +446,7 @@ pub fn run_with(
                 })
             }
         };
-        tracing::info!(instance = %instance, listen = %addr, workers, database = %redact_url(&app.cfg().service.database), "raconn serve ready");
+        tracing::info!(event_id = eventlog::SERVICE_STARTED, instance = %instance, listen = %addr, workers, database = %redact_url(&app.cfg().service.database), "raconn serve ready");
         ready(addr, workers, &instance, scheme);
         notify(&[sd_state("READY=1")]);
         let watchdog = tokio::spawn(watchdog_loop());
@@ -468,6 +473,7 @@ pub fn run_with(
         }
         watchdog.abort();
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), srv).await;
+        tracing::info!(event_id = eventlog::SERVICE_STOPPED, instance = %app.instance, "raconn serve stopped");
         Ok(())
     })
 }
@@ -542,7 +548,7 @@ async fn wait_for_signals(app: &App) {
                     Ok(m) => notify(&[sd_notify::NotifyState::Reloading, m]),
                     Err(_) => notify(&[sd_notify::NotifyState::Reloading]),
                 }
-                if let Err(e) = app.reload() { tracing::error!("SIGHUP: reload failed, keeping the running configuration: {e}"); }
+                if let Err(e) = app.reload() { tracing::error!(event_id = eventlog::RELOADED, "SIGHUP: reload failed, keeping the running configuration: {e}"); }
                 notify(&[sd_notify::NotifyState::Ready]);
             }
         }

@@ -18,6 +18,7 @@ use tokio::runtime::Handle;
 use zeroize::Zeroizing;
 
 use super::db::{IssuedRow, Job};
+use super::eventlog;
 use super::{now_ms, App, LastError, Params};
 use crate::errors::{core, HostError, ServiceError};
 use crate::issue::{self, CertMeta, Driven, IssueArgs, Records};
@@ -36,7 +37,7 @@ pub async fn run(app: Arc<App>, n: usize) {
             Ok(Some(job)) => {
                 if job.claimed_from.as_deref() == Some("working") {
                     app.metrics.lease_expired.inc();
-                    tracing::warn!(request_id = %job.request_id, "taking over a request whose worker's lease expired; resuming from its record");
+                    tracing::warn!(event_id = eventlog::PKCS_TAKEN_OVER, request_id = %job.request_id, "taking over a request whose worker's lease expired; resuming from its record");
                 }
                 let hb = tokio::spawn(heartbeat(
                     app.clone(),
@@ -285,6 +286,7 @@ fn issue_job(app: &App, owner: &str, job: &Job, rt: &Handle) -> Result<(), HostE
                 })
                 .inc();
             tracing::warn!(
+                event_id = eventlog::PKCS_RETRY,
                 code = e.code(),
                 attempt = attempts,
                 "failed, will try again: {detail}"
@@ -309,7 +311,12 @@ fn issue_job(app: &App, owner: &str, job: &Job, rt: &Handle) -> Result<(), HostE
         } else {
             LastError::of(e, detail, false)
         };
-        tracing::error!(code = le.code, "failed: {}", le.message);
+        tracing::error!(
+            event_id = eventlog::PKCS_FAILED,
+            code = le.code,
+            "failed: {}",
+            le.message
+        );
         rt.block_on(app.db.failed(&job.request_id, owner, &le.json(), now))
     };
     // A held Issued record is written on its own unless the PFX statement
@@ -384,7 +391,7 @@ fn issue_job(app: &App, owner: &str, job: &Job, rt: &Handle) -> Result<(), HostE
                 now,
             ))?;
             app.metrics.count("issue", "issued");
-            tracing::info!(thumbprint = %m.thumbprint, serial = %m.serial, found_by_search = d.found_by_search, "issued");
+            tracing::info!(event_id = eventlog::PKCS_ISSUED, thumbprint = %m.thumbprint, serial = %m.serial, found_by_search = d.found_by_search, "issued");
             Ok(())
         }
         Ok((Driven::Failed { error, retryable }, _)) => {
@@ -392,7 +399,10 @@ fn issue_job(app: &App, owner: &str, job: &Job, rt: &Handle) -> Result<(), HostE
                 let poll = cfg.poll;
                 let n = u32::try_from(job.attempts.clamp(0, 31)).unwrap_or(31);
                 let at = now + i64::from(poll.delay(n)).min(i64::from(retry.max_s) * 1000);
-                tracing::info!("the CA holds the request for approval; polling again later");
+                tracing::info!(
+                    event_id = eventlog::PKCS_PENDING,
+                    "the CA holds the request for approval; polling again later"
+                );
                 return rt.block_on(app.db.reschedule(
                     &job.request_id,
                     owner,
@@ -439,9 +449,14 @@ fn revoke(app: &App, owner: &str, job: &Job, rt: &Handle) -> Result<(), HostErro
             .observe(t0.elapsed().as_secs_f64());
         match at? {
             crate::revoke::AtCa::AlreadyRevoked => {
-                tracing::info!("the CA says it is revoked already")
+                tracing::info!(
+                    event_id = eventlog::REVOKED,
+                    "the CA says it is revoked already"
+                )
             }
-            crate::revoke::AtCa::Revoked { .. } => tracing::info!(reason = %reason_text, "revoked"),
+            crate::revoke::AtCa::Revoked { .. } => {
+                tracing::info!(event_id = eventlog::REVOKED, reason = %reason_text, "revoked")
+            }
         }
         app.keep_ca_client(&p.name, ca);
         let rec = match &job.record {
@@ -471,7 +486,11 @@ fn revoke(app: &App, owner: &str, job: &Job, rt: &Handle) -> Result<(), HostErro
                     })
                     .inc();
                 let at = now + backoff_ms(retry.first_s, retry.max_s, job.attempts);
-                tracing::warn!(code = e.code(), "revocation failed, will try again: {e}");
+                tracing::warn!(
+                    event_id = eventlog::REVOKE_RETRY,
+                    code = e.code(),
+                    "revocation failed, will try again: {e}"
+                );
                 return rt.block_on(app.db.reschedule(
                     &job.request_id,
                     owner,
@@ -482,7 +501,11 @@ fn revoke(app: &App, owner: &str, job: &Job, rt: &Handle) -> Result<(), HostErro
                 ));
             }
             app.metrics.count("revoke", "failed");
-            tracing::error!(code = e.code(), "revocation failed: {e}");
+            tracing::error!(
+                event_id = eventlog::REVOKE_FAILED,
+                code = e.code(),
+                "revocation failed: {e}"
+            );
             rt.block_on(app.db.revoke_failed(
                 &job.request_id,
                 owner,
