@@ -153,7 +153,7 @@ fn parsing(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, keygen_and_csr, parsing, pkiws, pfx);
+criterion_group!(benches, keygen_and_csr, parsing, pkiws, pfx, pfx_chains);
 criterion_main!(benches);
 
 fn pkiws(c: &mut Criterion) {
@@ -288,6 +288,23 @@ fn pfx(c: &mut Criterion) {
                     .len(),
             )
         })
+    });
+    g.finish();
+}
+
+/// The PFX's two derivations alone at 10,000 iterations: one compression
+/// at a time (`portable`, the baseline) against SHA-NI's two lanes (`run`).
+fn pfx_chains(c: &mut Criterion) {
+    use raconn_host::pfx::chains;
+    let w = |x: u32| -> chains::Words { core::array::from_fn(|i| x.wrapping_mul(i as u32 + 7)) };
+    let (i, o, u, a) = (w(3), w(5), w(11), w(13));
+    let mut g = c.benchmark_group("pfx_chains_10000");
+    g.sample_size(30);
+    g.bench_function("baseline: one compression at a time", |b| {
+        b.iter(|| black_box(chains::portable(&i, &o, &u, 10_000, &a, 10_000)))
+    });
+    g.bench_function("chains::run", |b| {
+        b.iter(|| black_box(chains::run(&i, &o, &u, 10_000, &a, 10_000)))
     });
     g.finish();
 }
