@@ -26,6 +26,19 @@
 //! statement journal); a failed COMMIT fails every caller of the group.
 //! Reads use the pool directly. PostgreSQL commits concurrently from its
 //! connections and needs none of this.
+//!
+//! Claims on PostgreSQL commit without waiting for the WAL flush (a small
+//! pool of `synchronous_commit = off` connections): a claim must be
+//! visible to other workers at once, but need not survive a crash — a lost
+//! claim leaves the row claimable, and the worker's next write, which names
+//! its lease, then changes nothing. Every write that records progress (the
+//! `PUT`'s insert, the `Sent` record, `issued`) still waits for the disk,
+//! and PostgreSQL flushes the WAL in order, so a durable write makes the
+//! claims before it durable too. Connections are not pinged before each
+//! use (sqlx pings them when they return to the pool); a connection that
+//! died while idle fails its statement, which is retried like any database
+//! error. Measured (P-256, 16 workers, a durable local server, same
+//! session): 405 → 449 issued/s for the claims, → 459 without the ping.
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, AssertSqlSafe, Row, SqlSafeStr};
@@ -45,6 +58,9 @@ pub enum Kind {
 #[derive(Clone)]
 pub struct Db {
     pool: AnyPool,
+    /// PostgreSQL: connections whose commits do not wait for the WAL to
+    /// reach the disk (`synchronous_commit = off`), for claims only.
+    claims: Option<AnyPool>,
     kind: Kind,
     /// SQLite: the group-commit writer's queue.
     writer: Option<tokio::sync::mpsc::UnboundedSender<Write>>,
@@ -300,9 +316,30 @@ impl Db {
                 connections.max(2)
             })
             .acquire_timeout(std::time::Duration::from_secs(10))
+            .test_before_acquire(false)
             .connect(&url)
             .await
             .map_err(db_err("connect"))?;
+        let claims = match kind {
+            Kind::Sqlite => None,
+            Kind::Postgres => Some(
+                AnyPoolOptions::new()
+                    .max_connections((connections / 4).max(2))
+                    .acquire_timeout(std::time::Duration::from_secs(10))
+                    .test_before_acquire(false)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            sqlx::query("SET synchronous_commit = off")
+                                .execute(conn)
+                                .await
+                                .map(|_| ())
+                        })
+                    })
+                    .connect(&url)
+                    .await
+                    .map_err(db_err("connect"))?,
+            ),
+        };
         let groups = std::sync::Arc::<GroupStats>::default();
         let writer = (kind == Kind::Sqlite).then(|| {
             let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
@@ -311,6 +348,7 @@ impl Db {
         });
         let db = Db {
             pool,
+            claims,
             kind,
             writer,
             groups,
@@ -463,11 +501,18 @@ impl Db {
             Owned::S(owner.to_string()),
             Owned::I(lease_until),
         ];
-        let r = match self
-            .write(self.sql(&q).0, binds, true)
-            .await
-            .map_err(db_err("claim"))?
-        {
+        // A claim need not be durable, only visible: if the database loses
+        // it in a crash the row is claimable again, and the worker's next
+        // write, which names its lease, changes nothing (LeaseLost). So on
+        // PostgreSQL it commits without waiting for the WAL flush.
+        let written = match &self.claims {
+            Some(pool) => {
+                let mut conn = pool.acquire().await.map_err(db_err("claim"))?;
+                run_one(&mut conn, self.sql(&q).0, binds, true).await
+            }
+            None => self.write(self.sql(&q).0, binds, true).await,
+        };
+        let r = match written.map_err(db_err("claim"))? {
             Written::Row(r) => r,
             Written::Rows(_) => None,
         };
@@ -788,5 +833,66 @@ mod tests {
         let db = Db::open(&url, 1).await.expect("reopen");
         let rows = db.list(None, 100).await.expect("list");
         assert_eq!(rows.len(), 39);
+    }
+
+    /// On PostgreSQL claims run on connections that do not wait for the
+    /// WAL flush, every other write on connections that do; a claim there
+    /// takes the due row and leases it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres_claims_only_skip_the_flush() {
+        let Ok(base) = std::env::var("RACONN_TEST_POSTGRES") else {
+            assert!(
+                std::env::var("RACONN_REQUIRE_POSTGRES").is_err(),
+                "RACONN_REQUIRE_POSTGRES set without RACONN_TEST_POSTGRES"
+            );
+            return;
+        };
+        let name = format!("raconn_claims{}", std::process::id());
+        let o = std::process::Command::new("psql")
+            .args([
+                base.as_str(),
+                "-q",
+                "-c",
+                &format!("CREATE DATABASE {name}"),
+            ])
+            .output()
+            .expect("psql");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let url = format!("{}/{name}", base.rsplit_once('/').expect("URL").0);
+        let db = Db::open(&url, 8).await.expect("open");
+        let show = |pool: &AnyPool| {
+            let pool = pool.clone();
+            async move {
+                let mut c = pool.acquire().await.expect("connection");
+                let r = sqlx::query("SHOW synchronous_commit")
+                    .fetch_one(&mut *c)
+                    .await
+                    .expect("show");
+                sqlx::Row::try_get::<String, _>(&r, 0).expect("text")
+            }
+        };
+        assert_eq!(show(&db.pool).await, "on");
+        assert_eq!(show(db.claims.as_ref().expect("claims pool")).await, "off");
+        assert!(db
+            .insert("c-1", "users", "{}", "mac", b"pw", 1)
+            .await
+            .expect("insert"));
+        let job = db.claim(i64::MAX / 2, "me", i64::MAX / 2 + 60_000).await;
+        let job = job.expect("claim").expect("a due row");
+        assert_eq!(job.request_id, "c-1");
+        assert!(db
+            .claim(i64::MAX / 2, "other", i64::MAX / 2 + 60_000)
+            .await
+            .expect("claim")
+            .is_none());
+        drop(db);
+        let _ = std::process::Command::new("psql")
+            .args([
+                base.as_str(),
+                "-q",
+                "-c",
+                &format!("DROP DATABASE {name} WITH (FORCE)"),
+            ])
+            .output();
     }
 }
