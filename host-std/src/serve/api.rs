@@ -410,23 +410,24 @@ async fn submit(
         .kek
         .seal(&id, "password", s.pfx_password.as_bytes())
         .map_err(|e| ApiError::internal(&e))?;
-    let created = app
+    // One statement for a new id: the insert returns the row it made.
+    if let Some(j) = app
         .db
         .insert(&id, &s.profile, &params_json, &mac, &sealed, now_ms())
         .await
-        .map_err(|e| ApiError::internal(&e))?;
+        .map_err(|e| ApiError::internal(&e))?
+    {
+        app.metrics.count("submit", "accepted");
+        app.wake();
+        tracing::info!(request_id = %id, profile = %s.profile, "queued");
+        return Ok(respond(StatusCode::ACCEPTED, &j));
+    }
     let j = app
         .db
         .get(&id)
         .await
         .map_err(|e| ApiError::internal(&e))?
         .ok_or_else(|| ApiError::svc(StatusCode::NOT_FOUND, ServiceError::NotFound(id.clone())))?;
-    if created {
-        app.metrics.count("submit", "accepted");
-        app.wake();
-        tracing::info!(request_id = %id, profile = %s.profile, "queued");
-        return Ok(respond(StatusCode::ACCEPTED, &j));
-    }
     if j.body_mac == mac {
         app.metrics.count("submit", "repeated");
         return Ok(respond(StatusCode::OK, &j));

@@ -422,7 +422,8 @@ impl Db {
             .map_err(db_err("ping"))
     }
 
-    /// Inserts a new queued request; `false` when the id exists.
+    /// Inserts a new queued request and returns its row; `None` when the
+    /// id exists (nothing changed).
     pub async fn insert(
         &self,
         id: &str,
@@ -431,14 +432,30 @@ impl Db {
         body_mac: &str,
         password_sealed: &[u8],
         now: i64,
-    ) -> Result<bool, HostError> {
-        let n = self.exec(
-            "insert",
-            "INSERT INTO requests (request_id, profile, params, body_mac, password_sealed, state, attempts, run_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'queued', 0, $6, $6, $6) ON CONFLICT (request_id) DO NOTHING",
-            vec![Val::S(id), Val::S(profile), Val::S(params), Val::S(body_mac), Val::B(password_sealed), Val::I(now)],
-        )
-        .await?;
-        Ok(n == 1)
+    ) -> Result<Option<Job>, HostError> {
+        let q = format!(
+            "INSERT INTO requests (request_id, profile, params, body_mac, password_sealed, state, attempts, run_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'queued', 0, $6, $6, $6) ON CONFLICT (request_id) DO NOTHING RETURNING {COLS}"
+        );
+        let binds = [
+            Val::S(id),
+            Val::S(profile),
+            Val::S(params),
+            Val::S(body_mac),
+            Val::B(password_sealed),
+            Val::I(now),
+        ]
+        .into_iter()
+        .map(Val::owned)
+        .collect();
+        let r = match self
+            .write(self.sql(&q).0, binds, true)
+            .await
+            .map_err(db_err("insert"))?
+        {
+            Written::Row(r) => r,
+            Written::Rows(_) => None,
+        };
+        r.as_ref().map(job).transpose().map_err(db_err("decode"))
     }
 
     /// The row of `id`.
@@ -803,6 +820,7 @@ mod tests {
                 } else {
                     db.insert(&format!("g-{i}"), "users", "{}", "mac", b"pw", i)
                         .await
+                        .map(|j| j.is_some())
                 }
             }));
         }
@@ -819,10 +837,11 @@ mod tests {
         }
         assert_eq!(ok, 39);
         // The same id again is no new row (ON CONFLICT DO NOTHING), answered per caller.
-        assert!(!db
+        assert!(db
             .insert("g-1", "users", "{}", "mac", b"pw", 0)
             .await
-            .expect("again"));
+            .expect("again")
+            .is_none());
         let (commits, statements) = db.group_commits();
         assert!(statements >= 41, "{statements}");
         assert!(
@@ -876,7 +895,8 @@ mod tests {
         assert!(db
             .insert("c-1", "users", "{}", "mac", b"pw", 1)
             .await
-            .expect("insert"));
+            .expect("insert")
+            .is_some());
         let job = db.claim(i64::MAX / 2, "me", i64::MAX / 2 + 60_000).await;
         let job = job.expect("claim").expect("a due row");
         assert_eq!(job.request_id, "c-1");
