@@ -234,37 +234,20 @@ fn init_logs(format: &str, event_source: Option<String>) {
     } else {
         fmt.with_ansi(false).without_time().boxed()
     };
-    let events = event_log_layer(event_source);
+    #[cfg(windows)]
+    let events = event_source
+        .and_then(|name| crate::serve::eventlog::windows::Source::open(&name))
+        .map(|sink| crate::serve::eventlog::EventLogLayer::new(sink).boxed());
+    #[cfg(not(windows))]
+    let events: Option<Box<dyn tracing_subscriber::Layer<_> + Send + Sync>> = {
+        let _ = event_source;
+        None
+    };
     let _ = tracing_subscriber::registry()
         .with(filter)
         .with(fmt)
         .with(events)
         .try_init();
-}
-
-#[cfg(windows)]
-fn event_log_layer(
-    source: Option<String>,
-) -> Option<crate::serve::eventlog::EventLogLayer<crate::serve::eventlog::windows::Source>> {
-    let name = source?;
-    crate::serve::eventlog::windows::Source::open(&name)
-        .map(crate::serve::eventlog::EventLogLayer::new)
-}
-
-#[cfg(not(windows))]
-fn event_log_layer(
-    _source: Option<String>,
-) -> Option<crate::serve::eventlog::EventLogLayer<NoSink>> {
-    None
-}
-
-/// The sink type of the absent Event Log layer off Windows.
-#[cfg(not(windows))]
-struct NoSink;
-
-#[cfg(not(windows))]
-impl crate::serve::eventlog::Sink for NoSink {
-    fn report(&self, _kind: crate::serve::eventlog::Kind, _id: u32, _text: &str) {}
 }
 
 /// Loads raconn.toml, printing what the thumbprint parser removed and the

@@ -236,6 +236,14 @@ fn db_err(what: &str) -> impl Fn(sqlx::Error) -> HostError + '_ {
     move |e| ServiceError::Database(format!("{what}: {e}")).into()
 }
 
+/// The request row a write's `RETURNING` gave, if any.
+fn returned_job(w: Written) -> Result<Option<Job>, HostError> {
+    match w {
+        Written::Row(Some(r)) => job(&r).map(Some).map_err(db_err("decode")),
+        Written::Row(None) | Written::Rows(_) => Ok(None),
+    }
+}
+
 fn job(r: &AnyRow) -> Result<Job, sqlx::Error> {
     Ok(Job {
         request_id: r.try_get("request_id")?,
@@ -447,15 +455,8 @@ impl Db {
         .into_iter()
         .map(Val::owned)
         .collect();
-        let r = match self
-            .write(self.sql(&q).0, binds, true)
-            .await
-            .map_err(db_err("insert"))?
-        {
-            Written::Row(r) => r,
-            Written::Rows(_) => None,
-        };
-        r.as_ref().map(job).transpose().map_err(db_err("decode"))
+        let w = self.write(self.sql(&q).0, binds, true).await;
+        returned_job(w.map_err(db_err("insert"))?)
     }
 
     /// The row of `id`.
@@ -529,11 +530,7 @@ impl Db {
             }
             None => self.write(self.sql(&q).0, binds, true).await,
         };
-        let r = match written.map_err(db_err("claim"))? {
-            Written::Row(r) => r,
-            Written::Rows(_) => None,
-        };
-        r.as_ref().map(job).transpose().map_err(db_err("decode"))
+        returned_job(written.map_err(db_err("claim"))?)
     }
 
     /// Runs one statement with `binds` ($1, $2, … in order); rows changed.
