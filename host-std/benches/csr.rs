@@ -298,13 +298,19 @@ fn pfx_chains(c: &mut Criterion) {
     use raconn_host::pfx::chains;
     let w = |x: u32| -> chains::Words { core::array::from_fn(|i| x.wrapping_mul(i as u32 + 7)) };
     let (i, o, u, a) = (w(3), w(5), w(11), w(13));
+    let start = chains::Start {
+        inner: &i,
+        outer: &o,
+        u1: &u,
+        pbkdf2_iterations: 10_000,
+        a1: &a,
+        mac_iterations: 10_000,
+    };
     let mut g = c.benchmark_group("pfx_chains_10000");
     g.sample_size(30);
     g.bench_function("baseline: one compression at a time", |b| {
-        b.iter(|| black_box(chains::portable(&i, &o, &u, 10_000, &a, 10_000)))
+        b.iter(|| black_box(chains::portable(&start)))
     });
-    g.bench_function("chains::run", |b| {
-        b.iter(|| black_box(chains::run(&i, &o, &u, 10_000, &a, 10_000)))
-    });
+    g.bench_function("chains::run", |b| b.iter(|| black_box(chains::run(&start))));
     g.finish();
 }

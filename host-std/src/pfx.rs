@@ -364,7 +364,14 @@ fn derive(
     hash.update(fill(&bmp).as_slice());
     let a1 = words_of(&hash.finalize());
 
-    let (t, a) = chains::run(&inner, &outer, &u1, iterations, &a1, iterations);
+    let (t, a) = chains::run(&chains::Start {
+        inner: &inner,
+        outer: &outer,
+        u1: &u1,
+        pbkdf2_iterations: iterations,
+        a1: &a1,
+        mac_iterations: iterations,
+    });
     let (t, a) = (Zeroizing::new(t), Zeroizing::new(a));
     Ok((bytes_of(&t), bytes_of(&a)))
 }

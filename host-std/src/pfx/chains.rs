@@ -34,18 +34,21 @@ const HMAC_TAIL_BITS: u32 = 96 * 8;
 /// Total message length, in bits, of the MAC KDF's `A = H(A)`: 32 bytes.
 const DIGEST_BITS: u32 = 32 * 8;
 
-/// PBKDF2's `T = U1 ^ … ^ Uc` (RFC 8018 §5.2, one output block) from `u1`
-/// with HMAC's pad states `inner` and `outer`, and the PKCS #12 KDF's `A_c`
-/// from `a1` (RFC 7292 App. B.2 step 6, `A = H(A)` c−1 times). Returns
-/// `(T, A_c)`.
-pub fn run(
-    inner: &Words,
-    outer: &Words,
-    u1: &Words,
-    pbkdf2_iterations: u32,
-    a1: &Words,
-    mac_iterations: u32,
-) -> (Words, Words) {
+/// Where the two chains start and how long they are: PBKDF2's `U1` with
+/// HMAC's pad states `inner` and `outer` (RFC 8018 §5.2, one output
+/// block), and the PKCS #12 KDF's `A1` (RFC 7292 App. B.2 step 6).
+pub struct Start<'a> {
+    pub inner: &'a Words,
+    pub outer: &'a Words,
+    pub u1: &'a Words,
+    pub pbkdf2_iterations: u32,
+    pub a1: &'a Words,
+    pub mac_iterations: u32,
+}
+
+/// PBKDF2's `T = U1 ^ … ^ Uc` and the PKCS #12 KDF's `A_c` (`A = H(A)`
+/// c−1 times). Returns `(T, A_c)`.
+pub fn run(s: &Start<'_>) -> (Words, Words) {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("sha")
@@ -53,10 +56,10 @@ pub fn run(
             && std::arch::is_x86_feature_detected!("ssse3")
         {
             // SAFETY: the CPU has the features `ni::run` is compiled for.
-            return unsafe { ni::run(inner, outer, u1, pbkdf2_iterations, a1, mac_iterations) };
+            return unsafe { ni::run(s) };
         }
     }
-    portable(inner, outer, u1, pbkdf2_iterations, a1, mac_iterations)
+    portable(s)
 }
 
 /// One compression of a chained 32-byte message: `state` after the block
@@ -74,14 +77,15 @@ fn compress_tail(state: &Words, m: &Words, bits: u32) -> Words {
 }
 
 /// The chains one compression at a time.
-pub fn portable(
-    inner: &Words,
-    outer: &Words,
-    u1: &Words,
-    pbkdf2_iterations: u32,
-    a1: &Words,
-    mac_iterations: u32,
-) -> (Words, Words) {
+pub fn portable(s: &Start<'_>) -> (Words, Words) {
+    let Start {
+        inner,
+        outer,
+        u1,
+        pbkdf2_iterations,
+        a1,
+        mac_iterations,
+    } = *s;
     let mut u = *u1;
     let mut t = *u1;
     for _ in 1..pbkdf2_iterations {
@@ -111,7 +115,7 @@ mod ni {
         _mm_storeu_si128, _mm_xor_si128,
     };
 
-    use super::{Words, DIGEST_BITS, HMAC_TAIL_BITS, SHA256_IV};
+    use super::{Start, Words, DIGEST_BITS, HMAC_TAIL_BITS, SHA256_IV};
 
     /// FIPS 180-4 §4.2.2.
     static K: [u32; 64] = [
@@ -237,14 +241,15 @@ mod ni {
 
     /// [`super::run`] on SHA-NI.
     #[target_feature(enable = "sha,sse2,ssse3,sse4.1")]
-    pub unsafe fn run(
-        inner: &Words,
-        outer: &Words,
-        u1: &Words,
-        pbkdf2_iterations: u32,
-        a1: &Words,
-        mac_iterations: u32,
-    ) -> (Words, Words) {
+    pub unsafe fn run(s: &Start<'_>) -> (Words, Words) {
+        let Start {
+            inner,
+            outer,
+            u1,
+            pbkdf2_iterations,
+            a1,
+            mac_iterations,
+        } = *s;
         let (si, so, iv) = (state_of(inner), state_of(outer), state_of(&SHA256_IV));
         let (hp, dp) = (pad(HMAC_TAIL_BITS), pad(DIGEST_BITS));
         let mut u = msg_of(u1);
@@ -313,8 +318,15 @@ mod tests {
                     words(seed + 20),
                     words(seed + 30),
                 );
-                let want = portable(&i, &o, &u, cp, &a, cm);
-                assert_eq!(run(&i, &o, &u, cp, &a, cm), want, "{cp}/{cm}, seed {seed}");
+                let start = Start {
+                    inner: &i,
+                    outer: &o,
+                    u1: &u,
+                    pbkdf2_iterations: cp,
+                    a1: &a,
+                    mac_iterations: cm,
+                };
+                assert_eq!(run(&start), portable(&start), "{cp}/{cm}, seed {seed}");
             }
         }
     }
@@ -333,7 +345,14 @@ mod tests {
             let next = Sha256::digest(want);
             want.copy_from_slice(&next);
         }
-        let (_, got) = run(&SHA256_IV, &SHA256_IV, &a1, 1, &a1, 7);
+        let (_, got) = run(&Start {
+            inner: &SHA256_IV,
+            outer: &SHA256_IV,
+            u1: &a1,
+            pbkdf2_iterations: 1,
+            a1: &a1,
+            mac_iterations: 7,
+        });
         let got: Vec<u8> = got.iter().flat_map(|w| w.to_be_bytes()).collect();
         assert_eq!(got, want);
     }
