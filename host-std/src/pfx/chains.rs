@@ -78,25 +78,17 @@ fn compress_tail(state: &Words, m: &Words, bits: u32) -> Words {
 
 /// The chains one compression at a time.
 pub fn portable(s: &Start<'_>) -> (Words, Words) {
-    let Start {
-        inner,
-        outer,
-        u1,
-        pbkdf2_iterations,
-        a1,
-        mac_iterations,
-    } = *s;
-    let mut u = *u1;
-    let mut t = *u1;
-    for _ in 1..pbkdf2_iterations {
-        let h = compress_tail(inner, &u, HMAC_TAIL_BITS);
-        u = compress_tail(outer, &h, HMAC_TAIL_BITS);
+    let mut u = *s.u1;
+    let mut t = *s.u1;
+    for _ in 1..s.pbkdf2_iterations {
+        let h = compress_tail(s.inner, &u, HMAC_TAIL_BITS);
+        u = compress_tail(s.outer, &h, HMAC_TAIL_BITS);
         for (x, y) in t.iter_mut().zip(u) {
             *x ^= y;
         }
     }
-    let mut a = *a1;
-    for _ in 1..mac_iterations {
+    let mut a = *s.a1;
+    for _ in 1..s.mac_iterations {
         a = compress_tail(&SHA256_IV, &a, DIGEST_BITS);
     }
     (t, a)
