@@ -75,6 +75,19 @@ fn keygen_and_csr(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("ra_request_in_process");
     g.sample_size(30);
+    g.bench_function(
+        "baseline: rsa crate RSA-2048 keygen (rsa::PrivateKey::new)",
+        |b| {
+            b.iter(|| {
+                black_box(rsa::PrivateKey::new(&mut getrandom::SysRng, 2048).expect("key"));
+            })
+        },
+    );
+    g.bench_function("RSA-2048 keygen (SoftKey::generate)", |b| {
+        b.iter(|| {
+            black_box(SoftKey::generate(KeyKind::Rsa(2048), HashAlgorithm::Sha256).expect("key"));
+        })
+    });
     g.bench_function("RSA-2048 keygen + CSR", |b| {
         b.iter(|| {
             let k = SoftKey::generate(KeyKind::Rsa(2048), HashAlgorithm::Sha256).expect("key");

@@ -17,6 +17,8 @@ use zeroize::Zeroizing;
 
 use crate::errors::HostError;
 
+mod rsa_gen;
+
 fn gen_ec<K: p256::elliptic_curve::Generate>() -> Result<K, HostError> {
     K::try_generate_from_rng(&mut SysRng).map_err(|e| HostError::KeyGen(e.to_string()))
 }
@@ -42,8 +44,7 @@ impl SoftKey {
     pub fn generate(alg: KeyKind, hash: HashAlgorithm) -> Result<Self, HostError> {
         let key = match alg {
             KeyKind::Rsa(bits) => {
-                let k = rsa::PrivateKey::new(&mut SysRng, bits as usize)
-                    .map_err(|e| HostError::KeyGen(e.to_string()))?;
+                let k = rsa_gen::generate(&mut SysRng, bits as usize).map_err(HostError::KeyGen)?;
                 KeyPair::Rsa(Box::new(k), hash)
             }
             KeyKind::P256 => KeyPair::P256(gen_ec::<p256::ecdsa::SigningKey>()?),
