@@ -118,9 +118,10 @@ impl Fermat {
     /// False only when 2^(c−1) mod c is computed and is not 1 (so `c` is
     /// composite); true otherwise, including when aws-lc fails.
     fn may_be_prime(&mut self, c: &BoxedUint) -> bool {
-        if [self.ctx.cast(), self.n, self.n1, self.two, self.r]
-            .iter()
-            .any(|p: &*mut BIGNUM| p.is_null())
+        if self.ctx.is_null()
+            || [self.n, self.n1, self.two, self.r]
+                .iter()
+                .any(|p| p.is_null())
         {
             return true;
         }

@@ -376,7 +376,7 @@ mod tests {
             );
             tracing::error!(
                 event_id = PKCS_FAILED,
-                code = "RC-POL-003",
+                code = "RC-PKIWS-007",
                 "failed: not allowed"
             );
             tracing::debug!(event_id = PKCS_ISSUED, "not reported");
@@ -398,7 +398,7 @@ mod tests {
             "failed, will try again: reset\nrequest_id: r-1\ninstance: host-7\ncode: RC-TLS-001\nattempt: 2"
         );
         assert_eq!((got[2].0, got[2].1), (Kind::Error, 1002));
-        assert!(got[2].2.contains("code: RC-POL-003"));
+        assert!(got[2].2.contains("code: RC-PKIWS-007"));
         assert_eq!((got[3].0, got[3].1), (Kind::Warning, SERVICE));
         assert_eq!(got[3].2, "no id given\nrequest_id: r-1\ninstance: host-7");
     }
