@@ -320,7 +320,10 @@ fn renew_accept_overlap_and_expiry_watch() {
     );
 
     // Expiry watch: RA certificates ending in 40 days, in 2 days, and one
-    // that ended yesterday.
+    // that ended yesterday. The 2-day one is made 4 minutes ahead (its
+    // notBefore still 1 minute in the past): X.509 times are whole seconds,
+    // so a certificate ending exactly 2 days from now has 1 day and 23:59:59
+    // left once the clock ticks over before `raconn check` runs.
     let csr_der = files::parse_blocks(&std::fs::read(&new_csr).unwrap()).unwrap()[0]
         .der
         .clone();
@@ -328,7 +331,7 @@ fn renew_accept_overlap_and_expiry_watch() {
         (40u32, 0i64, "OK   RA certificate expiry", "days left)"),
         (
             2,
-            0,
+            240,
             "WARN RA certificate expiry",
             "inside the 2-day notice",
         ),
